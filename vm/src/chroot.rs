@@ -1,0 +1,89 @@
+//! Running a command inside a toolchain root.
+//!
+//! Every call runs in a fresh private mount namespace (`unshare --mount`), where `/proc`,
+//! `/dev` and the requested bind mounts are set up and the command is chroot'ed. When the
+//! process exits, for whatever reason (including Ctrl-C), the kernel drops the namespace and
+//! every mount in it: nothing is ever left mounted on the host.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::Error;
+
+/// A host directory made visible at `guest` (an absolute path inside the root).
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub host: PathBuf,
+    pub inside: &'static str,
+    pub writable: bool,
+}
+
+/// Runs `script` with `sh -ec` inside `root`; output is appended to `log`.
+/// On failure the error carries the log's tail.
+pub fn run_in_root(root: &Path, binds: &[Bind], script: &str, log: &Path) -> Result<(), Error> {
+    let mut setup = String::from("set -e\nR=\"$1\"\nshift\n");
+    setup.push_str("mount -t proc proc \"$R/proc\"\nmount --rbind /dev \"$R/dev\"\n");
+    for (i, b) in binds.iter().enumerate() {
+        // Paths are passed as positional arguments, never spliced into the script text.
+        setup.push_str(&format!(
+            "mkdir -p \"$R{inside}\"\nmount --bind \"${n}\" \"$R{inside}\"\n{ro}",
+            inside = b.inside,
+            n = i + 1,
+            ro = if b.writable {
+                String::new()
+            } else {
+                format!("mount -o remount,bind,ro \"$R{}\"\n", b.inside)
+            }
+        ));
+    }
+    setup.push_str("exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 /bin/sh -ec \"$KSOCK_SCRIPT\"\n");
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-ec",
+        &setup,
+        "ksock-chroot",
+    ])
+    .arg(root)
+    .args(binds.iter().map(|b| &b.host))
+    .env("KSOCK_SCRIPT", script);
+    crate::supervise::run_logged(cmd, first_line(script), log)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
+}
+
+/// The last `n` lines of a file, for error messages.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs `argv` inside the root and returns its stdout (for version probes).
+pub fn output_in_root(root: &Path, argv: &[&str]) -> Result<String, Error> {
+    let out = Command::new("chroot")
+        .arg(root)
+        .args(argv)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Command {
+            what: format!("chroot {} {}", root.display(), argv.join(" ")),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            what: format!("{} (in root {})", argv.join(" "), root.display()),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,0 +1,377 @@
+//! Preparing one catalog kernel end to end, and building modules against it.
+//!
+//! `prepare("7.2")`: resolve the newest matching release in the suite → download and unpack
+//! its image, modules and headers packages → make (or reuse) the toolchain root → check the
+//! root's compilers against the kernel's config → for Rust kernels, build and ABI-check the
+//! module build tree. Each cached piece is built in staging and renamed into place.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{self, CatalogEntry};
+use crate::chroot::{run_in_root, Bind};
+use crate::debian::{self, AptEnv};
+use crate::kconfig::KernelConfig;
+use crate::progress::Step;
+use crate::toolchain::{self, Tool, ToolchainRoot};
+use crate::{tree, Cache, Error};
+
+/// What was fetched, recorded next to the unpacked kernel (`manifest.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub release: String,
+    pub suite: String,
+    pub packages: Vec<(String, String)>,
+}
+
+/// A kernel ready to build modules for and boot.
+#[derive(Debug, Clone)]
+pub struct PreparedKernel {
+    pub entry: &'static CatalogEntry,
+    pub release: String,
+    /// Unpacked packages (`usr/lib/modules/<release>/…`, `usr/src/linux-headers-…`).
+    pub dir: PathBuf,
+    pub vmlinuz: PathBuf,
+    pub config: KernelConfig,
+    pub root: ToolchainRoot,
+    /// The C compiler command the kernel was built with.
+    pub cc: String,
+    /// For Rust kernels: the pruned, ABI-checked build tree.
+    pub tree: Option<PathBuf>,
+    pub manifest: Manifest,
+}
+
+/// Options for [`prepare`].
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// Build with another catalog kernel's toolchain root (named by kernel or suite), to
+    /// check it: a root that does not match is refused.
+    pub root: Option<String>,
+}
+
+/// Finds the catalog entry whose root is meant by `name` (`7.3`, `trixie`, `trixie+trixie-backports`).
+fn entry_for_root(name: &str) -> Result<&'static CatalogEntry, Error> {
+    catalog::CATALOG
+        .iter()
+        .find(|e| e.name == name || e.root_name() == name || e.suites[0] == name)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown toolchain root `{name}`; roots: {}",
+                catalog::CATALOG
+                    .iter()
+                    .map(|e| format!("{} (for {})", e.root_name(), e.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+struct Fetched {
+    release: String,
+    dir: PathBuf,
+    config: KernelConfig,
+    manifest: Manifest,
+    apt: AptEnv,
+}
+
+fn fetch(cache: &Cache, entry: &'static CatalogEntry, mirror: &str) -> Result<Fetched, Error> {
+    let step = Step::start(format!(
+        "kernel {}: resolving in {}",
+        entry.name,
+        entry.kernel_suite()
+    ));
+    let apt = AptEnv::open(
+        &cache.entry("apt", &entry.root_name()),
+        mirror,
+        entry.suites,
+    )?;
+    let names = apt.names_matching(&format!("^linux-image-{}", regex::escape(entry.name)))?;
+    let release =
+        catalog::newest_release(entry.name, &names).ok_or_else(|| Error::NotInArchive {
+            package: format!("linux-image-{}.*-amd64", entry.name),
+            suites: entry.suites.join(","),
+        })?;
+    step.done(&release);
+
+    let dir = cache.get_or_build("kernels", &release, |staging| {
+        let step = Step::start(format!("kernel {release}: downloading packages"));
+        let image = format!("linux-image-{release}");
+        let headers = format!("linux-headers-{release}");
+        let mut pkgs = vec![image.clone(), headers.clone()];
+        for d in apt
+            .depends(&image)?
+            .into_iter()
+            .chain(apt.depends(&headers)?)
+        {
+            let wanted =
+                d.starts_with("linux-") && d != "linux-base" && !d.starts_with("linux-image-");
+            if wanted && !pkgs.contains(&d) {
+                pkgs.push(d);
+            }
+        }
+        let debs_dir = staging.join(".debs");
+        let debs = apt.download(&pkgs, &debs_dir)?;
+        step.set_detail("unpacking");
+        for deb in &debs {
+            debian::extract_deb(deb, staging)?;
+        }
+        let mut versions = Vec::new();
+        for p in &pkgs {
+            versions.push((p.clone(), apt.candidate(p)?));
+        }
+        crate::cache::remove_tree(&debs_dir)?;
+        let manifest = Manifest {
+            name: entry.name.to_string(),
+            release: release.clone(),
+            suite: entry.kernel_suite().to_string(),
+            packages: versions,
+        };
+        let mpath = staging.join("manifest.json");
+        std::fs::write(
+            &mpath,
+            serde_json::to_string_pretty(&manifest).expect("serialisable"),
+        )
+        .map_err(|e| Error::io(&mpath, e))?;
+        step.done(&format!("{} packages", pkgs.len()));
+        Ok(())
+    })?;
+    let mpath = dir.join("manifest.json");
+    let manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?)
+            .map_err(|e| Error::Config(format!("{}: {e}", mpath.display())))?;
+    let config = KernelConfig::read(&dir.join(config_rel(&release)))?;
+    if entry.rust && !config.enabled("RUST") {
+        return Err(Error::Config(format!(
+            "kernel {release} was expected to have CONFIG_RUST=y but its config says otherwise"
+        )));
+    }
+    Ok(Fetched {
+        release,
+        dir,
+        config,
+        manifest,
+        apt,
+    })
+}
+
+fn config_rel(release: &str) -> String {
+    format!("usr/lib/modules/{release}/config")
+}
+
+fn headers_rel(release: &str) -> String {
+    format!("usr/src/linux-headers-{release}")
+}
+
+fn cc_of(config: &KernelConfig) -> String {
+    toolchain::expected_tools(config)
+        .into_iter()
+        .find(|e| e.tool == Tool::Cc)
+        .map(|e| e.command)
+        .unwrap_or_else(|| "gcc".into())
+}
+
+fn logs_dir(cache: &Cache) -> Result<PathBuf, Error> {
+    let d = cache.root().join("logs");
+    std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    Ok(d)
+}
+
+fn ensure_root_for(
+    cache: &Cache,
+    entry: &'static CatalogEntry,
+    fetched: &Fetched,
+) -> Result<ToolchainRoot, Error> {
+    let name = entry.root_name();
+    let step = Step::start(format!("toolchain root {name}"));
+    if !cache.entry("roots", &name).is_dir() {
+        step.set_detail("mmdebstrap (first use, ~2 min)");
+    }
+    let log = logs_dir(cache)?.join(format!("root-{name}.log"));
+    let root = toolchain::ensure_root(
+        cache,
+        &name,
+        entry.suites,
+        &fetched.apt.mirror,
+        &fetched.config,
+        &log,
+    )?;
+    step.done("ready");
+    Ok(root)
+}
+
+/// Prepares catalog kernel `name` (see the module docs).
+pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<PreparedKernel, Error> {
+    let entry = catalog::lookup(name)?;
+    let mirror = debian::mirror()?;
+    let fetched = fetch(cache, entry, &mirror)?;
+    let root = match &opts.root {
+        Some(other) => {
+            let other_entry = entry_for_root(other)?;
+            let other_fetched = if other_entry == entry {
+                None
+            } else {
+                Some(fetch(cache, other_entry, &mirror)?)
+            };
+            ensure_root_for(
+                cache,
+                other_entry,
+                other_fetched.as_ref().unwrap_or(&fetched),
+            )?
+        }
+        None => ensure_root_for(cache, entry, &fetched)?,
+    };
+    // Refuse before anything is built or booted with a mismatched compiler set.
+    root.check(&fetched.release, &fetched.config)?;
+
+    let cc = cc_of(&fetched.config);
+    let tree = if fetched.config.enabled("RUST") {
+        let release = fetched.release.clone();
+        let mut step = Some(Step::start(format!("kernel {release}: module build tree")));
+        let path = cache.get_or_build("trees", &release, |out| {
+            if let Some(s) = &step {
+                s.set_detail("linux-source + modules_prepare (first use, ~3 min)");
+            }
+            let work = crate::cache::Staging::new(
+                cache.entry("work", &format!("{release}.{}", std::process::id())),
+            )?;
+            let src = work.path().join("src");
+            let series = release
+                .split(['.', '-', '+'])
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
+            let debs = fetched
+                .apt
+                .download(&[format!("linux-source-{series}")], &src)?;
+            debian::extract_deb(&debs[0], &src)?;
+            let full = work.path().join("full");
+            std::fs::create_dir_all(&full).map_err(|e| Error::io(&full, e))?;
+            let log = logs_dir(cache)?.join(format!("tree-{release}.log"));
+            std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
+            tree::build(
+                &root,
+                &tree::TreeInputs {
+                    release: &release,
+                    cc: &cc,
+                    source_dir: &src.join("usr/src"),
+                    kernel_dir: &fetched.dir,
+                    config_rel: &config_rel(&release),
+                    headers_rel: &headers_rel(&release),
+                    work: &full,
+                },
+                out,
+                &log,
+            )
+        })?;
+        if let Some(s) = step.take() {
+            s.done("ABI checked, ready");
+        }
+        Some(path)
+    } else {
+        None
+    };
+    let vmlinuz = fetched
+        .dir
+        .join(format!("usr/lib/modules/{}/vmlinuz", fetched.release));
+    Ok(PreparedKernel {
+        entry,
+        release: fetched.release,
+        dir: fetched.dir,
+        vmlinuz,
+        config: fetched.config,
+        root,
+        cc,
+        tree,
+        manifest: fetched.manifest,
+    })
+}
+
+/// A stable 64-bit FNV-1a hash of a directory's regular files (names and contents), used as
+/// the cache key of a module build.
+pub fn hash_sources(dir: &Path) -> Result<u64, Error> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && is_source(p))
+        .collect();
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for f in files {
+        eat(f.file_name().unwrap_or_default().as_encoded_bytes());
+        eat(&[0]);
+        eat(&std::fs::read(&f).map_err(|e| Error::io(&f, e))?);
+        eat(&[0]);
+    }
+    Ok(h)
+}
+
+fn is_source(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.')
+        && !name.ends_with(".o")
+        && !name.ends_with(".ko")
+        && !name.contains(".mod")
+        && name != "Module.symvers"
+        && name != "modules.order"
+}
+
+impl PreparedKernel {
+    /// Builds the kbuild module directory `src` for this kernel (cached by content) and
+    /// returns the directory holding the `.ko` files.
+    pub fn build_module(&self, cache: &Cache, src: &Path) -> Result<PathBuf, Error> {
+        let tree = self.tree.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "kernel {} has no Rust module build tree (CONFIG_RUST is off)",
+                self.release
+            ))
+        })?;
+        let dirname = src
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("module")
+            .to_string();
+        let key = format!("{dirname}-{:016x}", hash_sources(src)?);
+        let log = logs_dir(cache)?.join(format!("module-{}-{dirname}.log", self.release));
+        cache.get_or_build(&format!("modules/{}", self.release), &key, |out| {
+            for ent in std::fs::read_dir(src)
+                .map_err(|e| Error::io(src, e))?
+                .flatten()
+            {
+                let p = ent.path();
+                if p.is_file() && is_source(&p) {
+                    let dest = out.join(ent.file_name());
+                    std::fs::copy(&p, &dest).map_err(|e| Error::io(&dest, e))?;
+                }
+            }
+            std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
+            let binds = [
+                Bind {
+                    host: tree.clone(),
+                    inside: tree::TREE_IN_ROOT,
+                    writable: false,
+                },
+                Bind {
+                    host: out.to_path_buf(),
+                    inside: "/ksock/mod",
+                    writable: true,
+                },
+            ];
+            let script = format!(
+                "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} modules",
+                tree::TREE_IN_ROOT,
+                self.cc,
+                self.release
+            );
+            run_in_root(&self.root.path, &binds, &script, &log)
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! Toolchain roots: one Debian root per suite set, made with mmdebstrap, holding the compiler
+//! set that built the kernel. A root is only used for a kernel after [`check`] has matched
+//! its `rustc`, `bindgen` and C compiler against the kernel's own `CONFIG_*_VERSION_TEXT`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::kconfig::KernelConfig;
+use crate::{Cache, Error};
+
+/// Packages every root gets besides the C compiler named by the kernel's config.
+const BASE_PACKAGES: &[&str] = &[
+    "build-essential",
+    "make",
+    "bc",
+    "flex",
+    "bison",
+    "libelf-dev",
+    "libssl-dev",
+    "dwarves",
+    "python3",
+    "cpio",
+    "kmod",
+    "xz-utils",
+    "zstd",
+];
+/// Added when the kernel has `CONFIG_RUST=y`.
+const RUST_PACKAGES: &[&str] = &["rustc", "rust-src", "bindgen", "libclang-dev", "clang"];
+
+/// A tool whose version the kernel recorded in its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Cc,
+    Rustc,
+    Bindgen,
+}
+
+impl Tool {
+    fn config_key(self) -> &'static str {
+        match self {
+            Tool::Cc => "CC_VERSION_TEXT",
+            Tool::Rustc => "RUSTC_VERSION_TEXT",
+            Tool::Bindgen => "BINDGEN_VERSION_TEXT",
+        }
+    }
+}
+
+/// What the kernel says it was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub tool: Tool,
+    /// The command to ask (`x86_64-linux-gnu-gcc-16`, `rustc`, `bindgen`).
+    pub command: String,
+    /// The first line of `<command> --version` must equal this.
+    pub version_text: String,
+}
+
+/// The tools (and version texts) a kernel's config requires.
+pub fn expected_tools(cfg: &KernelConfig) -> Vec<Expected> {
+    let mut out = Vec::new();
+    let mut tools = vec![Tool::Cc];
+    if cfg.enabled("RUST") {
+        tools.extend([Tool::Rustc, Tool::Bindgen]);
+    }
+    for tool in tools {
+        let Some(text) = cfg.get(tool.config_key()) else {
+            continue;
+        };
+        let command = match tool {
+            Tool::Cc => text.split_whitespace().next().unwrap_or("gcc").to_string(),
+            Tool::Rustc => "rustc".into(),
+            Tool::Bindgen => "bindgen".into(),
+        };
+        out.push(Expected {
+            tool,
+            command,
+            version_text: text.to_string(),
+        });
+    }
+    out
+}
+
+/// The Debian package that provides a C compiler command (`x86_64-linux-gnu-gcc-16` → `gcc-16`).
+pub fn cc_package(command: &str) -> String {
+    let base = command.rsplit('/').next().unwrap_or(command);
+    let base = base.strip_prefix("x86_64-linux-gnu-").unwrap_or(base);
+    base.to_string()
+}
+
+/// A mismatch between a kernel's toolchain and a root's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub command: String,
+    pub kernel_has: String,
+    pub root_has: String,
+}
+
+/// Compares expected version texts with what the root answered (`None`: not installed).
+pub fn compare(expected: &[Expected], found: &[Option<String>]) -> Vec<Mismatch> {
+    expected
+        .iter()
+        .zip(found)
+        .filter_map(|(e, f)| {
+            let got = f
+                .as_deref()
+                .and_then(|s| s.lines().next())
+                .map(str::trim)
+                .unwrap_or("");
+            (got != e.version_text).then(|| Mismatch {
+                command: e.command.clone(),
+                kernel_has: e.version_text.clone(),
+                root_has: if got.is_empty() {
+                    "(not installed)".to_string()
+                } else {
+                    got.to_string()
+                },
+            })
+        })
+        .collect()
+}
+
+/// A Debian root with a compiler set in it.
+#[derive(Debug, Clone)]
+pub struct ToolchainRoot {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl ToolchainRoot {
+    /// Asks the root for each tool's version and refuses on any difference, naming the
+    /// kernel, the root, and both versions.
+    pub fn check(&self, kernel_release: &str, cfg: &KernelConfig) -> Result<(), Error> {
+        let expected = expected_tools(cfg);
+        let found: Vec<Option<String>> = expected
+            .iter()
+            .map(|e| crate::chroot::output_in_root(&self.path, &[&e.command, "--version"]).ok())
+            .collect();
+        let mismatches = compare(&expected, &found);
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ToolchainMismatch {
+                kernel: kernel_release.to_string(),
+                root: self.name.clone(),
+                mismatches,
+            })
+        }
+    }
+
+    /// Text of what the root has, for the kernel manifest.
+    pub fn versions(&self, cfg: &KernelConfig) -> Vec<(String, String)> {
+        expected_tools(cfg)
+            .iter()
+            .map(|e| {
+                let v = crate::chroot::output_in_root(&self.path, &[&e.command, "--version"])
+                    .ok()
+                    .and_then(|s| s.lines().next().map(str::to_string))
+                    .unwrap_or_default();
+                (e.command.clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// Returns the root for `suites`, creating it with mmdebstrap on first use.
+pub fn ensure_root(
+    cache: &Cache,
+    name: &str,
+    suites: &[&str],
+    mirror: &str,
+    cfg: &KernelConfig,
+    log: &Path,
+) -> Result<ToolchainRoot, Error> {
+    let mut packages: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
+    for e in expected_tools(cfg) {
+        if e.tool == Tool::Cc {
+            packages.push(cc_package(&e.command));
+        }
+    }
+    if cfg.enabled("RUST") {
+        packages.extend(RUST_PACKAGES.iter().map(|s| s.to_string()));
+    }
+    let path = cache.get_or_build("roots", name, |staging| {
+        mmdebstrap(staging, suites, mirror, &packages, log)
+    })?;
+    Ok(ToolchainRoot {
+        name: name.to_string(),
+        path,
+    })
+}
+
+fn mmdebstrap(
+    dest: &Path,
+    suites: &[&str],
+    mirror: &str,
+    packages: &[String],
+    log: &Path,
+) -> Result<(), Error> {
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.args([
+        "--variant=apt",
+        "--mode=root",
+        "--aptopt=Acquire::Check-Valid-Until \"false\"",
+        "--aptopt=Acquire::Languages \"none\"",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+    ])
+    .arg(format!("--include={}", packages.join(",")))
+    .arg(suites[0])
+    .arg(dest);
+    for s in suites {
+        cmd.arg(format!("deb {mirror} {s} main"));
+    }
+    std::fs::write(log, "").map_err(|e| Error::io(log, e))?;
+    crate::supervise::run_logged(cmd, &format!("mmdebstrap {} root", suites.join("+")), log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg72() -> KernelConfig {
+        KernelConfig::parse(
+            "CONFIG_CC_VERSION_TEXT=\"x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0\"\n\
+             CONFIG_RUST=y\n\
+             CONFIG_RUSTC_VERSION_TEXT=\"rustc 1.97.1 (8bab26f4f 2026-07-14) (built from a source tarball)\"\n\
+             CONFIG_BINDGEN_VERSION_TEXT=\"bindgen 0.72.1\"\n",
+        )
+    }
+
+    #[test]
+    fn expected_tools_follow_config() {
+        let e = expected_tools(&cfg72());
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].command, "x86_64-linux-gnu-gcc-16");
+        assert_eq!(cc_package(&e[0].command), "gcc-16");
+        let c =
+            KernelConfig::parse("CONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14) 12.2.0\"\n");
+        assert_eq!(
+            expected_tools(&c).len(),
+            1,
+            "no Rust tools without CONFIG_RUST"
+        );
+    }
+
+    #[test]
+    fn trixie_tools_against_72_are_named() {
+        let e = expected_tools(&cfg72());
+        let found = vec![
+            Some("x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0\nCopyright".to_string()),
+            Some("rustc 1.85.1 (4eb161250 2025-03-15) (built from a source tarball)\n".to_string()),
+            None,
+        ];
+        let m = compare(&e, &found);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].command, "rustc");
+        assert!(m[0].root_has.starts_with("rustc 1.85.1"));
+        assert!(m[0].kernel_has.starts_with("rustc 1.97.1"));
+        assert_eq!(m[1].root_has, "(not installed)");
+        let same = vec![
+            Some("x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0".into()),
+            Some("rustc 1.97.1 (8bab26f4f 2026-07-14) (built from a source tarball)".into()),
+            Some("bindgen 0.72.1".into()),
+        ];
+        assert!(compare(&e, &same).is_empty());
+    }
+}
