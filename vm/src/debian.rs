@@ -235,8 +235,10 @@ impl AptEnv {
             .lines()
             .find_map(|l| l.strip_prefix("Depends:"))
             .unwrap_or("");
+        // Only the first alternative of each `a | b` group.
         Ok(deps
-            .split([',', '|'])
+            .split(',')
+            .filter_map(|d| d.split('|').next())
             .filter_map(|d| d.split_whitespace().next())
             .map(str::to_string)
             .collect())

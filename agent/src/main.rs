@@ -1,0 +1,62 @@
+//! `ksock-agent run --plan FILE --out DIR`: executes a plan inside a ksock guest.
+//! `ksock-agent check-guest`: exits 0 inside a ksock guest, 3 elsewhere.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ksock_agent::proto::Plan;
+
+const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent check-guest\n\
+                     Runs inside guests booted by ksock; refuses to load modules anywhere else.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("check-guest") => match ksock_agent::guard::ensure_guest() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ksock-agent: {e}");
+                ExitCode::from(3)
+            }
+        },
+        Some("run") => {
+            let get = |flag: &str| {
+                args.windows(2)
+                    .find(|w| w[0] == flag)
+                    .map(|w| PathBuf::from(&w[1]))
+            };
+            let (Some(plan), Some(out)) = (get("--plan"), get("--out")) else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            if let Err(e) = ksock_agent::guard::ensure_guest() {
+                eprintln!("ksock-agent: {e}");
+                return ExitCode::from(3);
+            }
+            let plan: Plan = match std::fs::read(&plan)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| serde_json::from_slice(&b).map_err(Into::into))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("ksock-agent: {}: {e}", plan.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match ksock_agent::run::run_plan(&plan, &out) {
+                Ok(_) => {
+                    println!("KSOCK-AGENT-DONE");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ksock-agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

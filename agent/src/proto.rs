@@ -1,0 +1,94 @@
+//! What the harness and the agent say to each other, as JSON files in the shared directory.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one boot should do: specs in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub specs: Vec<PlanSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanSpec {
+    pub name: String,
+    pub actions: Vec<Action>,
+}
+
+/// One resolved action (module files are absolute paths on the shared root).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Load {
+        module: String,
+        path: PathBuf,
+        params: String,
+        /// `Some(errno)`: the load must fail with it (bad parameters, say).
+        expect_errno: Option<i32>,
+    },
+    Unload {
+        module: String,
+    },
+    WaitDmesg {
+        pattern: String,
+        timeout_ms: u64,
+    },
+    Sleep {
+        ms: u64,
+    },
+}
+
+impl Action {
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Load {
+                module,
+                params,
+                expect_errno,
+                ..
+            } => match expect_errno {
+                Some(e) => format!("load {module} {params} (expecting errno {e})"),
+                None => format!("load {module} {params}").trim_end().to_string(),
+            },
+            Action::Unload { module } => format!("unload {module}"),
+            Action::WaitDmesg {
+                pattern,
+                timeout_ms,
+            } => format!("wait_dmesg /{pattern}/ within {timeout_ms} ms"),
+            Action::Sleep { ms } => format!("sleep {ms} ms"),
+        }
+    }
+}
+
+/// What came of one action.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActionResult {
+    pub action: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpecResult {
+    pub name: String,
+    pub actions: Vec<ActionResult>,
+    /// Kernel log lines from the start of the spec to its end, dmesg-style.
+    pub dmesg: Vec<String>,
+    /// Modules this spec left loaded that the agent had to unload.
+    pub leftover_modules: Vec<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Results {
+    /// `uname -r` in the guest.
+    pub kernel_release: String,
+    pub specs: Vec<SpecResult>,
+    /// Set when the agent finished the whole plan.
+    pub complete: bool,
+}
+
+/// File names in the shared directory.
+pub const PLAN_FILE: &str = "plan.json";
+pub const RESULTS_FILE: &str = "results.json";

@@ -1,0 +1,285 @@
+//! The spec's types. Field names here are the YAML keys users write.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// One scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Filled from the file name (`specs/hello.yaml` → `hello`).
+    #[serde(skip)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Kernels this spec applies to (`">= 7.3"`); others skip it.
+    #[serde(default)]
+    pub kernels: Option<KernelReq>,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// One step, written as a single-key map: `- load: {module: ksock_hello}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Load a module from kmods/ with parameters.
+    Load(Load),
+    /// Unload a module loaded earlier in this spec.
+    Unload(String),
+    /// Wait until a kernel log line matches.
+    WaitDmesg(WaitDmesg),
+    /// Sleep, in milliseconds.
+    Sleep(u64),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub module: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// The load must fail with this errno name (`EINVAL`).
+    #[serde(default)]
+    pub expect_error: Option<Errno>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitDmesg {
+    pub pattern: Pattern,
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_wait_ms() -> u64 {
+    5000
+}
+
+/// A module parameter value: integers, booleans, or strings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Bool(b) => write!(f, "{}", if *b { "Y" } else { "N" }),
+            ParamValue::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Expectations checked on the host after the guest ran the steps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Patterns that must match kernel log lines, in this order.
+    #[serde(default)]
+    pub dmesg: Vec<Pattern>,
+    /// Patterns no kernel log line may match (on top of the default splat list).
+    #[serde(default)]
+    pub absent: Vec<Pattern>,
+    /// Per-kernel overrides: when the condition holds, these replace `dmesg`.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    pub kernels: KernelReq,
+    pub dmesg: Vec<Pattern>,
+}
+
+impl Spec {
+    /// The ordered dmesg expectations that apply on kernel `version`.
+    pub fn dmesg_for(&self, version: &KernelVersion) -> &[Pattern] {
+        self.expect
+            .overrides
+            .iter()
+            .find(|o| o.kernels.matches(version))
+            .map(|o| o.dmesg.as_slice())
+            .unwrap_or(&self.expect.dmesg)
+    }
+
+    /// Module names this spec loads, in order, without repeats.
+    pub fn modules(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in &self.steps {
+            if let Step::Load(l) = s {
+                if !out.contains(&l.module.as_str()) {
+                    out.push(&l.module);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A regular expression, checked when the spec is read.
+#[derive(Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl Pattern {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+    pub fn is_match(&self, s: &str) -> bool {
+        self.0.is_match(s)
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}/", self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        regex::Regex::new(&s).map(Pattern).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid regular expression {s:?}: {}",
+                e.to_string().lines().last().unwrap_or("")
+            ))
+        })
+    }
+}
+
+/// An errno by name (`EINVAL`), as specs write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// Errno names specs may use, with Linux x86-64 values.
+pub const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("EIO", 5),
+    ("ENOEXEC", 8),
+    ("EAGAIN", 11),
+    ("ENOMEM", 12),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EINVAL", 22),
+    ("ENOSPC", 28),
+    ("ERANGE", 34),
+    ("ENOPROTOOPT", 92),
+    ("EADDRINUSE", 98),
+    ("ECONNREFUSED", 111),
+    ("ETIMEDOUT", 110),
+];
+
+impl<'de> Deserialize<'de> for Errno {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ERRNOS
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, v)| Errno(*v))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown errno {s:?}; known: {}",
+                    ERRNOS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+}
+
+/// `major.minor` of a kernel, as the catalog names kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KernelVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KernelVersion {
+    /// Reads the leading `major.minor` of `7.2`, `7.2.13+deb14-amd64`, `5.10.0-30-amd64`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split(|c: char| !c.is_ascii_digit());
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next()?.parse().ok()?;
+        Some(Self { major, minor })
+    }
+}
+
+impl fmt::Display for KernelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A condition on the kernel version: `>= 7.3`, `< 6.1`, `== 7.2`, or several joined by `,`
+/// (all must hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelReq {
+    pub clauses: Vec<(Op, KernelVersion)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+}
+
+impl KernelReq {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut clauses = Vec::new();
+        for part in s.split(',') {
+            let part = part.trim();
+            let (op, rest) = [
+                (">=", Op::Ge),
+                ("<=", Op::Le),
+                ("==", Op::Eq),
+                (">", Op::Gt),
+                ("<", Op::Lt),
+                ("=", Op::Eq),
+            ]
+            .iter()
+            .find_map(|(t, op)| part.strip_prefix(t).map(|r| (*op, r)))
+            .unwrap_or((Op::Eq, part));
+            let v = rest.trim();
+            let ver = KernelVersion::parse(v)
+                .filter(|_| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                .ok_or_else(|| {
+                    format!("invalid kernel condition {s:?}: expected e.g. \">= 7.3\" or \"< 6.1, >= 5.10\"")
+                })?;
+            clauses.push((op, ver));
+        }
+        Ok(Self { clauses })
+    }
+
+    pub fn matches(&self, v: &KernelVersion) -> bool {
+        self.clauses.iter().all(|(op, want)| match op {
+            Op::Lt => v < want,
+            Op::Le => v <= want,
+            Op::Eq => v == want,
+            Op::Ge => v >= want,
+            Op::Gt => v > want,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for KernelReq {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KernelReq::parse(&s).map_err(serde::de::Error::custom)
+    }
+}

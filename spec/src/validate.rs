@@ -1,0 +1,213 @@
+//! Checks that need the whole spec: known modules, possible steps, sane limits.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::model::{Spec, Step};
+
+/// A spec mistake, with its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Longest wait or sleep a spec may ask for, in ms.
+const MAX_WAIT_MS: u64 = 600_000;
+
+/// Byte offset → (1-based line, 1-based column).
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Byte offsets of the lines that are not comments.
+fn code_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut off = 0;
+    text.split_inclusive('\n').filter_map(move |l| {
+        let here = off;
+        off += l.len();
+        (!l.trim_start().starts_with('#')).then_some((here, l))
+    })
+}
+
+/// Position of the `nth` match of `re` outside comments, searching from byte `from`.
+fn locate_from(text: &str, re: &str, nth: usize, from: usize) -> (usize, usize) {
+    let re = regex::Regex::new(re).expect("locator regex");
+    let offsets: Vec<usize> = code_spans(text)
+        .flat_map(|(off, l)| re.find_iter(l).map(|m| off + m.start()).collect::<Vec<_>>())
+        .filter(|o| *o >= from)
+        .collect();
+    offsets.get(nth).map_or((1, 1), |o| position(text, *o))
+}
+
+fn locate(text: &str, re: &str, nth: usize) -> (usize, usize) {
+    locate_from(text, re, nth, 0)
+}
+
+/// Byte offset of the `i`-th item of the top-level `steps:` list (best effort).
+fn step_offset(text: &str, i: usize) -> usize {
+    let mut in_steps = false;
+    let mut indent = None;
+    let mut n = 0;
+    for (off, l) in code_spans(text) {
+        let trimmed = l.trim_start();
+        let ind = l.len() - trimmed.len();
+        if !in_steps {
+            in_steps = l.starts_with("steps:");
+            continue;
+        }
+        if ind == 0 && !trimmed.starts_with('-') && !trimmed.trim().is_empty() {
+            break; // the next top-level key
+        }
+        if trimmed.starts_with("- ") && indent.is_none_or(|x| x == ind) {
+            indent = Some(ind);
+            if n == i {
+                return off + ind;
+            }
+            n += 1;
+        }
+    }
+    0
+}
+
+pub(crate) fn validate(
+    spec: &Spec,
+    text: &str,
+    file: &Path,
+    known_modules: &[String],
+) -> Result<(), SpecError> {
+    let err = |(line, col): (usize, usize), message: String, hint: Option<String>| SpecError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message,
+        hint,
+    };
+    if spec.steps.is_empty() {
+        return Err(err(
+            locate(text, r"^steps\s*:", 0).max((1, 1)),
+            "`steps` is empty".into(),
+            Some("add at least one step, e.g. `- load: {module: ksock_hello}`".into()),
+        ));
+    }
+    let mut loaded: Vec<&str> = Vec::new();
+    let mut seen_loads: Vec<&str> = Vec::new();
+    let mut seen_unloads: Vec<&str> = Vec::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        match step {
+            Step::Load(l) => {
+                let nth = seen_loads.iter().filter(|m| **m == l.module).count();
+                seen_loads.push(&l.module);
+                let at = locate(
+                    text,
+                    &format!(r#"module\s*:\s*["']?{}"#, regex::escape(&l.module)),
+                    nth,
+                );
+                if !known_modules.contains(&l.module) {
+                    return Err(err(
+                        at,
+                        format!("steps[{i}].load: unknown module `{}`", l.module),
+                        Some(format!(
+                            "modules in kmods/: {}",
+                            if known_modules.is_empty() {
+                                "(none)".to_string()
+                            } else {
+                                known_modules.join(", ")
+                            }
+                        )),
+                    ));
+                }
+                if loaded.contains(&l.module.as_str()) {
+                    return Err(err(
+                        at,
+                        format!(
+                            "steps[{i}].load: `{}` is already loaded at this point",
+                            l.module
+                        ),
+                        Some("unload it first (`- unload: NAME`)".into()),
+                    ));
+                }
+                for name in l.params.keys() {
+                    let ok = !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !name.starts_with(|c: char| c.is_ascii_digit());
+                    if !ok {
+                        return Err(err(
+                            locate(text, &regex::escape(name), 0),
+                            format!("steps[{i}].load.params: `{name}` is not a parameter name"),
+                            Some("module parameter names are C identifiers".into()),
+                        ));
+                    }
+                }
+                if l.expect_error.is_none() {
+                    loaded.push(&l.module);
+                }
+            }
+            Step::Unload(m) => {
+                let nth = seen_unloads.iter().filter(|x| *x == m).count();
+                seen_unloads.push(m);
+                if !loaded.contains(&m.as_str()) {
+                    return Err(err(
+                        locate(
+                            text,
+                            &format!(r#"unload\s*:\s*["']?{}"#, regex::escape(m)),
+                            nth,
+                        ),
+                        format!("steps[{i}].unload: `{m}` is not loaded at this point"),
+                        Some("a spec can only unload a module an earlier step loaded".into()),
+                    ));
+                }
+                loaded.retain(|x| x != m);
+            }
+            Step::WaitDmesg(w) => {
+                let at = locate_from(text, r"timeout_ms\s*:", 0, step_offset(text, i));
+                if w.timeout_ms == 0 || w.timeout_ms > MAX_WAIT_MS {
+                    return Err(err(
+                        at,
+                        format!(
+                            "steps[{i}].wait_dmesg.timeout_ms: {} is out of range",
+                            w.timeout_ms
+                        ),
+                        Some(format!("use 1..={MAX_WAIT_MS}")),
+                    ));
+                }
+            }
+            Step::Sleep(ms) => {
+                let at = position(text, step_offset(text, i));
+                if *ms > MAX_WAIT_MS {
+                    return Err(err(
+                        at,
+                        format!("steps[{i}].sleep: {ms} ms is out of range"),
+                        Some(format!("use 0..={MAX_WAIT_MS}")),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
