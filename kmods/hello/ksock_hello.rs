@@ -28,6 +28,11 @@ struct KsockHello {
 
 impl kernel::Module for KsockHello {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // The kernel crate changed `value()` from `&T` (7.2) to `T` (7.3); the build passes
+        // the detected form as a cfg.
+        #[cfg(ksock_param_value_by_copy)]
+        let count = module_parameters::count.value();
+        #[cfg(not(ksock_param_value_by_copy))]
         let count = *module_parameters::count.value();
         if !(1..=16).contains(&count) {
             pr_err!("invalid parameter count={} (want 1..=16)\n", count);

@@ -19,10 +19,6 @@ use std::time::{Duration, Instant};
 use crate::supervise::{self, Ended};
 use crate::{Cache, Error};
 
-/// The kernel command-line word that marks a ksock guest. The guest agent refuses to load
-/// modules unless `/proc/cmdline` carries it.
-pub const GUEST_MARKER: &str = "ksock.guest=1";
-
 /// How the guest CPU is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,6 +43,8 @@ pub struct BootRequest {
     pub accel: Accel,
     /// Shell command run in the guest by virtme-init.
     pub exec: String,
+    /// Extra kernel command-line words (the harness adds the guest marker here).
+    pub append: Vec<String>,
     /// Host directories the guest may write (same path inside).
     pub rwdirs: Vec<PathBuf>,
     pub memory: String,
@@ -82,20 +80,12 @@ impl BootOutcome {
     }
 }
 
-/// Finds the `vng` command: on PATH, or in Python's scripts directory (pip's install place).
+/// Finds the `vng` command: ksock's own pinned install (`<cache>/venv/bin/vng`, made by
+/// [`crate::host::ensure_host_tools`]) first, then `PATH`.
 pub fn vng_path() -> Option<PathBuf> {
-    if let Some(p) = which("vng") {
-        return Some(p);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .ok()?;
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("vng");
-    p.is_file().then_some(p)
+    crate::host::venv_vng()
+        .filter(|p| p.is_file())
+        .or_else(|| which("vng"))
 }
 
 pub fn which(cmd: &str) -> Option<PathBuf> {
@@ -118,7 +108,10 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     cmd.arg("--run")
         .arg(&req.vmlinuz)
         .args(["--memory", &req.memory, "--cpus", &req.cpus.to_string()])
-        .args(["--verbose", "--append", GUEST_MARKER, "--cwd", "/"]);
+        .args(["--verbose", "--cwd", "/"]);
+    for a in &req.append {
+        cmd.arg(format!("--append={a}"));
+    }
     if req.accel == Accel::Tcg {
         cmd.arg("--disable-kvm");
     }
@@ -189,12 +182,13 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
             }
         },
         || {
-            // Give a panic 3 s to print its trace before stopping the VM.
-            fatal
-                .lock()
-                .expect("fatal lock")
-                .as_ref()
-                .is_some_and(|(_, t)| t.elapsed() > Duration::from_secs(3))
+            // Give a panic 3 s to print its trace before stopping the VM; a KVM emulation
+            // failure leaves qemu hung, so stop it at once.
+            match &*fatal.lock().expect("fatal lock") {
+                Some((BootEnd::Panicked, t)) => t.elapsed() > Duration::from_secs(3),
+                Some(_) => true,
+                None => false,
+            }
         },
     );
     // Readers end when the pipes close (the whole process group is gone by now).
@@ -252,6 +246,7 @@ pub fn resolve_accel(
         vmlinuz: vmlinuz.to_path_buf(),
         accel: Accel::Kvm,
         exec: format!("echo ok > {}", marker.display()),
+        append: Vec::new(),
         rwdirs: vec![dir.path().to_path_buf()],
         memory: "1G".into(),
         cpus: 1,

@@ -64,8 +64,13 @@ impl Cache {
         remove_stale_staging(parent, name);
         let staging = Staging::new(parent.join(format!(".{name}.partial-{}", std::process::id())))?;
         build(staging.path())?;
-        staging.commit(&fin)?;
-        Ok(fin)
+        match staging.commit(&fin) {
+            Ok(()) => Ok(fin),
+            // Another process (a parallel test) finished the same entry first: theirs is
+            // complete too, ours is dropped (and removed).
+            Err(_) if fin.is_dir() => Ok(fin),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -113,6 +118,8 @@ impl Staging {
         &self.path
     }
 
+    /// Renames the staging directory to `fin`. Fails (and the staging directory is
+    /// removed on drop) if `fin` already exists.
     pub fn commit(mut self, fin: &Path) -> Result<(), Error> {
         std::fs::rename(&self.path, fin).map_err(|e| Error::io(fin, e))?;
         self.committed = true;
@@ -182,6 +189,24 @@ mod tests {
             .get_or_build("k", "x", |_| panic!("rebuilt a complete entry"))
             .unwrap();
         assert_eq!(p, p2);
+    }
+
+    #[test]
+    fn losing_a_build_race_uses_the_winners_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path()).unwrap();
+        let fin = cache.entry("k", "x");
+        let p = cache
+            .get_or_build("k", "x", |p| {
+                // Meanwhile another process completes the same entry.
+                std::fs::create_dir_all(&fin).unwrap();
+                std::fs::write(fin.join("theirs"), "").unwrap();
+                std::fs::write(p.join("ours"), "").map_err(|e| Error::io(p, e))
+            })
+            .unwrap();
+        assert!(p.join("theirs").exists() && !p.join("ours").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("k")).unwrap().collect();
+        assert_eq!(names.len(), 1, "our staging copy was left behind");
     }
 
     #[test]

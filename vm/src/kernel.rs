@@ -229,7 +229,8 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
     let tree = if fetched.config.enabled("RUST") {
         let release = fetched.release.clone();
         let mut step = Some(Step::start(format!("kernel {release}: module build tree")));
-        let path = cache.get_or_build("trees", &release, |out| {
+        let key = format!("{release}.v{}", tree::TREE_FORMAT);
+        let path = cache.get_or_build("trees", &key, |out| {
             if let Some(s) = &step {
                 s.set_detail("linux-source + modules_prepare (first use, ~3 min)");
             }
@@ -341,7 +342,13 @@ impl PreparedKernel {
             .to_string();
         let key = format!("{dirname}-{:016x}", hash_sources(src)?);
         let log = logs_dir(cache)?.join(format!("module-{}-{dirname}.log", self.release));
-        cache.get_or_build(&format!("modules/{}", self.release), &key, |out| {
+        // Keyed by the tree it was built against (the compat facts come from that tree).
+        let tree_key = tree
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&self.release)
+            .to_string();
+        cache.get_or_build(&format!("modules/{tree_key}"), &key, |out| {
             for ent in std::fs::read_dir(src)
                 .map_err(|e| Error::io(src, e))?
                 .flatten()
@@ -365,11 +372,14 @@ impl PreparedKernel {
                     writable: true,
                 },
             ];
+            let compat = crate::compat::make_args(&crate::compat::detect(tree));
             let script = format!(
-                "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} modules",
+                "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}' modules",
                 tree::TREE_IN_ROOT,
                 self.cc,
-                self.release
+                self.release,
+                compat[0],
+                compat[1]
             );
             run_in_root(&self.root.path, &binds, &script, &log)
         })

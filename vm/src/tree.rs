@@ -6,7 +6,8 @@
 //! rebuilt `rust/*.o` (same rustc + same config ⇒ same mangled names, crate hashes
 //! included). Only what `make M=` needs is kept: the kernel's own
 //! `scripts/package/install-extmod-build` list plus `.config`, the Rust metadata and
-//! proc-macro libraries, and `vmlinux` for module BTF.
+//! proc-macro libraries, the kernel crate's sources (read by [`crate::compat`]), and
+//! `vmlinux` for module BTF.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,6 +19,11 @@ use crate::Error;
 /// Where the tree appears inside the root, both while it is built and when modules are built
 /// against it (same path, so nothing recorded in it points elsewhere).
 pub const TREE_IN_ROOT: &str = "/ksock/tree";
+
+/// Bumped whenever what a tree holds changes, so old cached trees are not trusted.
+/// v2: the kernel crate's sources (`rust/kernel`, `rust/macros`) are kept for the compat
+/// detector.
+pub const TREE_FORMAT: u32 = 2;
 
 /// Names of Rust exports (`_R…`) listed in a `Module.symvers`.
 pub fn rust_exports(symvers: &str) -> BTreeSet<String> {
@@ -127,6 +133,7 @@ pub fn build(
          mkdir -p {TREE_IN_ROOT}/rust\n\
          cp .config {TREE_IN_ROOT}/\n\
          cp rust/*.rmeta rust/*.so {TREE_IN_ROOT}/rust/\n\
+         cp -r rust/kernel rust/macros {TREE_IN_ROOT}/rust/\n\
          if [ -f vmlinux ]; then cp vmlinux {TREE_IN_ROOT}/; fi\n"
     );
     let binds = [

@@ -1,37 +1,244 @@
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+//! `cargo xtask …`: the project's entry points. See `cargo xtask --help`.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use ksock_harness::judge::Status;
+use ksock_harness::project::Project;
+use ksock_harness::runner::{run_kernel, RunOptions};
+use ksock_vm::boot::Accel;
+
+/// ksock: test and fuzz in-kernel socket code in real Linux kernels.
+///
+/// Kernels come from Debian's archive (mirror taken from this machine's apt configuration,
+/// or KSOCK_DEBIAN_MIRROR), modules are built with the exact toolchain that built each
+/// kernel, and every spec runs in a virtme-ng guest (KVM where it works, else TCG).
+/// Everything is cached under KSOCK_CACHE (default ~/.cache/ksock).
 #[derive(Parser)]
+#[command(name = "cargo xtask", verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum AccelArg {
+    /// KVM if a probe boot works on this host (cached), else TCG.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    Prepare {
-        #[arg(long = "kernel", default_value = "7.2")]
+    /// Run the specs in specs/ on a kernel and print a verdict for each.
+    ///
+    /// Example: cargo xtask run --kernel 7.3 hello-parameter
+    Run {
+        /// Catalog kernel(s) to run on (repeatable).
+        #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
         kernels: Vec<String>,
+        /// How the guest CPU is provided.
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelArg,
+        /// Only these specs (file names without .yaml); default: all.
+        specs: Vec<String>,
+    },
+    /// Unit tests plus every spec on every Rust kernel of the catalog (what CI runs).
+    ///
+    /// Prepares the kernels first (with progress), then runs `cargo nextest run --workspace`
+    /// (`cargo test` if nextest is missing). Extra arguments go to the test runner.
+    Test {
+        /// Limit the spec tests to these kernels (default: the catalog's Rust kernels).
+        #[arg(long = "kernel", short)]
+        kernels: Vec<String>,
+        #[arg(last = true)]
+        runner_args: Vec<String>,
+    },
+    /// Fetch a kernel, make its toolchain root and module build tree (no boot).
+    ///
+    /// `--root` builds with another kernel's toolchain root to check it; a root whose
+    /// compilers differ from the kernel's is refused, e.g.
+    /// `cargo xtask prepare --kernel 7.2 --root trixie`.
+    Prepare {
+        #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+        kernels: Vec<String>,
+        /// Toolchain root to use: a kernel (`7.3`) or suite (`trixie`, `sid`).
         #[arg(long)]
         root: Option<String>,
     },
+    /// Install the host tools ksock needs (apt packages, virtme-ng from PyPI).
+    Setup,
+    /// List the kernel catalog.
+    Kernels,
 }
 
-fn main() -> Result<()> {
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repo")
+        .to_path_buf()
+}
+
+fn main() -> ExitCode {
     ksock_vm::supervise::install_interrupt_handler();
     let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup() -> Result<()> {
+    ksock_vm::host::require_root()?;
+    ksock_vm::host::ensure_host_tools()?;
+    Ok(())
+}
+
+fn build_agent(root: &Path) -> Result<()> {
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "-p", "ksock-agent"])
+        .current_dir(root)
+        .status()
+        .context("running cargo build -p ksock-agent")?;
+    if !st.success() {
+        bail!("building the guest agent failed");
+    }
+    Ok(())
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    let root = repo_root();
     match cli.cmd {
-        Cmd::Prepare { kernels, root } => {
+        Cmd::Setup => {
+            setup()?;
+            println!("host tools are installed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Kernels => {
+            for e in ksock_vm::catalog::CATALOG {
+                println!(
+                    "{:<5} suites {:<28} rust={}{}",
+                    e.name,
+                    e.suites.join(","),
+                    e.rust,
+                    if e.name == ksock_vm::catalog::DEFAULT_KERNEL {
+                        "  (default)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Prepare { kernels, root: r } => {
+            setup()?;
             let cache = ksock_vm::Cache::from_env()?;
             for k in kernels {
                 let p = ksock_vm::kernel::prepare(
                     &cache,
                     &k,
-                    &ksock_vm::kernel::PrepareOptions { root: root.clone() },
+                    &ksock_vm::kernel::PrepareOptions { root: r.clone() },
                 )?;
-                println!("{} ready: {} tree={:?}", k, p.release, p.tree);
+                println!(
+                    "kernel {k}: {} ready (root {}, tree {})",
+                    p.release,
+                    p.root.name,
+                    p.tree
+                        .as_ref()
+                        .map_or("none".into(), |t| t.display().to_string())
+                );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run {
+            kernels,
+            accel,
+            specs: only,
+        } => {
+            setup()?;
+            build_agent(&root)?;
+            let cache = ksock_vm::Cache::from_env()?;
+            let project = Project::open(&root)?;
+            let mut specs = project.load_specs()?;
+            if !only.is_empty() {
+                for o in &only {
+                    if !specs.iter().any(|s| &s.name == o) {
+                        bail!(
+                            "no spec named `{o}` in {}; specs: {}",
+                            project.specs_dir().display(),
+                            specs
+                                .iter()
+                                .map(|s| s.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                }
+                specs.retain(|s| only.contains(&s.name));
+            }
+            let mut opts = RunOptions::defaults(&project);
+            opts.accel = match accel {
+                AccelArg::Auto => None,
+                AccelArg::Kvm => Some(Accel::Kvm),
+                AccelArg::Tcg => Some(Accel::Tcg),
+            };
+            let mut verdicts = Vec::new();
+            for k in &kernels {
+                verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);
+            }
+            print!("\n{}", ksock_harness::report::render(&verdicts));
+            Ok(if verdicts.iter().any(|v| v.status == Status::Fail) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Test {
+            kernels,
+            runner_args,
+        } => {
+            setup()?;
+            build_agent(&root)?;
+            let cache = ksock_vm::Cache::from_env()?;
+            let kernels: Vec<String> = if kernels.is_empty() {
+                ksock_vm::catalog::CATALOG
+                    .iter()
+                    .filter(|e| e.rust)
+                    .map(|e| e.name.to_string())
+                    .collect()
+            } else {
+                kernels
+            };
+            // Prepare here, with progress on the terminal, rather than inside a captured test.
+            for k in &kernels {
+                ksock_vm::kernel::prepare(&cache, k, &Default::default())?;
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let nextest = Command::new(&cargo)
+                .args(["nextest", "--version"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            let mut cmd = Command::new(&cargo);
+            if nextest {
+                cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+            } else {
+                cmd.args(["test", "--workspace", "--no-fail-fast"]);
+            }
+            cmd.args(&runner_args)
+                .env("KSOCK_KERNELS", kernels.join(","))
+                .current_dir(&root);
+            let st = cmd.status().context("running the test runner")?;
+            Ok(if st.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
-    Ok(())
 }

@@ -1,0 +1,181 @@
+//! Judging a spec from what the guest reported. Pure: no I/O, so every rule is unit-tested.
+
+use ksock_agent::proto::SpecResult;
+use ksock_spec::{KernelVersion, Spec};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// The first expectation that did not hold, with the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// What the spec expected (`dmesg /pattern/ after line 3`, `step load …`).
+    pub expected: String,
+    /// What happened instead.
+    pub actual: String,
+    /// The kernel log lines of the spec.
+    pub dmesg: Vec<String>,
+    /// The end of the serial console (filled by the runner).
+    pub console_tail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub spec: String,
+    pub kernel: String,
+    pub release: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    pub failure: Option<Failure>,
+    /// Why it was skipped.
+    pub note: String,
+}
+
+/// The ordered dmesg patterns: each must match a line after the previous match.
+/// Returns the first unmatched pattern and the index it was searched from.
+fn first_unmatched<'a>(
+    patterns: &'a [ksock_spec::Pattern],
+    lines: &[String],
+) -> Option<(&'a ksock_spec::Pattern, usize)> {
+    let mut from = 0;
+    for p in patterns {
+        match lines[from..].iter().position(|l| p.is_match(l)) {
+            Some(i) => from += i + 1,
+            None => return Some((p, from)),
+        }
+    }
+    None
+}
+
+/// Judges one spec's result; `console_tail` is attached to failures.
+pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Result<(), Failure> {
+    let fail = |expected: String, actual: String| Failure {
+        expected,
+        actual,
+        dmesg: result.dmesg.clone(),
+        console_tail: String::new(),
+    };
+    if let Some(a) = result.actions.iter().find(|a| !a.ok) {
+        return Err(fail(
+            format!("step `{}` to succeed", a.action),
+            a.detail.clone(),
+        ));
+    }
+    let ran = result.actions.len();
+    let want = spec.steps.len();
+    if ran < want {
+        return Err(fail(
+            format!("all {want} steps to run"),
+            format!("only {ran} ran"),
+        ));
+    }
+    let splats = ksock_vm::boot::splats(result.dmesg.iter().map(String::as_str));
+    if let Some(s) = splats.first() {
+        return Err(fail(
+            "no kernel splat (BUG, WARNING, Oops, KASAN, refcount, lockup…)".into(),
+            s.clone(),
+        ));
+    }
+    if let Some((p, from)) = first_unmatched(spec.dmesg_for(version), &result.dmesg) {
+        let after = if from == 0 {
+            String::new()
+        } else {
+            format!(" after line {from} (`{}`)", result.dmesg[from - 1])
+        };
+        return Err(fail(
+            format!("a kernel log line matching /{}/{after}", p.as_str()),
+            format!(
+                "no such line among the {} lines logged during the spec",
+                result.dmesg.len()
+            ),
+        ));
+    }
+    for p in &spec.expect.absent {
+        if let Some(l) = result.dmesg.iter().find(|l| p.is_match(l)) {
+            return Err(fail(
+                format!("no kernel log line matching /{}/", p.as_str()),
+                l.clone(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ksock_agent::proto::ActionResult;
+    use std::path::Path;
+
+    fn spec(yaml: &str) -> Spec {
+        ksock_spec::parse_str(yaml, Path::new("t.yaml"), &["ksock_hello".to_string()]).unwrap()
+    }
+
+    fn result(lines: &[&str]) -> SpecResult {
+        SpecResult {
+            name: "t".into(),
+            actions: vec![ActionResult {
+                action: "load ksock_hello".into(),
+                ok: true,
+                detail: String::new(),
+            }],
+            dmesg: lines.iter().map(|s| s.to_string()).collect(),
+            leftover_modules: vec![],
+            duration_ms: 1,
+        }
+    }
+
+    const V72: KernelVersion = KernelVersion { major: 7, minor: 2 };
+    const YAML: &str = "steps:\n  - load: {module: ksock_hello}\nexpect:\n  dmesg: ['a=1', 'b=2']\n  absent: ['oops-ish']\n";
+
+    #[test]
+    fn ordered_patterns_pass_and_fail() {
+        let s = spec(YAML);
+        assert!(judge(&s, &V72, &result(&["x", "a=1", "y", "b=2"])).is_ok());
+        // b before a: order matters.
+        let f = judge(&s, &V72, &result(&["b=2", "a=1"])).unwrap_err();
+        assert!(f.expected.contains("/b=2/ after line 2"), "{f:?}");
+        assert_eq!(f.dmesg, vec!["b=2", "a=1"]);
+    }
+
+    #[test]
+    fn absent_and_splats_fail() {
+        let s = spec(YAML);
+        let f = judge(&s, &V72, &result(&["a=1", "b=2", "oops-ish"])).unwrap_err();
+        assert_eq!(f.actual, "oops-ish");
+        let f = judge(
+            &s,
+            &V72,
+            &result(&["a=1", "b=2", "[ 1.0] BUG: unable to handle page fault"]),
+        )
+        .unwrap_err();
+        assert!(f.expected.contains("splat"));
+    }
+
+    #[test]
+    fn failed_step_is_reported_first() {
+        let s = spec(YAML);
+        let mut r = result(&["a=1", "b=2"]);
+        r.actions[0].ok = false;
+        r.actions[0].detail = "load ksock_hello.ko: EINVAL (22)".into();
+        let f = judge(&s, &V72, &r).unwrap_err();
+        assert!(f.expected.contains("load ksock_hello"));
+        assert!(f.actual.contains("EINVAL"));
+    }
+
+    #[test]
+    fn overrides_apply_by_kernel_version() {
+        let s = spec(
+            "steps:\n  - load: {module: ksock_hello}\nexpect:\n  dmesg: ['old']\n  overrides:\n    - kernels: '>= 7.3'\n      dmesg: ['new']\n",
+        );
+        let r = result(&["new"]);
+        assert!(judge(&s, &KernelVersion { major: 7, minor: 3 }, &r).is_ok());
+        assert!(judge(&s, &V72, &r).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! ksock-harness: specs in, verdicts out.
+//!
+//! - [`project`]: where specs, kmods and the agent binary are; module discovery.
+//! - [`runner`]: one kernel, many specs, as few boots as possible (a crash costs a reboot and
+//!   fails only the spec that was running).
+//! - [`judge`]: pure evaluation of a spec against what the guest reported.
+//! - [`report`]: the terminal summary.
+
+pub mod judge;
+pub mod project;
+pub mod report;
+pub mod runner;

@@ -1,0 +1,276 @@
+//! Running specs on one kernel.
+//!
+//! All applicable specs go into one plan and one boot. If the guest dies mid-plan (panic,
+//! hang, timeout), the spec that was running fails with the console tail attached and the
+//! remaining specs get a fresh boot. The shared directory is a temporary directory that is
+//! removed on every path out, including errors and Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ksock_agent::proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
+use ksock_spec::{KernelVersion, Spec, Step};
+use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
+use ksock_vm::kernel::{self, PrepareOptions, PreparedKernel};
+use ksock_vm::progress::Step as Progress;
+use ksock_vm::Cache;
+
+use crate::judge::{judge, Failure, Status, Verdict};
+use crate::project::Project;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `None`: probe (KVM where it works, else TCG).
+    pub accel: Option<Accel>,
+    pub memory: String,
+    pub cpus: u32,
+    /// Per boot, on top of a per-spec allowance.
+    pub boot_timeout: Duration,
+    /// Where console logs are kept.
+    pub artifacts: PathBuf,
+}
+
+impl RunOptions {
+    pub fn defaults(project: &Project) -> Self {
+        Self {
+            accel: None,
+            memory: "2G".into(),
+            cpus: 2,
+            boot_timeout: Duration::from_secs(240),
+            artifacts: project.root.join("target/ksock"),
+        }
+    }
+}
+
+const CONSOLE_TAIL: usize = 30;
+
+/// Prepares `kernel_name`, builds the modules the specs need, and runs them.
+pub fn run_kernel(
+    cache: &Cache,
+    project: &Project,
+    kernel_name: &str,
+    specs: &[Spec],
+    opts: &RunOptions,
+) -> Result<Vec<Verdict>> {
+    let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
+    let version = KernelVersion::parse(&k.release)
+        .with_context(|| format!("cannot read a version from release {}", k.release))?;
+
+    let mut verdicts = Vec::new();
+    let mut to_run = Vec::new();
+    for s in specs {
+        match &s.kernels {
+            Some(req) if !req.matches(&version) => verdicts.push(Verdict {
+                spec: s.name.clone(),
+                kernel: kernel_name.to_string(),
+                release: k.release.clone(),
+                status: Status::Skip,
+                duration_ms: 0,
+                failure: None,
+                note: format!("kernel {version} is outside the spec's `kernels` condition"),
+            }),
+            _ => to_run.push(s),
+        }
+    }
+    if to_run.is_empty() {
+        return Ok(verdicts);
+    }
+    let kos = build_modules(cache, project, &k, &to_run)?;
+    let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
+    std::fs::create_dir_all(&opts.artifacts)
+        .with_context(|| format!("{}", opts.artifacts.display()))?;
+
+    let mut remaining: Vec<&Spec> = to_run;
+    let mut boot_no = 0;
+    while !remaining.is_empty() {
+        boot_no += 1;
+        let plan = Plan {
+            specs: remaining.iter().map(|s| plan_spec(s, &kos)).collect(),
+        };
+        let shared = tempfile::Builder::new()
+            .prefix("ksock-run-")
+            .tempdir()
+            .context("creating the shared directory")?;
+        std::fs::write(
+            shared.path().join(PLAN_FILE),
+            serde_json::to_vec_pretty(&plan)?,
+        )?;
+        let console_log = opts
+            .artifacts
+            .join(format!("console-{kernel_name}-{boot_no}.log"));
+        let progress = Progress::start(format!(
+            "kernel {} ({accel}): boot {boot_no}, {} spec(s)",
+            k.release,
+            remaining.len()
+        ));
+        let req = BootRequest {
+            vmlinuz: k.vmlinuz.clone(),
+            accel,
+            exec: format!(
+                "{} run --plan {} --out {}",
+                project.agent.display(),
+                shared.path().join(PLAN_FILE).display(),
+                shared.path().display()
+            ),
+            append: vec![ksock_agent::guard::GUEST_MARKER.to_string()],
+            rwdirs: vec![shared.path().to_path_buf()],
+            memory: opts.memory.clone(),
+            cpus: opts.cpus,
+            timeout: opts.boot_timeout + Duration::from_secs(30 * remaining.len() as u64),
+            console_log: console_log.clone(),
+        };
+        let outcome = boot::boot(&req)?;
+        let results: Results = std::fs::read(shared.path().join(RESULTS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        progress.done(&format!(
+            "{} of {} spec(s) reported, guest {}",
+            results.specs.len(),
+            remaining.len(),
+            match &outcome.end {
+                BootEnd::Exited(_) if results.complete => "finished".to_string(),
+                BootEnd::Exited(_) => "exited early".to_string(),
+                BootEnd::TimedOut => "timed out".to_string(),
+                BootEnd::Panicked => "PANICKED".to_string(),
+                BootEnd::KvmFailed => "could not run under KVM".to_string(),
+            }
+        ));
+        let tail = format!(
+            "{}\n(full console: {})",
+            outcome.console_tail(CONSOLE_TAIL),
+            console_log.display()
+        );
+        for (spec, r) in remaining.iter().zip(&results.specs) {
+            let status = judge(spec, &version, r);
+            verdicts.push(Verdict {
+                spec: spec.name.clone(),
+                kernel: kernel_name.to_string(),
+                release: k.release.clone(),
+                status: if status.is_ok() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                duration_ms: r.duration_ms,
+                failure: status.err().map(|f| Failure {
+                    console_tail: tail.clone(),
+                    ..f
+                }),
+                note: String::new(),
+            });
+        }
+        let done = results.specs.len().min(remaining.len());
+        if done == remaining.len() {
+            break;
+        }
+        // The spec at `done` never reported: it took the guest down (or the guest never came
+        // up). It fails; the rest get a new boot.
+        let culprit = remaining[done];
+        let why = match &outcome.end {
+            BootEnd::Panicked => "the kernel panicked".to_string(),
+            BootEnd::TimedOut => format!("the guest did not finish within {:?}", req.timeout),
+            BootEnd::KvmFailed => "KVM failed to run the guest".to_string(),
+            BootEnd::Exited(code) => format!(
+                "the guest ended without reporting this spec (vng status {code:?}; the agent \
+                 did not start or crashed)"
+            ),
+        };
+        verdicts.push(Verdict {
+            spec: culprit.name.clone(),
+            kernel: kernel_name.to_string(),
+            release: k.release.clone(),
+            status: Status::Fail,
+            duration_ms: outcome.duration.as_millis() as u64,
+            failure: Some(Failure {
+                expected: "the spec to run to its end".into(),
+                actual: why,
+                dmesg: Vec::new(),
+                console_tail: tail,
+            }),
+            note: String::new(),
+        });
+        if done == 0 && results.kernel_release.is_empty() {
+            // Not a spec's fault: the agent never started. Do not reboot for every spec.
+            for s in &remaining[1..] {
+                verdicts.push(Verdict {
+                    spec: s.name.clone(),
+                    kernel: kernel_name.to_string(),
+                    release: k.release.clone(),
+                    status: Status::Fail,
+                    duration_ms: 0,
+                    failure: Some(Failure {
+                        expected: "a guest that runs the agent".into(),
+                        actual: "not run: the guest never reported (see the first failure)".into(),
+                        dmesg: Vec::new(),
+                        console_tail: String::new(),
+                    }),
+                    note: String::new(),
+                });
+            }
+            break;
+        }
+        remaining = remaining[done + 1..].to_vec();
+    }
+    Ok(verdicts)
+}
+
+/// Builds every module the specs load; returns name → `.ko` path.
+fn build_modules(
+    cache: &Cache,
+    project: &Project,
+    k: &PreparedKernel,
+    specs: &[&Spec],
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut kos = BTreeMap::new();
+    for s in specs {
+        for m in s.modules() {
+            if kos.contains_key(m) {
+                continue;
+            }
+            let src = project
+                .modules
+                .get(m)
+                .with_context(|| format!("spec {} loads unknown module {m}", s.name))?;
+            let step = Progress::start(format!("building {m} for {}", k.release));
+            let dir = k.build_module(cache, src)?;
+            let ko = dir.join(format!("{m}.ko"));
+            anyhow::ensure!(ko.is_file(), "kbuild produced no {}", ko.display());
+            step.done("ok");
+            kos.insert(m.to_string(), ko);
+        }
+    }
+    Ok(kos)
+}
+
+fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
+    let actions = spec
+        .steps
+        .iter()
+        .map(|st| match st {
+            Step::Load(l) => Action::Load {
+                module: l.module.clone(),
+                path: kos[&l.module].clone(),
+                params: l
+                    .params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                expect_errno: l.expect_error.map(|e| e.0),
+            },
+            Step::Unload(m) => Action::Unload { module: m.clone() },
+            Step::WaitDmesg(w) => Action::WaitDmesg {
+                pattern: w.pattern.as_str().to_string(),
+                timeout_ms: w.timeout_ms,
+            },
+            Step::Sleep(ms) => Action::Sleep { ms: *ms },
+        })
+        .collect();
+    PlanSpec {
+        name: spec.name.clone(),
+        actions,
+    }
+}
