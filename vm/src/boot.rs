@@ -119,6 +119,13 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
         cmd.arg(format!("--rwdir={}", d.display()));
     }
     cmd.arg("--exec").arg(&req.exec);
+    // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
+    // directory of their own that is removed when this boot ends, however it ends.
+    let vng_tmp = tempfile::Builder::new()
+        .prefix("ksock-vng-")
+        .tempdir()
+        .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+    cmd.env("TMPDIR", vng_tmp.path());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

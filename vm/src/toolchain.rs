@@ -87,6 +87,8 @@ pub fn cc_package(command: &str) -> String {
     base.to_string()
 }
 
+const NOT_INSTALLED: &str = "(not installed)";
+
 /// A mismatch between a kernel's toolchain and a root's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -110,7 +112,7 @@ pub fn compare(expected: &[Expected], found: &[Option<String>]) -> Vec<Mismatch>
                 command: e.command.clone(),
                 kernel_has: e.version_text.clone(),
                 root_has: if got.is_empty() {
-                    "(not installed)".to_string()
+                    NOT_INSTALLED.to_string()
                 } else {
                     got.to_string()
                 },
@@ -135,7 +137,18 @@ impl ToolchainRoot {
             .iter()
             .map(|e| crate::chroot::output_in_root(&self.path, &[&e.command, "--version"]).ok())
             .collect();
-        let mismatches = compare(&expected, &found);
+        let mut mismatches = compare(&expected, &found);
+        for (m, e) in mismatches.iter_mut().zip(&expected) {
+            // The kernel's exact compiler is absent: say which one the root does have.
+            if m.root_has == NOT_INSTALLED && e.tool == Tool::Cc {
+                if let Some(line) = crate::chroot::output_in_root(&self.path, &["gcc", "--version"])
+                    .ok()
+                    .and_then(|s| s.lines().next().map(str::to_string))
+                {
+                    m.root_has = format!("no {}; its gcc is {line}", e.command);
+                }
+            }
+        }
         if mismatches.is_empty() {
             Ok(())
         } else {
