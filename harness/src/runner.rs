@@ -114,12 +114,27 @@ pub fn run_kernel(
                 shared.path().join(PLAN_FILE).display(),
                 shared.path().display()
             ),
-            append: vec![ksock_agent::guard::GUEST_MARKER.to_string()],
+            // An oops leaves the kernel in a state no later spec should be judged in:
+            // make it a panic, which ends the boot and fails only the running spec.
+            append: vec![
+                ksock_agent::guard::GUEST_MARKER.to_string(),
+                "oops=panic".to_string(),
+            ],
             rwdirs: vec![shared.path().to_path_buf()],
             memory: opts.memory.clone(),
             cpus: opts.cpus,
             timeout: opts.boot_timeout + Duration::from_secs(30 * remaining.len() as u64),
             console_log: console_log.clone(),
+            on_line: Some({
+                let detail = progress.detail_handle();
+                std::sync::Arc::new(move |line: &str| {
+                    if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
+                        detail.set(&format!("running {name}"));
+                    } else if line.contains("virtme-ng-init: starting script") {
+                        detail.set("guest up");
+                    }
+                })
+            }),
         };
         let outcome = boot::boot(&req)?;
         let results: Results = std::fs::read(shared.path().join(RESULTS_FILE))

@@ -36,8 +36,12 @@ impl std::fmt::Display for Accel {
     }
 }
 
+/// Called with each console line as it arrives (a long-lived guest process, such as a
+/// fuzzer, streams its output back this way).
+pub type LineSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// One boot.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BootRequest {
     pub vmlinuz: PathBuf,
     pub accel: Accel,
@@ -52,6 +56,7 @@ pub struct BootRequest {
     pub timeout: Duration,
     /// Where the console goes, line by line, as it arrives.
     pub console_log: PathBuf,
+    pub on_line: Option<LineSink>,
 }
 
 /// How a boot ended.
@@ -139,10 +144,12 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
 
     let start = Instant::now();
     let mut readers = Vec::new();
+    let sink = req.on_line.clone();
     let spawn_reader = |r: Box<dyn std::io::Read + Send>,
                         lines: Arc<Mutex<Vec<String>>>,
                         fatal: Arc<Mutex<Option<(BootEnd, Instant)>>>,
                         log: Arc<Mutex<std::fs::File>>| {
+        let sink = sink.clone();
         std::thread::spawn(move || {
             let rd = std::io::BufReader::new(r);
             for line in rd.split(b'\n').map_while(Result::ok) {
@@ -166,6 +173,9 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
                     if f.is_none() {
                         *f = Some((end, Instant::now()));
                     }
+                }
+                if let Some(f) = &sink {
+                    f(&line);
                 }
                 lines.lock().expect("lines lock").push(line);
             }
@@ -259,6 +269,7 @@ pub fn resolve_accel(
         cpus: 1,
         timeout: Duration::from_secs(90),
         console_log: dir.path().join("console.log"),
+        on_line: None,
     })?;
     let accel = if marker.exists() {
         Accel::Kvm

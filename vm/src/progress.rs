@@ -44,6 +44,14 @@ impl Step {
         }
     }
 
+    /// A handle that can update the detail from another thread (a console reader).
+    pub fn detail_handle(&self) -> Detail {
+        Detail {
+            bar: self.bar.clone(),
+            label: self.label.clone(),
+        }
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
@@ -77,4 +85,19 @@ impl Drop for Step {
 /// Prints a one-off informational line in the same format.
 pub fn note(msg: &str) {
     eprintln!("ksock: {msg}");
+}
+
+/// See [`Step::detail_handle`].
+#[derive(Clone)]
+pub struct Detail {
+    bar: Option<ProgressBar>,
+    label: String,
+}
+
+impl Detail {
+    pub fn set(&self, detail: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("{}: {detail}", self.label));
+        }
+    }
 }
