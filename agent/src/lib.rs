@@ -11,5 +11,8 @@
 pub mod guard;
 pub mod kmsg;
 pub mod modules;
+pub mod net;
+pub mod peers;
 pub mod proto;
 pub mod run;
+pub mod sockets;

@@ -37,6 +37,28 @@ pub enum Action {
     Sleep {
         ms: u64,
     },
+    Client {
+        spec: crate::peers::ClientSpec,
+        background: Option<String>,
+    },
+    Server {
+        name: String,
+        spec: crate::peers::ServerSpec,
+        expect_received: Option<Vec<String>>,
+    },
+    Join {
+        name: String,
+    },
+    Sockopt {
+        spec: crate::peers::SockoptSpec,
+    },
+    Sockets {
+        port: u16,
+        listening: Option<bool>,
+        established: Option<usize>,
+        none: bool,
+        timeout_ms: u64,
+    },
 }
 
 impl Action {
@@ -57,6 +79,59 @@ impl Action {
                 timeout_ms,
             } => format!("wait_dmesg /{pattern}/ within {timeout_ms} ms"),
             Action::Sleep { ms } => format!("sleep {ms} ms"),
+            Action::Client { spec, background } => format!(
+                "client to {} ({} message(s){}){}",
+                spec.addr,
+                spec.messages.len(),
+                if spec.expect_echo {
+                    ", expecting echoes"
+                } else {
+                    ""
+                },
+                background
+                    .as_ref()
+                    .map(|b| format!(" in background as {b}"))
+                    .unwrap_or_default()
+            ),
+            Action::Server { name, spec, .. } => {
+                format!("server {name} on {} accepting {}", spec.addr, spec.accept)
+            }
+            Action::Join { name } => format!("join {name}"),
+            Action::Sockopt { spec } => format!(
+                "sockopt level={} optname={}{}{}",
+                spec.level,
+                spec.optname,
+                spec.set
+                    .as_ref()
+                    .map(|v| format!(" set {:?}", String::from_utf8_lossy(v)))
+                    .unwrap_or_default(),
+                spec.get_len
+                    .map(|n| format!(" get {n} bytes"))
+                    .unwrap_or_default()
+            ),
+            Action::Sockets {
+                port,
+                listening,
+                established,
+                none,
+                ..
+            } => {
+                let mut w = vec![format!("sockets on port {port}:")];
+                if let Some(l) = listening {
+                    w.push(if *l {
+                        "listening".into()
+                    } else {
+                        "not listening".into()
+                    });
+                }
+                if let Some(n) = established {
+                    w.push(format!("{n} established"));
+                }
+                if *none {
+                    w.push("none at all".into());
+                }
+                w.join(" ")
+            }
         }
     }
 }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::kmsg::Kmsg;
 use crate::modules;
+use crate::peers::{self, PeerReport};
 use crate::proto::{Action, ActionResult, Plan, PlanSpec, Results, SpecResult, RESULTS_FILE};
+use crate::sockets;
 
 /// Runs every spec, writing `results.json` into `out` after each one (atomically: a crash
 /// leaves the previous complete file, never a torn one).
@@ -19,6 +21,7 @@ pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
         ..Default::default()
     };
     write_results(&results, out)?;
+    crate::net::loopback_up().map_err(|e| anyhow::anyhow!("bringing up lo: {e}"))?;
     for spec in &plan.specs {
         println!("KSOCK-SPEC-START {}", spec.name);
         let r = run_spec(spec)?;
@@ -44,8 +47,9 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
     let mut dmesg: Vec<String> = Vec::new();
     let mut loaded: Vec<String> = Vec::new();
     let mut actions = Vec::new();
+    let mut peers: Vec<(String, Background)> = Vec::new();
     for action in &spec.actions {
-        let (ok, detail) = run_action(action, &mut kmsg, &mut dmesg, &mut loaded);
+        let (ok, detail) = run_action(action, &mut kmsg, &mut dmesg, &mut loaded, &mut peers);
         let failed = !ok;
         actions.push(ActionResult {
             action: action.describe(),
@@ -55,6 +59,11 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
         if failed {
             break;
         }
+    }
+    // Background peers are bounded by their own timeouts; wait for them so none outlives
+    // the spec (validation makes specs join them; this covers a failed step before a join).
+    for (_, p) in peers {
+        let _ = p.handle.join();
     }
     // Leave the kernel as the next spec expects it: nothing of ours loaded.
     let mut leftover = Vec::new();
@@ -76,7 +85,138 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
     })
 }
 
+/// A peer running in a thread.
+struct Background {
+    handle: std::thread::JoinHandle<PeerReport>,
+    expect_received: Option<Vec<String>>,
+}
+
 fn run_action(
+    action: &Action,
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+    loaded: &mut Vec<String>,
+    peers: &mut Vec<(String, Background)>,
+) -> (bool, String) {
+    let r = match action {
+        Action::Client { spec, background } => match background {
+            None => {
+                let r = peers::run_client(spec);
+                (r.ok, r.detail)
+            }
+            Some(name) => {
+                let spec = spec.clone();
+                peers.push((
+                    name.clone(),
+                    Background {
+                        handle: std::thread::spawn(move || peers::run_client(&spec)),
+                        expect_received: None,
+                    },
+                ));
+                (true, "started".into())
+            }
+        },
+        Action::Server {
+            name,
+            spec,
+            expect_received,
+        } => match std::net::TcpListener::bind(spec.addr) {
+            // Bound before the step returns: a module started by the next step can connect.
+            Ok(l) => {
+                let addr = spec.addr;
+                let spec = spec.clone();
+                peers.push((
+                    name.clone(),
+                    Background {
+                        handle: std::thread::spawn(move || peers::run_server(&spec, l)),
+                        expect_received: expect_received.clone(),
+                    },
+                ));
+                (true, format!("listening on {addr}"))
+            }
+            Err(e) => (false, format!("bind {}: {e}", spec.addr)),
+        },
+        Action::Join { name } => match peers.iter().position(|(n, _)| n == name) {
+            None => (false, format!("no background peer {name}")),
+            Some(i) => {
+                let (_, bg) = peers.remove(i);
+                match bg.handle.join() {
+                    Err(_) => (false, format!("peer {name} panicked")),
+                    Ok(r) if !r.ok => (false, r.detail),
+                    Ok(r) => match &bg.expect_received {
+                        Some(want) if *want != r.received => (
+                            false,
+                            format!("received {:?}, expected {:?}", r.received, want),
+                        ),
+                        _ => (true, format!("{}; received {:?}", r.detail, r.received)),
+                    },
+                }
+            }
+        },
+        Action::Sockopt { spec } => {
+            let r = peers::run_sockopt(spec);
+            (r.ok, r.detail)
+        }
+        Action::Sockets {
+            port,
+            listening,
+            established,
+            none,
+            timeout_ms,
+        } => check_sockets(*port, *listening, *established, *none, *timeout_ms),
+        other => run_kernel_action(other, kmsg, dmesg, loaded),
+    };
+    dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
+    r
+}
+
+/// Polls sock_diag until the condition holds or the time is up; reports what it saw.
+fn check_sockets(
+    port: u16,
+    listening: Option<bool>,
+    established: Option<usize>,
+    none: bool,
+    timeout_ms: u64,
+) -> (bool, String) {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        let all = match sockets::tcp_sockets() {
+            Ok(a) => a,
+            Err(e) => return (false, format!("sock_diag: {e}")),
+        };
+        let mine = sockets::on_port(&all, port);
+        let is_listening = mine
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.port() == port);
+        let est = mine.iter().filter(|s| s.state == "ESTABLISHED").count();
+        // TIME_WAIT entries and orphans (closed by their owner) have no socket behind them
+        // (inode 0): they are protocol state, not a socket anyone left behind.
+        let owned = mine.iter().filter(|s| s.inode != 0).count();
+        let holds = listening.is_none_or(|l| l == is_listening)
+            && established.is_none_or(|n| n == est)
+            && (!none || owned == 0);
+        let seen = if mine.is_empty() {
+            "no TCP socket".to_string()
+        } else {
+            mine.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if holds {
+            return (true, format!("port {port}: {seen}"));
+        }
+        if Instant::now() > deadline {
+            return (
+                false,
+                format!("after {timeout_ms} ms, port {port} has: {seen}"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_kernel_action(
     action: &Action,
     kmsg: &mut Kmsg,
     dmesg: &mut Vec<String>,
@@ -153,5 +293,6 @@ fn run_action(
             dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
             (true, String::new())
         }
+        _ => unreachable!("peer actions are handled by run_action"),
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ksock_agent::peers::{ClientSpec, ServerSpec, SockoptSpec};
 use ksock_agent::proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
 use ksock_spec::{KernelVersion, Spec, Step};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
@@ -260,6 +261,12 @@ fn build_modules(
     Ok(kos)
 }
 
+/// Addresses were checked when the spec was read.
+fn socket_addr(addr: &str, port: u16) -> std::net::SocketAddr {
+    let ip: std::net::IpAddr = addr.parse().expect("validated address");
+    std::net::SocketAddr::new(ip, port)
+}
+
 fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
     let actions = spec
         .steps
@@ -282,6 +289,47 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
                 timeout_ms: w.timeout_ms,
             },
             Step::Sleep(ms) => Action::Sleep { ms: *ms },
+            Step::Client(c) => Action::Client {
+                spec: ClientSpec {
+                    addr: socket_addr(&c.addr, c.port),
+                    messages: c.messages.clone(),
+                    expect_echo: c.expect_echo,
+                    abort: c.abort,
+                    hold_ms: c.hold_ms,
+                    timeout_ms: c.timeout_ms,
+                    expect_errno: c.expect_error.map(|e| e.0),
+                },
+                background: c.background.clone(),
+            },
+            Step::Server(sv) => Action::Server {
+                name: sv.name.clone(),
+                spec: ServerSpec {
+                    addr: socket_addr(&sv.addr, sv.port),
+                    accept: sv.accept,
+                    timeout_ms: sv.timeout_ms,
+                },
+                expect_received: sv.expect_received.clone(),
+            },
+            Step::Join(name) => Action::Join { name: name.clone() },
+            Step::Sockopt(o) => Action::Sockopt {
+                spec: SockoptSpec {
+                    level: o.level,
+                    optname: o.optname,
+                    set: o.set.as_ref().map(|s| s.as_bytes().to_vec()),
+                    get_len: o.get_len,
+                    optlen: o.optlen,
+                    bad_pointer: o.bad_pointer,
+                    expect_errno: o.expect_error.map(|e| e.0),
+                    expect_value: o.expect_value.as_ref().map(|s| s.as_bytes().to_vec()),
+                },
+            },
+            Step::Sockets(so) => Action::Sockets {
+                port: so.port,
+                listening: so.listening,
+                established: so.established,
+                none: so.none,
+                timeout_ms: so.timeout_ms,
+            },
         })
         .collect();
     PlanSpec {

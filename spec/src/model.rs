@@ -34,6 +34,121 @@ pub enum Step {
     WaitDmesg(WaitDmesg),
     /// Sleep, in milliseconds.
     Sleep(u64),
+    /// A userspace TCP client in the guest.
+    Client(Client),
+    /// A userspace TCP server in the guest; runs in the background until `join`ed.
+    Server(Server),
+    /// Wait for a background peer (`server`, or a `client` with `background`) and check it.
+    Join(String),
+    /// setsockopt/getsockopt from userspace on an AF_INET socket.
+    Sockopt(Sockopt),
+    /// Socket state from NETLINK_SOCK_DIAG: waits (up to `timeout_ms`) until it holds.
+    Sockets(Sockets),
+}
+
+fn localhost() -> String {
+    "127.0.0.1".into()
+}
+
+fn default_peer_ms() -> u64 {
+    5000
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    #[serde(default = "localhost")]
+    pub addr: String,
+    pub port: u16,
+    #[serde(default)]
+    pub messages: Vec<String>,
+    /// Every message must come back unchanged.
+    #[serde(default)]
+    pub expect_echo: bool,
+    /// Close with a reset instead of a FIN.
+    #[serde(default)]
+    pub abort: bool,
+    /// Keep the connection open this long after the last message (ms).
+    #[serde(default)]
+    pub hold_ms: u64,
+    #[serde(default = "default_peer_ms")]
+    pub timeout_ms: u64,
+    /// The connection must fail with this errno (`ECONNREFUSED`).
+    #[serde(default)]
+    pub expect_error: Option<Errno>,
+    /// Run in the background under this name; a later `join` waits for it.
+    #[serde(default)]
+    pub background: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Name for `join`.
+    pub name: String,
+    #[serde(default = "localhost")]
+    pub addr: String,
+    pub port: u16,
+    /// Connections to accept (each read until the peer closes it).
+    #[serde(default = "one")]
+    pub accept: usize,
+    #[serde(default = "default_peer_ms")]
+    pub timeout_ms: u64,
+    /// What must have arrived, one string per connection (concatenated messages).
+    #[serde(default)]
+    pub expect_received: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sockopt {
+    /// Protocol level; 0 is IPPROTO_IP, where netfilter's sockopt range lives.
+    #[serde(default)]
+    pub level: i32,
+    pub optname: i32,
+    /// setsockopt with this text as the value.
+    #[serde(default)]
+    pub set: Option<String>,
+    /// Length passed to setsockopt instead of the text's length.
+    #[serde(default)]
+    pub optlen: Option<usize>,
+    /// getsockopt with a buffer of this many bytes.
+    #[serde(default)]
+    pub get_len: Option<usize>,
+    /// Pass an unmapped user pointer.
+    #[serde(default)]
+    pub bad_pointer: bool,
+    #[serde(default)]
+    pub expect_error: Option<Errno>,
+    /// getsockopt must return exactly this text (up to the returned length).
+    #[serde(default)]
+    pub expect_value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sockets {
+    pub port: u16,
+    /// A socket listens on the port (`false`: none does).
+    #[serde(default)]
+    pub listening: Option<bool>,
+    /// Exactly this many ESTABLISHED sockets have the port at either end.
+    #[serde(default)]
+    pub established: Option<usize>,
+    /// No socket has the port at either end (TIME_WAIT entries and orphans, which have no
+    /// socket behind them, do not count).
+    #[serde(default)]
+    pub none: bool,
+    #[serde(default = "default_sockets_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_sockets_ms() -> u64 {
+    3000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +290,9 @@ pub const ERRNOS: &[(&str, i32)] = &[
     ("ENOSPC", 28),
     ("ERANGE", 34),
     ("ENOPROTOOPT", 92),
+    ("EOPNOTSUPP", 95),
+    ("ECONNRESET", 104),
+    ("ENETUNREACH", 101),
     ("EADDRINUSE", 98),
     ("ECONNREFUSED", 111),
     ("ETIMEDOUT", 110),

@@ -116,6 +116,8 @@ pub(crate) fn validate(
         ));
     }
     let mut loaded: Vec<&str> = Vec::new();
+    let mut peers: Vec<&str> = Vec::new();
+    let mut joined: Vec<&str> = Vec::new();
     let mut seen_loads: Vec<&str> = Vec::new();
     let mut seen_unloads: Vec<&str> = Vec::new();
     for (i, step) in spec.steps.iter().enumerate() {
@@ -197,6 +199,51 @@ pub(crate) fn validate(
                     ));
                 }
             }
+            Step::Client(c) => {
+                check_addr(&c.addr, i, "client", text, file)?;
+                if let Some(name) = &c.background {
+                    new_peer(name, &mut peers, i, text, file)?;
+                }
+            }
+            Step::Server(sv) => {
+                check_addr(&sv.addr, i, "server", text, file)?;
+                new_peer(&sv.name, &mut peers, i, text, file)?;
+            }
+            Step::Join(name) => {
+                let at = locate(
+                    text,
+                    &format!(r#"join\s*:\s*["']?{}"#, regex::escape(name)),
+                    0,
+                );
+                if !peers.contains(&name.as_str()) || joined.contains(&name.as_str()) {
+                    return Err(err(
+                        at,
+                        format!("steps[{i}].join: no running background peer named `{name}`"),
+                        Some("join names a `server` (or a `client` with `background`) started by an earlier step, once".into()),
+                    ));
+                }
+                joined.push(name);
+            }
+            Step::Sockopt(o) => {
+                if o.set.is_none() && o.get_len.is_none() {
+                    return Err(err(
+                        position(text, step_offset(text, i)),
+                        format!("steps[{i}].sockopt: neither `set` nor `get_len` is given"),
+                        Some("`set: TEXT` calls setsockopt, `get_len: N` calls getsockopt".into()),
+                    ));
+                }
+            }
+            Step::Sockets(so) => {
+                if so.listening.is_none() && so.established.is_none() && !so.none {
+                    return Err(err(
+                        position(text, step_offset(text, i)),
+                        format!("steps[{i}].sockets: nothing to check"),
+                        Some(
+                            "give `listening: true|false`, `established: N` or `none: true`".into(),
+                        ),
+                    ));
+                }
+            }
             Step::Sleep(ms) => {
                 let at = position(text, step_offset(text, i));
                 if *ms > MAX_WAIT_MS {
@@ -209,5 +256,48 @@ pub(crate) fn validate(
             }
         }
     }
+    if let Some(p) = peers.iter().find(|p| !joined.contains(p)) {
+        return Err(err(
+            locate(text, &regex::escape(p), 0),
+            format!("background peer `{p}` is never joined"),
+            Some(format!(
+                "add `- join: {p}` after the steps it should overlap"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+fn check_addr(addr: &str, i: usize, what: &str, text: &str, file: &Path) -> Result<(), SpecError> {
+    if addr.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    Err(SpecError {
+        file: file.to_path_buf(),
+        line: locate(text, &regex::escape(addr), 0).0,
+        col: locate(text, &regex::escape(addr), 0).1,
+        message: format!("steps[{i}].{what}.addr: `{addr}` is not an IP address"),
+        hint: Some("use a literal address such as 127.0.0.1 (the guest has only loopback)".into()),
+    })
+}
+
+fn new_peer<'a>(
+    name: &'a str,
+    peers: &mut Vec<&'a str>,
+    i: usize,
+    text: &str,
+    file: &Path,
+) -> Result<(), SpecError> {
+    if peers.contains(&name) {
+        let at = locate(text, &regex::escape(name), 1);
+        return Err(SpecError {
+            file: file.to_path_buf(),
+            line: at.0,
+            col: at.1,
+            message: format!("steps[{i}]: a peer named `{name}` already exists"),
+            hint: Some("give each background peer its own name".into()),
+        });
+    }
+    peers.push(name);
     Ok(())
 }

@@ -17,6 +17,8 @@ pub enum Fact {
     ParamValueByCopy,
     /// Rust `module!` takes `authors: [...]` rather than `author: "..."` (6.12).
     ModuleAuthorsList,
+    /// The kernel crate formats log arguments through its own `kernel::fmt::Display`.
+    KernelFmtDisplay,
 }
 
 impl Fact {
@@ -27,6 +29,7 @@ impl Fact {
             Fact::SockaddrUnsized => "ksock_sockaddr_unsized",
             Fact::ParamValueByCopy => "ksock_param_value_by_copy",
             Fact::ModuleAuthorsList => "ksock_module_authors_list",
+            Fact::KernelFmtDisplay => "ksock_kernel_fmt_display",
         }
     }
 }
@@ -57,6 +60,11 @@ pub fn module_takes_authors(module_rs: &str) -> bool {
     module_rs.contains("\"authors\"") || module_rs.contains("authors:")
 }
 
+/// `rust/kernel/fmt.rs`: does the kernel crate define its own `Display` trait?
+pub fn kernel_has_fmt_display(fmt_rs: &str) -> bool {
+    fmt_rs.contains("pub trait Display")
+}
+
 /// Reads the facts from a kernel tree (a Debian headers tree or a ksock build tree).
 /// Files that are absent (no Rust in the tree) simply give no Rust facts.
 pub fn detect(tree: &Path) -> Vec<Fact> {
@@ -64,6 +72,7 @@ pub fn detect(tree: &Path) -> Vec<Fact> {
     let net_h = read("include/linux/net.h");
     let param = read("rust/kernel/module_param.rs");
     let module = read("rust/macros/module.rs");
+    let fmt = read("rust/kernel/fmt.rs");
     let mut facts = Vec::new();
     if sock_create_kern_has_net(&net_h) {
         facts.push(Fact::SockCreateKernNet);
@@ -76,6 +85,9 @@ pub fn detect(tree: &Path) -> Vec<Fact> {
     }
     if module_takes_authors(&module) {
         facts.push(Fact::ModuleAuthorsList);
+    }
+    if kernel_has_fmt_display(&fmt) {
+        facts.push(Fact::KernelFmtDisplay);
     }
     facts
 }
@@ -128,6 +140,18 @@ mod tests {
         let v73 = "    pub fn value(&self) -> T\n    where\n        T: Copy,\n    {";
         assert!(!param_value_by_copy(v72));
         assert!(param_value_by_copy(v73));
+    }
+
+    #[test]
+    fn kernel_fmt_display_both_forms() {
+        assert!(kernel_has_fmt_display(
+            "/// A copy of core::fmt::Display\npub trait Display {\n    fn fmt(&self, f: &mut Formatter<'_>) -> Result;\n}"
+        ));
+        // Older kernel crates format with core::fmt directly and have no such trait.
+        assert!(!kernel_has_fmt_display(
+            "pub use core::fmt::{Arguments, Display};"
+        ));
+        assert!(!kernel_has_fmt_display(""));
     }
 
     #[test]

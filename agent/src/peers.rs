@@ -1,0 +1,424 @@
+//! Userspace peers: real sockets in the guest that talk to the modules under test.
+//!
+//! Every peer is bounded: connect, read and accept all have timeouts, so a module that
+//! never answers fails a spec instead of hanging the guest.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::modules::errno_name;
+
+/// A TCP client peer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientSpec {
+    pub addr: SocketAddr,
+    pub messages: Vec<String>,
+    /// Each message must come back unchanged.
+    pub expect_echo: bool,
+    /// Close with RST (SO_LINGER 0) instead of FIN.
+    pub abort: bool,
+    /// Keep the connection open this long after the last message.
+    pub hold_ms: u64,
+    pub timeout_ms: u64,
+    /// `Some(errno)`: the connection must fail with it (ECONNREFUSED).
+    pub expect_errno: Option<i32>,
+}
+
+/// A TCP server peer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerSpec {
+    pub addr: SocketAddr,
+    /// Connections to accept before finishing.
+    pub accept: usize,
+    pub timeout_ms: u64,
+}
+
+/// A setsockopt/getsockopt caller on an AF_INET socket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SockoptSpec {
+    pub level: i32,
+    pub optname: i32,
+    /// `Some`: call setsockopt with these bytes (length `optlen` if given).
+    pub set: Option<Vec<u8>>,
+    /// `Some(n)`: call getsockopt with an n-byte buffer.
+    pub get_len: Option<usize>,
+    /// Override the length passed to setsockopt (to send wrong lengths on purpose).
+    pub optlen: Option<usize>,
+    /// Pass a bad user pointer instead of the buffer.
+    pub bad_pointer: bool,
+    pub expect_errno: Option<i32>,
+    /// For getsockopt: the bytes that must come back (up to the returned length).
+    pub expect_value: Option<Vec<u8>>,
+}
+
+/// What a peer observed; `ok == false` fails the step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PeerReport {
+    pub ok: bool,
+    pub detail: String,
+    /// For servers: bytes received per accepted connection, as text.
+    pub received: Vec<String>,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v.max(1))
+}
+
+fn io_errno(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("{} ({n})", errno_name(n)),
+        None => e.to_string(),
+    }
+}
+
+pub fn run_client(c: &ClientSpec) -> PeerReport {
+    let stream = match TcpStream::connect_timeout(&c.addr, ms(c.timeout_ms)) {
+        Ok(s) => s,
+        Err(e) => {
+            let got = e.raw_os_error();
+            return match (c.expect_errno, got) {
+                (Some(want), Some(g)) if want == g => PeerReport {
+                    ok: true,
+                    detail: format!("connect to {} failed as expected: {}", c.addr, io_errno(&e)),
+                    received: vec![],
+                },
+                _ => PeerReport {
+                    ok: false,
+                    detail: format!("connect to {}: {}", c.addr, io_errno(&e)),
+                    received: vec![],
+                },
+            };
+        }
+    };
+    if let Some(want) = c.expect_errno {
+        return PeerReport {
+            ok: false,
+            detail: format!(
+                "connected to {}, but the spec expected {}",
+                c.addr,
+                errno_name(want)
+            ),
+            received: vec![],
+        };
+    }
+    let mut stream = stream;
+    let _ = stream.set_read_timeout(Some(ms(c.timeout_ms)));
+    let _ = stream.set_write_timeout(Some(ms(c.timeout_ms)));
+    let mut echoed = Vec::new();
+    for m in &c.messages {
+        if let Err(e) = stream.write_all(m.as_bytes()) {
+            return PeerReport {
+                ok: false,
+                detail: format!("send {m:?}: {}", io_errno(&e)),
+                received: echoed,
+            };
+        }
+        if c.expect_echo {
+            let mut buf = vec![0u8; m.len()];
+            if let Err(e) = stream.read_exact(&mut buf) {
+                return PeerReport {
+                    ok: false,
+                    detail: format!("waiting for the echo of {m:?}: {}", io_errno(&e)),
+                    received: echoed,
+                };
+            }
+            let got = String::from_utf8_lossy(&buf).to_string();
+            if got != *m {
+                return PeerReport {
+                    ok: false,
+                    detail: format!("echo mismatch: sent {m:?}, got {got:?}"),
+                    received: echoed,
+                };
+            }
+            echoed.push(got);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(c.hold_ms));
+    if c.abort {
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &l as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    drop(stream);
+    PeerReport {
+        ok: true,
+        detail: format!(
+            "sent {} message(s){}{}",
+            c.messages.len(),
+            if c.expect_echo { ", all echoed" } else { "" },
+            if c.abort { ", aborted" } else { ", closed" }
+        ),
+        received: echoed,
+    }
+}
+
+/// Accepts `accept` connections and reads each until the peer closes it.
+pub fn run_server(s: &ServerSpec, listener: TcpListener) -> PeerReport {
+    let deadline = Instant::now() + ms(s.timeout_ms);
+    let _ = listener.set_nonblocking(true);
+    let mut received = Vec::new();
+    while received.len() < s.accept {
+        match listener.accept() {
+            Ok((mut conn, peer)) => {
+                let _ = conn.set_nonblocking(false);
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = conn.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                let mut data = Vec::new();
+                if let Err(e) = conn.read_to_end(&mut data) {
+                    return PeerReport {
+                        ok: false,
+                        detail: format!("reading from {peer}: {}", io_errno(&e)),
+                        received,
+                    };
+                }
+                received.push(String::from_utf8_lossy(&data).to_string());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return PeerReport {
+                        ok: false,
+                        detail: format!(
+                            "accepted {} of {} connection(s) within {} ms",
+                            received.len(),
+                            s.accept,
+                            s.timeout_ms
+                        ),
+                        received,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                return PeerReport {
+                    ok: false,
+                    detail: format!("accept: {}", io_errno(&e)),
+                    received,
+                }
+            }
+        }
+    }
+    PeerReport {
+        ok: true,
+        detail: format!("accepted {} connection(s)", received.len()),
+        received,
+    }
+}
+
+pub fn run_sockopt(o: &SockoptSpec) -> PeerReport {
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return PeerReport {
+            ok: false,
+            detail: format!("socket: {}", io_errno(&std::io::Error::last_os_error())),
+            received: vec![],
+        };
+    }
+    let report = sockopt_on(fd, o);
+    // SAFETY: closing the fd we opened above.
+    unsafe { libc::close(fd) };
+    report
+}
+
+/// An address that is never mapped in user space (the top of the x86-64 user range).
+const BAD_USER_POINTER: usize = 0x7fff_ffff_f000;
+
+fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
+    let mut steps = Vec::new();
+    let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
+        let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        match (errno, o.expect_errno) {
+            (None, None) => {
+                steps.push(format!("{what}: ok"));
+                Ok(())
+            }
+            (Some(e), Some(w)) if e == w => {
+                steps.push(format!("{what}: {} as expected", errno_name(e)));
+                Err(String::new())
+            }
+            (Some(e), _) => Err(format!("{what}: {} ({e})", errno_name(e))),
+            (None, Some(w)) => Err(format!(
+                "{what} succeeded, but the spec expected {}",
+                errno_name(w)
+            )),
+        }
+    };
+    if let Some(data) = &o.set {
+        let len = o.optlen.unwrap_or(data.len());
+        let ptr = if o.bad_pointer {
+            BAD_USER_POINTER as *const libc::c_void
+        } else {
+            data.as_ptr() as *const libc::c_void
+        };
+        // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
+        let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
+        match expect(
+            rc,
+            &format!("setsockopt({}, {len} bytes)", o.optname),
+            &mut steps,
+        ) {
+            Ok(()) => {}
+            Err(e) if e.is_empty() => return done(true, steps),
+            Err(e) => return done(false, vec![e]),
+        }
+    }
+    if let Some(n) = o.get_len {
+        let mut buf = vec![0u8; n];
+        let mut len = n as libc::socklen_t;
+        let ptr = if o.bad_pointer {
+            BAD_USER_POINTER as *mut libc::c_void
+        } else {
+            buf.as_mut_ptr() as *mut libc::c_void
+        };
+        // SAFETY: as above; `len` is a valid socklen_t we own.
+        let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
+        match expect(
+            rc,
+            &format!("getsockopt({}, {n}-byte buffer)", o.optname),
+            &mut steps,
+        ) {
+            Ok(()) => {}
+            Err(e) if e.is_empty() => return done(true, steps),
+            Err(e) => return done(false, vec![e]),
+        }
+        let got = &buf[..(len as usize).min(n)];
+        steps.push(format!(
+            "returned len={len} value={:?}",
+            String::from_utf8_lossy(got)
+        ));
+        if let Some(want) = &o.expect_value {
+            if got != &want[..] {
+                steps.push(format!(
+                    "expected value {:?}",
+                    String::from_utf8_lossy(want)
+                ));
+                return done(false, steps);
+            }
+        }
+    }
+    done(true, steps)
+}
+
+fn done(ok: bool, steps: Vec<String>) -> PeerReport {
+    PeerReport {
+        ok,
+        detail: steps.join("; "),
+        received: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_and_server_peers_talk_over_loopback() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let srv = std::thread::spawn(move || {
+            run_server(
+                &ServerSpec {
+                    addr,
+                    accept: 1,
+                    timeout_ms: 5000,
+                },
+                l,
+            )
+        });
+        let c = run_client(&ClientSpec {
+            addr,
+            messages: vec!["one".into(), "two".into()],
+            expect_echo: false,
+            abort: false,
+            hold_ms: 0,
+            timeout_ms: 5000,
+            expect_errno: None,
+        });
+        assert!(c.ok, "{c:?}");
+        let s = srv.join().unwrap();
+        assert!(s.ok, "{s:?}");
+        assert_eq!(s.received, vec!["onetwo".to_string()]);
+    }
+
+    #[test]
+    fn refused_connection_is_reported_with_errno() {
+        // Bind then drop: the port is (almost certainly) closed right after.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut spec = ClientSpec {
+            addr,
+            messages: vec![],
+            expect_echo: false,
+            abort: false,
+            hold_ms: 0,
+            timeout_ms: 2000,
+            expect_errno: None,
+        };
+        let r = run_client(&spec);
+        assert!(!r.ok && r.detail.contains("ECONNREFUSED"), "{r:?}");
+        spec.expect_errno = Some(libc::ECONNREFUSED);
+        assert!(run_client(&spec).ok);
+    }
+
+    #[test]
+    fn sockopt_caller_reports_values_and_errnos() {
+        // SOL_SOCKET options behave the same on every Linux: SO_TYPE of a stream socket is 1.
+        let get = SockoptSpec {
+            level: libc::SOL_SOCKET,
+            optname: libc::SO_TYPE,
+            set: None,
+            get_len: Some(4),
+            optlen: None,
+            bad_pointer: false,
+            expect_errno: None,
+            expect_value: Some(1i32.to_ne_bytes().to_vec()),
+        };
+        let r = run_sockopt(&get);
+        assert!(r.ok && r.detail.contains("len=4"), "{r:?}");
+        let wrong = SockoptSpec {
+            expect_value: Some(2i32.to_ne_bytes().to_vec()),
+            ..get.clone()
+        };
+        assert!(!run_sockopt(&wrong).ok);
+        // An int option with a 1-byte optlen is EINVAL.
+        let short = SockoptSpec {
+            optname: libc::SO_RCVBUF,
+            set: Some(vec![1]),
+            get_len: None,
+            expect_value: None,
+            ..get.clone()
+        };
+        let r = run_sockopt(&short);
+        assert!(!r.ok && r.detail.contains("EINVAL"), "{r:?}");
+        let r = run_sockopt(&SockoptSpec {
+            expect_errno: Some(libc::EINVAL),
+            ..short
+        });
+        assert!(r.ok, "{r:?}");
+        // A bad user pointer is EFAULT.
+        let r = run_sockopt(&SockoptSpec {
+            bad_pointer: true,
+            expect_errno: Some(libc::EFAULT),
+            expect_value: None,
+            ..get
+        });
+        assert!(r.ok, "{r:?}");
+    }
+}
