@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ksock's kernel-side socket library: safe wrappers over the kernel's in-kernel socket
+//! calls (`sock_create_kern`, `kernel_bind/listen/accept/connect`, `kernel_sendmsg/recvmsg`)
+//! and kernel threads, shared by the server and client modules (included with `#[path]`).
+//!
+//! The kernel APIs that changed between versions are bridged here, driven by cfgs that ksock
+//! detects from the target tree (see `vm/src/compat.rs`):
+//! - `ksock_sock_create_kern_net`: `sock_create_kern` takes a `struct net *` (since 4.2);
+//! - `ksock_sockaddr_unsized`: `kernel_bind`/`kernel_connect` take `sockaddr_unsized` (7.x).
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::error::{from_err_ptr, to_result};
+// The kernel's own C types (its `c_char` is `u8`).
+use kernel::ffi::{c_char, c_int};
+use kernel::prelude::*;
+
+extern "C" {
+    fn ksock_sock_set_reuseaddr(sock: *mut bindings::socket);
+    fn ksock_sock_abort_on_close(sock: *mut bindings::socket);
+    fn ksock_sock_set_sndtimeo(sock: *mut bindings::socket, secs: i64);
+    fn ksock_param_addr() -> *const c_char;
+}
+
+/// `IPPROTO_TCP` from uapi/linux/in.h, which the kernel's bindings do not include.
+const IPPROTO_TCP: c_int = 6;
+
+#[cfg(ksock_sockaddr_unsized)]
+type RawSockaddr = bindings::sockaddr_unsized;
+#[cfg(not(ksock_sockaddr_unsized))]
+type RawSockaddr = bindings::sockaddr;
+
+/// `struct sockaddr_in`, laid out as uapi/linux/in.h has it (not in the bindings either).
+#[repr(C)]
+#[derive(Default)]
+struct SockaddrIn {
+    family: u16,
+    port_be: [u8; 2],
+    addr: [u8; 4],
+    zero: [u8; 8],
+}
+
+/// An IPv4 address and port.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4 {
+    pub addr: [u8; 4],
+    pub port: u16,
+}
+
+impl Ipv4 {
+    /// Parses a dotted quad (`127.0.0.1`).
+    pub fn parse_addr(s: &[u8]) -> Option<[u8; 4]> {
+        let mut out = [0u8; 4];
+        let mut n = 0;
+        for part in s.split(|b| *b == b'.') {
+            if n == 4 || part.is_empty() || part.len() > 3 {
+                return None;
+            }
+            let mut v: u16 = 0;
+            for d in part {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + u16::from(d - b'0');
+            }
+            out[n] = u8::try_from(v).ok()?;
+            n += 1;
+        }
+        (n == 4).then_some(out)
+    }
+
+    fn raw(&self) -> SockaddrIn {
+        SockaddrIn {
+            family: bindings::AF_INET as u16,
+            port_be: self.port.to_be_bytes(),
+            addr: self.addr,
+            zero: [0; 8],
+        }
+    }
+}
+
+impl Ipv4 {
+    fn write(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let a = self.addr;
+        write!(f, "{}.{}.{}.{}:{}", a[0], a[1], a[2], a[3], self.port)
+    }
+}
+
+// Log arguments go through `kernel::fmt::Display` where the kernel crate has it (7.2+),
+// else through core's.
+#[cfg(ksock_kernel_fmt_display)]
+impl kernel::fmt::Display for Ipv4 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.write(f)
+    }
+}
+
+#[cfg(not(ksock_kernel_fmt_display))]
+impl core::fmt::Display for Ipv4 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.write(f)
+    }
+}
+
+/// The `addr` module parameter (a C `charp`, see ksock_helpers.c), as bytes.
+pub fn param_addr() -> &'static [u8] {
+    // SAFETY: the helper returns the parameter's current string, which the module
+    // parameter machinery keeps alive, NUL-terminated, for the module's lifetime; the
+    // parameter is read-only after load (0444).
+    unsafe { CStr::from_char_ptr(ksock_param_addr()) }.to_bytes()
+}
+
+/// A kernel socket (`struct socket`) that this module owns; released on drop.
+pub struct Socket(NonNull<bindings::socket>);
+
+// SAFETY: a `struct socket` may be used from any thread; the networking core serialises
+// operations on it with the socket lock.
+unsafe impl Send for Socket {}
+// SAFETY: as above; the methods take `&self` only for calls the kernel makes safe to run
+// concurrently (e.g. shutdown() from one thread while another is blocked in recv()).
+unsafe impl Sync for Socket {}
+
+fn to_len(r: c_int) -> Result<usize> {
+    if r < 0 {
+        to_result(r)?;
+    }
+    Ok(r as usize)
+}
+
+impl Socket {
+    /// A new TCP/IPv4 socket in the initial network namespace.
+    pub fn tcp() -> Result<Self> {
+        let mut raw: *mut bindings::socket = core::ptr::null_mut();
+        #[cfg(ksock_sock_create_kern_net)]
+        // SAFETY: `init_net` lives as long as the kernel; `raw` is a valid out-pointer.
+        let ret = unsafe {
+            bindings::sock_create_kern(
+                core::ptr::addr_of_mut!(bindings::init_net),
+                bindings::AF_INET as c_int,
+                bindings::sock_type_SOCK_STREAM as c_int,
+                IPPROTO_TCP,
+                &mut raw,
+            )
+        };
+        #[cfg(not(ksock_sock_create_kern_net))]
+        // SAFETY: `raw` is a valid out-pointer (pre-4.2 form, no namespace argument).
+        let ret = unsafe {
+            bindings::sock_create_kern(
+                bindings::AF_INET as c_int,
+                bindings::sock_type_SOCK_STREAM as c_int,
+                IPPROTO_TCP,
+                &mut raw,
+            )
+        };
+        to_result(ret)?;
+        NonNull::new(raw).map(Socket).ok_or(ENOMEM)
+    }
+
+    fn ptr(&self) -> *mut bindings::socket {
+        self.0.as_ptr()
+    }
+
+    /// SO_REUSEADDR: rebinding a port with connections in TIME_WAIT (reloads in one boot).
+    pub fn set_reuseaddr(&self) {
+        // SAFETY: `self.0` is a live socket owned by `self`.
+        unsafe { ksock_sock_set_reuseaddr(self.ptr()) }
+    }
+
+    /// Close with RST on release, leaving no TIME_WAIT socket behind.
+    pub fn abort_on_close(&self) {
+        // SAFETY: `self.0` is a live socket owned by `self`.
+        unsafe { ksock_sock_abort_on_close(self.ptr()) }
+    }
+
+    /// Bounds blocking connect/send to `secs` seconds.
+    pub fn set_send_timeout(&self, secs: i64) {
+        // SAFETY: `self.0` is a live socket owned by `self`.
+        unsafe { ksock_sock_set_sndtimeo(self.ptr(), secs) }
+    }
+
+    pub fn bind(&self, a: Ipv4) -> Result {
+        let mut sa = a.raw();
+        // SAFETY: `sa` is a valid sockaddr_in for the duration of the call; the kernel
+        // copies it. The cast matches the parameter type of this kernel version.
+        to_result(unsafe {
+            bindings::kernel_bind(
+                self.ptr(),
+                (&mut sa as *mut SockaddrIn).cast::<RawSockaddr>(),
+                core::mem::size_of::<SockaddrIn>() as c_int,
+            )
+        })
+    }
+
+    pub fn listen(&self, backlog: i32) -> Result {
+        // SAFETY: `self.0` is a live, bound socket.
+        to_result(unsafe { bindings::kernel_listen(self.ptr(), backlog) })
+    }
+
+    /// Blocks until a connection arrives (or the socket is shut down).
+    pub fn accept(&self) -> Result<Socket> {
+        let mut new: *mut bindings::socket = core::ptr::null_mut();
+        // SAFETY: `self.0` is a live listening socket; `new` is a valid out-pointer that the
+        // kernel fills with a socket we then own.
+        to_result(unsafe { bindings::kernel_accept(self.ptr(), &mut new, 0) })?;
+        NonNull::new(new).map(Socket).ok_or(EINVAL)
+    }
+
+    pub fn connect(&self, a: Ipv4) -> Result {
+        let mut sa = a.raw();
+        // SAFETY: as in `bind`.
+        to_result(unsafe {
+            bindings::kernel_connect(
+                self.ptr(),
+                (&mut sa as *mut SockaddrIn).cast::<RawSockaddr>(),
+                core::mem::size_of::<SockaddrIn>() as c_int,
+                0,
+            )
+        })
+    }
+
+    /// Sends all of `data` (one kernel_sendmsg; TCP may take it partially: returns the count).
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        // SAFETY: all-zero is a valid `msghdr` (no name, no control data, no flags).
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        let mut vec = bindings::kvec {
+            iov_base: data.as_ptr() as *mut c_void,
+            iov_len: data.len(),
+        };
+        // SAFETY: `vec` describes `data`, which outlives the call; the kernel only reads it.
+        to_len(unsafe { bindings::kernel_sendmsg(self.ptr(), &mut msg, &mut vec, 1, data.len()) })
+    }
+
+    /// Blocks until data arrives; `Ok(0)` means the peer closed (or we were shut down).
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: all-zero is a valid `msghdr`.
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        let mut vec = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: `vec` describes `buf`, which is exclusively ours for the call.
+        to_len(unsafe {
+            bindings::kernel_recvmsg(self.ptr(), &mut msg, &mut vec, 1, buf.len(), 0)
+        })
+    }
+
+    /// SHUT_RDWR: wakes any thread blocked in accept/recv/connect on this socket.
+    pub fn shutdown(&self) {
+        // SAFETY: `self.0` is live; shutdown may race with a blocked call on another thread,
+        // which is exactly how in-kernel users stop such calls.
+        unsafe { bindings::kernel_sock_shutdown(self.ptr(), bindings::sock_shutdown_cmd_SHUT_RDWR) };
+    }
+
+    /// The connected peer's address.
+    pub fn peer(&self) -> Result<Ipv4> {
+        let mut sa = SockaddrIn::default();
+        // SAFETY: `sa` is large enough for an AF_INET address; the kernel writes into it.
+        let r = unsafe {
+            bindings::kernel_getpeername(
+                self.ptr(),
+                (&mut sa as *mut SockaddrIn).cast::<bindings::sockaddr>(),
+            )
+        };
+        to_len(r)?;
+        Ok(Ipv4 {
+            addr: sa.addr,
+            port: u16::from_be_bytes(sa.port_be),
+        })
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: we own the socket and nobody uses it after this point.
+        unsafe { bindings::sock_release(self.ptr()) };
+    }
+}
+
+/// A kernel thread that runs until [`KThread::stop`]. Thread functions must not return
+/// before `kthread_should_stop()` says so (see [`wait_for_stop`]): then `kthread_stop` is
+/// always called on a live task.
+pub struct KThread(NonNull<bindings::task_struct>);
+
+// SAFETY: a task pointer may be handed between threads; kthread_stop may be called from any.
+unsafe impl Send for KThread {}
+// SAFETY: the only operation, `stop`, consumes the value.
+unsafe impl Sync for KThread {}
+
+impl KThread {
+    /// Starts `f(data)` in a new kernel thread named `name`.
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid until [`KThread::stop`] has returned, and `f` must follow the
+    /// rule in the type's documentation.
+    pub unsafe fn spawn(
+        f: unsafe extern "C" fn(*mut c_void) -> c_int,
+        data: *mut c_void,
+        name: &CStr,
+    ) -> Result<Self> {
+        // SAFETY: `f` and `data` satisfy kthread's contract per this function's safety
+        // section; `name` is a NUL-terminated format string without conversions.
+        let t = unsafe {
+            bindings::kthread_create_on_node(
+                Some(f),
+                data,
+                bindings::NUMA_NO_NODE,
+                name.as_char_ptr(),
+            )
+        };
+        let t = from_err_ptr(t)?;
+        // SAFETY: `t` is a freshly created, not yet running kthread.
+        unsafe { bindings::wake_up_process(t) };
+        NonNull::new(t).map(KThread).ok_or(ENOMEM)
+    }
+
+    /// Asks the thread to stop and waits until its function has returned.
+    pub fn stop(self) {
+        // SAFETY: the task is alive: thread functions wait for kthread_should_stop() before
+        // returning, so the task cannot have exited before this call.
+        unsafe { bindings::kthread_stop(self.0.as_ptr()) };
+    }
+}
+
+pub fn should_stop() -> bool {
+    // SAFETY: only called from kthreads created by `KThread::spawn`.
+    unsafe { bindings::kthread_should_stop() }
+}
+
+/// Sleeps up to `ms`, waking early for kthread_stop (no busy waiting).
+pub fn sleep_ms(ms: u32) {
+    let j = kernel::time::msecs_to_jiffies(ms);
+    // SAFETY: plain scheduler call from process context.
+    unsafe { bindings::schedule_timeout_interruptible(j as _) };
+}
+
+/// The end of every thread function: sleep until kthread_stop.
+pub fn wait_for_stop() {
+    while !should_stop() {
+        sleep_ms(1000);
+    }
+}
