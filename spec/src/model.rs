@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// One scenario.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Filled from the file name (`specs/hello.yaml` → `hello`).
@@ -23,7 +24,7 @@ pub struct Spec {
 }
 
 /// One step, written as a single-key map: `- load: {module: ksock_hello}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Load a module from kmods/ with parameters.
@@ -58,7 +59,7 @@ fn one() -> usize {
     1
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Client {
     #[serde(default = "localhost")]
@@ -85,7 +86,7 @@ pub struct Client {
     pub background: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// Name for `join`.
@@ -103,7 +104,7 @@ pub struct Server {
     pub expect_received: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sockopt {
     /// Protocol level; 0 is IPPROTO_IP, where netfilter's sockopt range lives.
@@ -129,7 +130,7 @@ pub struct Sockopt {
     pub expect_value: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sockets {
     pub port: u16,
@@ -151,7 +152,7 @@ fn default_sockets_ms() -> u64 {
     3000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub module: String,
@@ -162,7 +163,7 @@ pub struct Load {
     pub expect_error: Option<Errno>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitDmesg {
     pub pattern: Pattern,
@@ -175,7 +176,7 @@ fn default_wait_ms() -> u64 {
 }
 
 /// A module parameter value: integers, booleans, or strings.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum ParamValue {
     Int(i64),
@@ -194,7 +195,7 @@ impl fmt::Display for ParamValue {
 }
 
 /// Expectations checked on the host after the guest ran the steps.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Patterns that must match kernel log lines, in this order.
@@ -208,7 +209,7 @@ pub struct Expect {
     pub overrides: Vec<Override>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
     pub kernels: KernelReq,
@@ -400,4 +401,46 @@ impl<'de> Deserialize<'de> for KernelReq {
         let s = String::deserialize(d)?;
         KernelReq::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+impl JsonSchema for Pattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Pattern".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "regex",
+            "description": "A Rust regular expression, matched against kernel log lines"
+        })
+    }
+}
+
+impl JsonSchema for Errno {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Errno".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = ERRNOS.iter().map(|(n, _)| *n).collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+impl JsonSchema for KernelReq {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KernelReq".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^\\s*(>=|<=|==|=|>|<)?\\s*[0-9]+\\.[0-9]+\\s*(,\\s*(>=|<=|==|=|>|<)?\\s*[0-9]+\\.[0-9]+\\s*)*$",
+            "description": "Kernel versions the spec applies to, e.g. \">= 7.3\" or \">= 5.10, < 6.12\""
+        })
+    }
+}
+
+/// The JSON Schema of a spec file, for editors (`specs/ksock-spec.schema.json`).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Spec);
+    serde_json::to_string_pretty(&schema).expect("schema serialises") + "\n"
 }

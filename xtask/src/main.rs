@@ -31,6 +31,12 @@ enum AccelArg {
     Tcg,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FuzzTarget {
+    /// The YAML spec reader (host side).
+    Spec,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the specs in specs/ on a kernel and print a verdict for each.
@@ -43,6 +49,12 @@ enum Cmd {
         /// How the guest CPU is provided.
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelArg,
+        /// Write the verdicts as JSON (round-trips through ksock_harness::report::Report).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the verdicts as JUnit XML, for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Only these specs (file names without .yaml); default: all.
         specs: Vec<String>,
     },
@@ -73,6 +85,18 @@ enum Cmd {
     Setup,
     /// List the kernel catalog.
     Kernels,
+    /// Fuzz a target with libFuzzer (cargo-fuzz; installed from crates.io on first use).
+    ///
+    /// `spec`: the spec reader, seeded with specs/*.yaml; it must never panic.
+    Fuzz {
+        #[arg(value_enum)]
+        target: FuzzTarget,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Regenerate specs/ksock-spec.schema.json (JSON Schema for editors) from the spec types.
+    Schema,
 }
 
 fn repo_root() -> PathBuf {
@@ -112,12 +136,65 @@ fn build_agent(root: &Path) -> Result<()> {
     Ok(())
 }
 
+fn fuzz_spec(root: &Path, seconds: u64) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let have = Command::new(&cargo)
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("ksock: installing cargo-fuzz from crates.io (once)");
+        let st = Command::new(&cargo)
+            .args(["install", "--locked", "cargo-fuzz"])
+            .status()?;
+        anyhow::ensure!(st.success(), "cargo install cargo-fuzz failed");
+    }
+    // Seed the corpus with the real specs.
+    let corpus = root.join("fuzz/corpus/spec_parse");
+    std::fs::create_dir_all(&corpus)?;
+    for e in std::fs::read_dir(root.join("specs"))?.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, corpus.join(p.file_name().expect("a file name")))?;
+        }
+    }
+    let st = Command::new(&cargo)
+        .args([
+            "fuzz",
+            "run",
+            "spec_parse",
+            "--",
+            &format!("-max_total_time={seconds}"),
+        ])
+        .current_dir(root.join("fuzz"))
+        // libFuzzer needs -Z flags; allow them on a stable toolchain.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .status()
+        .context("running cargo fuzz")?;
+    Ok(if st.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn real_main(cli: Cli) -> Result<ExitCode> {
     let root = repo_root();
     match cli.cmd {
         Cmd::Setup => {
             setup()?;
             println!("host tools are installed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Fuzz { target, seconds } => {
+            let FuzzTarget::Spec = target;
+            fuzz_spec(&root, seconds)
+        }
+        Cmd::Schema => {
+            let p = root.join("specs/ksock-spec.schema.json");
+            std::fs::write(&p, ksock_spec::json_schema())
+                .with_context(|| format!("{}", p.display()))?;
+            println!("wrote {}", p.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kernels => {
@@ -159,6 +236,8 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         Cmd::Run {
             kernels,
             accel,
+            json,
+            junit,
             specs: only,
         } => {
             setup()?;
@@ -193,6 +272,16 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);
             }
             print!("\n{}", ksock_harness::report::render(&verdicts));
+            if let Some(p) = json {
+                let r = ksock_harness::report::Report::new(verdicts.clone());
+                std::fs::write(&p, r.to_json()).with_context(|| format!("{}", p.display()))?;
+                println!("JSON report: {}", p.display());
+            }
+            if let Some(p) = junit {
+                std::fs::write(&p, ksock_harness::report::junit(&verdicts))
+                    .with_context(|| format!("{}", p.display()))?;
+                println!("JUnit report: {}", p.display());
+            }
             Ok(if verdicts.iter().any(|v| v.status == Status::Fail) {
                 ExitCode::FAILURE
             } else {
