@@ -96,6 +96,23 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
             ),
         ));
     }
+    for c in &spec.expect.counts {
+        let n = result
+            .dmesg
+            .iter()
+            .filter(|l| c.pattern.is_match(l))
+            .count();
+        if n != c.times {
+            return Err(fail(
+                format!(
+                    "{} kernel log line(s) matching /{}/",
+                    c.times,
+                    c.pattern.as_str()
+                ),
+                format!("{n} such line(s)"),
+            ));
+        }
+    }
     for p in &spec.expect.absent {
         if let Some(l) = result.dmesg.iter().find(|l| p.is_match(l)) {
             return Err(fail(
@@ -167,6 +184,17 @@ mod tests {
         let f = judge(&s, &V72, &r).unwrap_err();
         assert!(f.expected.contains("load ksock_hello"));
         assert!(f.actual.contains("EINVAL"));
+    }
+
+    #[test]
+    fn counts_must_match_exactly() {
+        let s = spec(
+            "steps:\n  - load: {module: ksock_hello}\nexpect:\n  counts: [{pattern: 'recv', times: 2}]\n",
+        );
+        assert!(judge(&s, &V72, &result(&["recv 1", "x", "recv 2"])).is_ok());
+        let f = judge(&s, &V72, &result(&["recv 1", "recv 2", "recv 3"])).unwrap_err();
+        assert_eq!(f.actual, "3 such line(s)");
+        assert!(judge(&s, &V72, &result(&["recv 1"])).is_err());
     }
 
     #[test]

@@ -204,9 +204,19 @@ pub struct Expect {
     /// Patterns no kernel log line may match (on top of the default splat list).
     #[serde(default)]
     pub absent: Vec<Pattern>,
+    /// Patterns that must match exactly `times` kernel log lines.
+    #[serde(default)]
+    pub counts: Vec<Count>,
     /// Per-kernel overrides: when the condition holds, these replace `dmesg`.
     #[serde(default)]
     pub overrides: Vec<Override>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Count {
+    pub pattern: Pattern,
+    pub times: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
