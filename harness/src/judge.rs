@@ -30,11 +30,16 @@ pub struct Verdict {
     pub spec: String,
     pub kernel: String,
     pub release: String,
+    /// Module flavour the spec ran with (`rust` or `c`).
+    pub flavour: String,
     pub status: Status,
     pub duration_ms: u64,
     pub failure: Option<Failure>,
     /// Why it was skipped.
     pub note: String,
+    /// Kernel log lines logged during the spec (empty when it did not run).
+    #[serde(default)]
+    pub dmesg: Vec<String>,
 }
 
 /// The ordered dmesg patterns: each must match a line after the previous match.

@@ -4,8 +4,10 @@
 //! - [`runner`]: one kernel, many specs, as few boots as possible (a crash costs a reboot and
 //!   fails only the spec that was running).
 //! - [`judge`]: pure evaluation of a spec against what the guest reported.
-//! - [`report`]: the terminal summary.
+//! - [`report`]: the terminal summary, JSON and JUnit.
+//! - [`diff`]: differential runs (Rust modules vs their C reference ports).
 
+pub mod diff;
 pub mod judge;
 pub mod project;
 pub mod report;

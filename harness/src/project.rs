@@ -5,11 +5,28 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+/// Where a module's sources are, per flavour. The C reference ports log the same lines as
+/// the Rust modules, so one spec checks both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleSources {
+    pub rust: Option<PathBuf>,
+    pub c: Option<PathBuf>,
+}
+
+impl ModuleSources {
+    pub fn get(&self, f: ksock_vm::kernel::Flavour) -> Option<&PathBuf> {
+        match f {
+            ksock_vm::kernel::Flavour::Rust => self.rust.as_ref(),
+            ksock_vm::kernel::Flavour::C => self.c.as_ref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub root: PathBuf,
-    /// Module name (`ksock_hello`) → its kbuild directory.
-    pub modules: BTreeMap<String, PathBuf>,
+    /// Module name (`ksock_hello`) → its kbuild directories.
+    pub modules: BTreeMap<String, ModuleSources>,
     /// The guest agent binary (built for the host; the guest shares the host's root).
     pub agent: PathBuf,
 }
@@ -70,27 +87,39 @@ impl Project {
     }
 }
 
-/// Finds `obj-m := name.o` (or `+=`, several names) in `kmods/*/Kbuild`.
-pub fn discover_modules(kmods: &Path) -> Result<BTreeMap<String, PathBuf>> {
-    let mut out = BTreeMap::new();
+/// Finds `obj-m := name.o` (or `+=`, several names) in `kmods/*/Kbuild` and
+/// `kmods/c/*/Kbuild`. A directory with Rust sources is the Rust flavour, else C.
+pub fn discover_modules(kmods: &Path) -> Result<BTreeMap<String, ModuleSources>> {
+    let mut out: BTreeMap<String, ModuleSources> = BTreeMap::new();
     let re = regex::Regex::new(r"(?m)^\s*obj-m\s*[:+]?=\s*(.+)$").expect("valid regex");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(kmods)
-        .with_context(|| format!("{}", kmods.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Kbuild").is_file())
-        .collect();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for base in [kmods.to_path_buf(), kmods.join("c")] {
+        let Ok(rd) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        dirs.extend(
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("Kbuild").is_file()),
+        );
+    }
     dirs.sort();
     for d in dirs {
         let text = std::fs::read_to_string(d.join("Kbuild"))?;
+        let rust = std::fs::read_dir(&d)?
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "rs"));
         for cap in re.captures_iter(&text) {
             for obj in cap[1].split_whitespace() {
                 let Some(name) = obj.strip_suffix(".o") else {
                     continue;
                 };
-                if let Some(prev) = out.insert(name.to_string(), d.clone()) {
+                let entry = out.entry(name.to_string()).or_default();
+                let slot = if rust { &mut entry.rust } else { &mut entry.c };
+                if let Some(prev) = slot.replace(d.clone()) {
                     bail!(
-                        "module `{name}` is built by both {} and {}",
+                        "module `{name}` ({}) is built by both {} and {}",
+                        if rust { "Rust" } else { "C" },
                         prev.display(),
                         d.display()
                     );
@@ -117,13 +146,23 @@ mod tests {
         .unwrap();
         let b = dir.path().join("b");
         std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("a.rs"), "").unwrap();
         std::fs::write(b.join("Kbuild"), "obj-m += ksock_b.o ksock_c.o\n").unwrap();
+        std::fs::write(b.join("b.rs"), "").unwrap();
         std::fs::create_dir_all(dir.path().join("notamodule")).unwrap();
+        // The C port of ksock_a.
+        let ca = dir.path().join("c/a");
+        std::fs::create_dir_all(&ca).unwrap();
+        std::fs::write(ca.join("Kbuild"), "obj-m := ksock_a.o\n").unwrap();
+        std::fs::write(ca.join("ksock_a.c"), "").unwrap();
         let m = discover_modules(dir.path()).unwrap();
         assert_eq!(
             m.keys().collect::<Vec<_>>(),
             vec!["ksock_a", "ksock_b", "ksock_c"]
         );
-        assert_eq!(m["ksock_c"], b);
+        assert_eq!(m["ksock_c"].rust.as_ref(), Some(&b));
+        assert_eq!(m["ksock_a"].rust.as_ref(), Some(&a));
+        assert_eq!(m["ksock_a"].c.as_ref(), Some(&ca));
+        assert_eq!(m["ksock_b"].c, None);
     }
 }

@@ -22,8 +22,9 @@ pub fn render(verdicts: &[Verdict]) -> String {
         };
         let _ = writeln!(
             s,
-            "{tag}  {:<5} {:<w$}  {:>6.2} s  {why}",
+            "{tag}  {:<5} {:<4} {:<w$}  {:>6.2} s  {why}",
             v.kernel,
+            v.flavour,
             v.spec,
             v.duration_ms as f64 / 1000.0
         );
@@ -132,7 +133,7 @@ pub fn junit(verdicts: &[Verdict]) -> String {
         put(Event::Start(suite));
         for v in vs {
             let mut case = BytesStart::new("testcase");
-            case.push_attribute(("classname", format!("ksock.{k}").as_str()));
+            case.push_attribute(("classname", format!("ksock.{k}.{}", v.flavour).as_str()));
             case.push_attribute(("name", v.spec.as_str()));
             case.push_attribute(("time", secs(v.duration_ms).as_str()));
             match (&v.status, &v.failure) {
@@ -178,10 +179,12 @@ mod tests {
             spec: spec.into(),
             kernel: kernel.into(),
             release: format!("{kernel}.1+deb14-amd64"),
+            flavour: "rust".into(),
             status,
             duration_ms: 1234,
             failure: None,
             note: String::new(),
+            dmesg: vec!["[ 1.0] ksock_hello: loaded count=1".into()],
         };
         let mut failed = v("server-echo", "7.3", Status::Fail);
         failed.failure = Some(Failure {

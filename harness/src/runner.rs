@@ -14,7 +14,7 @@ use ksock_agent::peers::{ClientSpec, ServerSpec, SockoptSpec};
 use ksock_agent::proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
 use ksock_spec::{KernelVersion, Spec, Step};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
-use ksock_vm::kernel::{self, PrepareOptions, PreparedKernel};
+use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
 use ksock_vm::progress::Step as Progress;
 use ksock_vm::Cache;
 
@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub boot_timeout: Duration,
     /// Where console logs are kept.
     pub artifacts: PathBuf,
+    /// Module flavour; `None`: Rust where the kernel has Rust, else C.
+    pub flavour: Option<Flavour>,
 }
 
 impl RunOptions {
@@ -41,6 +43,7 @@ impl RunOptions {
             cpus: 2,
             boot_timeout: Duration::from_secs(240),
             artifacts: project.root.join("target/ksock"),
+            flavour: None,
         }
     }
 }
@@ -56,6 +59,12 @@ pub fn run_kernel(
     opts: &RunOptions,
 ) -> Result<Vec<Verdict>> {
     let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
+    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
+        Flavour::Rust
+    } else {
+        Flavour::C
+    });
+    let label = flavour.to_string();
     let version = KernelVersion::parse(&k.release)
         .with_context(|| format!("cannot read a version from release {}", k.release))?;
 
@@ -67,10 +76,12 @@ pub fn run_kernel(
                 spec: s.name.clone(),
                 kernel: kernel_name.to_string(),
                 release: k.release.clone(),
+                flavour: label.clone(),
                 status: Status::Skip,
                 duration_ms: 0,
                 failure: None,
                 note: format!("kernel {version} is outside the spec's `kernels` condition"),
+                dmesg: Vec::new(),
             }),
             _ => to_run.push(s),
         }
@@ -78,7 +89,7 @@ pub fn run_kernel(
     if to_run.is_empty() {
         return Ok(verdicts);
     }
-    let kos = build_modules(cache, project, &k, &to_run)?;
+    let kos = build_modules(cache, project, &k, &to_run, flavour)?;
     let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     std::fs::create_dir_all(&opts.artifacts)
         .with_context(|| format!("{}", opts.artifacts.display()))?;
@@ -102,7 +113,7 @@ pub fn run_kernel(
             .artifacts
             .join(format!("console-{kernel_name}-{boot_no}.log"));
         let progress = Progress::start(format!(
-            "kernel {} ({accel}): boot {boot_no}, {} spec(s)",
+            "kernel {} ({accel}, {flavour} modules): boot {boot_no}, {} spec(s)",
             k.release,
             remaining.len()
         ));
@@ -165,6 +176,7 @@ pub fn run_kernel(
                 spec: spec.name.clone(),
                 kernel: kernel_name.to_string(),
                 release: k.release.clone(),
+                flavour: label.clone(),
                 status: if status.is_ok() {
                     Status::Pass
                 } else {
@@ -176,6 +188,7 @@ pub fn run_kernel(
                     ..f
                 }),
                 note: String::new(),
+                dmesg: r.dmesg.clone(),
             });
         }
         let done = results.specs.len().min(remaining.len());
@@ -198,6 +211,7 @@ pub fn run_kernel(
             spec: culprit.name.clone(),
             kernel: kernel_name.to_string(),
             release: k.release.clone(),
+            flavour: label.clone(),
             status: Status::Fail,
             duration_ms: outcome.duration.as_millis() as u64,
             failure: Some(Failure {
@@ -207,6 +221,7 @@ pub fn run_kernel(
                 console_tail: tail,
             }),
             note: String::new(),
+            dmesg: Vec::new(),
         });
         if done == 0 && results.kernel_release.is_empty() {
             // Not a spec's fault: the agent never started. Do not reboot for every spec.
@@ -215,6 +230,7 @@ pub fn run_kernel(
                     spec: s.name.clone(),
                     kernel: kernel_name.to_string(),
                     release: k.release.clone(),
+                    flavour: label.clone(),
                     status: Status::Fail,
                     duration_ms: 0,
                     failure: Some(Failure {
@@ -224,6 +240,7 @@ pub fn run_kernel(
                         console_tail: String::new(),
                     }),
                     note: String::new(),
+                    dmesg: Vec::new(),
                 });
             }
             break;
@@ -239,6 +256,7 @@ fn build_modules(
     project: &Project,
     k: &PreparedKernel,
     specs: &[&Spec],
+    flavour: Flavour,
 ) -> Result<BTreeMap<String, PathBuf>> {
     let mut kos = BTreeMap::new();
     for s in specs {
@@ -249,9 +267,16 @@ fn build_modules(
             let src = project
                 .modules
                 .get(m)
-                .with_context(|| format!("spec {} loads unknown module {m}", s.name))?;
-            let step = Progress::start(format!("building {m} for {}", k.release));
-            let dir = k.build_module(cache, src)?;
+                .with_context(|| format!("spec {} loads unknown module {m}", s.name))?
+                .get(flavour)
+                .with_context(|| {
+                    format!(
+                        "module {m} (spec {}) has no {flavour} flavour in kmods/",
+                        s.name
+                    )
+                })?;
+            let step = Progress::start(format!("building {m} ({flavour}) for {}", k.release));
+            let dir = k.build_module(cache, src, flavour)?;
             let ko = dir.join(format!("{m}.ko"));
             anyhow::ensure!(ko.is_file(), "kbuild produced no {}", ko.display());
             step.done("ok");

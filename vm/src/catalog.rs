@@ -23,8 +23,19 @@ impl CatalogEntry {
         self.suites.last().expect("a suite")
     }
 
-    /// Name of the toolchain root: the suite set, joined.
+    /// Name of the toolchain root: the suite set, joined (`-c` for roots without Rust,
+    /// whose package set is smaller).
     pub fn root_name(&self) -> String {
+        let base = self.suites.join("+");
+        if self.rust {
+            base
+        } else {
+            format!("{base}-c")
+        }
+    }
+
+    /// Name of the private apt state (shared by every root of the same suites).
+    pub fn apt_name(&self) -> String {
         self.suites.join("+")
     }
 }
@@ -46,6 +57,22 @@ pub const CATALOG: &[CatalogEntry] = &[
         name: "7.3",
         suites: &["trixie", "trixie-backports"],
         rust: true,
+    },
+    // Debian kernels without CONFIG_RUST: modules are the C reference ports.
+    CatalogEntry {
+        name: "6.12",
+        suites: &["trixie"],
+        rust: false,
+    },
+    CatalogEntry {
+        name: "6.1",
+        suites: &["bookworm"],
+        rust: false,
+    },
+    CatalogEntry {
+        name: "5.10",
+        suites: &["bullseye"],
+        rust: false,
     },
 ];
 

@@ -14,7 +14,7 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct Bind {
     pub host: PathBuf,
-    pub inside: &'static str,
+    pub inside: String,
     pub writable: bool,
 }
 

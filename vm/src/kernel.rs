@@ -82,11 +82,7 @@ fn fetch(cache: &Cache, entry: &'static CatalogEntry, mirror: &str) -> Result<Fe
         entry.name,
         entry.kernel_suite()
     ));
-    let apt = AptEnv::open(
-        &cache.entry("apt", &entry.root_name()),
-        mirror,
-        entry.suites,
-    )?;
+    let apt = AptEnv::open(&cache.entry("apt", &entry.apt_name()), mirror, entry.suites)?;
     let names = apt.names_matching(&format!("^linux-image-{}", regex::escape(entry.name)))?;
     let release =
         catalog::newest_release(entry.name, &names).ok_or_else(|| Error::NotInArchive {
@@ -122,6 +118,7 @@ fn fetch(cache: &Cache, entry: &'static CatalogEntry, mirror: &str) -> Result<Fe
             versions.push((p.clone(), apt.candidate(p)?));
         }
         crate::cache::remove_tree(&debs_dir)?;
+        normalise_layout(staging, &release)?;
         let manifest = Manifest {
             name: entry.name.to_string(),
             release: release.clone(),
@@ -141,7 +138,7 @@ fn fetch(cache: &Cache, entry: &'static CatalogEntry, mirror: &str) -> Result<Fe
     let manifest: Manifest =
         serde_json::from_str(&std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?)
             .map_err(|e| Error::Config(format!("{}: {e}", mpath.display())))?;
-    let config = KernelConfig::read(&dir.join(config_rel(&release)))?;
+    let config = KernelConfig::read(&dir.join(config_rel(&dir, &release)))?;
     if entry.rust && !config.enabled("RUST") {
         return Err(Error::Config(format!(
             "kernel {release} was expected to have CONFIG_RUST=y but its config says otherwise"
@@ -156,8 +153,34 @@ fn fetch(cache: &Cache, entry: &'static CatalogEntry, mirror: &str) -> Result<Fe
     })
 }
 
-fn config_rel(release: &str) -> String {
-    format!("usr/lib/modules/{release}/config")
+/// Where the modules (and, after [`normalise_layout`], `vmlinuz` and `config`) are:
+/// `usr/lib/modules/<release>` on 6.12+ packages, `lib/modules/<release>` on older ones.
+fn modules_rel(dir: &Path, release: &str) -> String {
+    let usr = format!("usr/lib/modules/{release}");
+    if dir.join(&usr).is_dir() {
+        usr
+    } else {
+        format!("lib/modules/{release}")
+    }
+}
+
+/// Older image packages put `boot/vmlinuz-<release>` and `boot/config-<release>` apart from
+/// the modules; vng looks for modules next to the kernel, so both are linked into the
+/// modules directory, giving every kernel the same layout.
+fn normalise_layout(dir: &Path, release: &str) -> Result<(), Error> {
+    let m = dir.join(modules_rel(dir, release));
+    for (boot, name) in [("vmlinuz", "vmlinuz"), ("config", "config")] {
+        let from = dir.join(format!("boot/{boot}-{release}"));
+        let to = m.join(name);
+        if from.is_file() && !to.exists() {
+            std::fs::hard_link(&from, &to).map_err(|e| Error::io(&to, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn config_rel(dir: &Path, release: &str) -> String {
+    format!("{}/config", modules_rel(dir, release))
 }
 
 fn headers_rel(release: &str) -> String {
@@ -258,7 +281,7 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
                     cc: &cc,
                     source_dir: &src.join("usr/src"),
                     kernel_dir: &fetched.dir,
-                    config_rel: &config_rel(&release),
+                    config_rel: &config_rel(&fetched.dir, &release),
                     headers_rel: &headers_rel(&release),
                     work: &full,
                 },
@@ -275,7 +298,8 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
     };
     let vmlinuz = fetched
         .dir
-        .join(format!("usr/lib/modules/{}/vmlinuz", fetched.release));
+        .join(modules_rel(&fetched.dir, &fetched.release))
+        .join("vmlinuz");
     Ok(PreparedKernel {
         entry,
         release: fetched.release,
@@ -325,30 +349,116 @@ fn is_source(p: &Path) -> bool {
         && name != "modules.order"
 }
 
+/// Which source a module is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavour {
+    /// Rust, against ksock's ABI-checked build tree (Rust kernels only).
+    Rust,
+    /// C, against Debian's own linux-headers and linux-kbuild (every kernel).
+    C,
+}
+
+impl std::fmt::Display for Flavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flavour::Rust => "rust",
+            Flavour::C => "c",
+        })
+    }
+}
+
 impl PreparedKernel {
-    /// Builds the kbuild module directory `src` for this kernel (cached by content) and
-    /// returns the directory holding the `.ko` files.
-    pub fn build_module(&self, cache: &Cache, src: &Path) -> Result<PathBuf, Error> {
-        let tree = self.tree.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "kernel {} has no Rust module build tree (CONFIG_RUST is off)",
-                self.release
-            ))
-        })?;
+    /// Debian's headers directory for this kernel (`usr/src/linux-headers-<release>`).
+    fn headers(&self) -> PathBuf {
+        self.dir.join(headers_rel(&self.release))
+    }
+
+    /// The directory the compat detector reads for C builds: Debian's `-common` headers
+    /// (the full include/ tree), else the headers directory itself.
+    fn c_source_tree(&self) -> PathBuf {
+        let src = self.dir.join("usr/src");
+        std::fs::read_dir(&src)
+            .ok()
+            .and_then(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.to_string_lossy().ends_with("-common"))
+            })
+            .unwrap_or_else(|| self.headers())
+    }
+
+    /// Builds the kbuild module directory `src` as `flavour` (cached by content) and returns
+    /// the directory holding the `.ko` files.
+    pub fn build_module(
+        &self,
+        cache: &Cache,
+        src: &Path,
+        flavour: Flavour,
+    ) -> Result<PathBuf, Error> {
         let dirname = src
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("module")
             .to_string();
         let key = format!("{dirname}-{:016x}", hash_sources(src)?);
-        let log = logs_dir(cache)?.join(format!("module-{}-{dirname}.log", self.release));
-        // Keyed by the tree it was built against (the compat facts come from that tree).
-        let tree_key = tree
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(&self.release)
-            .to_string();
-        cache.get_or_build(&format!("modules/{tree_key}"), &key, |out| {
+        let log = logs_dir(cache)?.join(format!("module-{}-{flavour}-{dirname}.log", self.release));
+        let (kind, binds, make_dir, facts) = match flavour {
+            Flavour::Rust => {
+                let tree = self.tree.as_ref().ok_or_else(|| {
+                    Error::Config(format!(
+                        "kernel {} has no Rust (CONFIG_RUST is off): use the C flavour",
+                        self.release
+                    ))
+                })?;
+                // Keyed by the tree it was built against (the compat facts come from it).
+                let tree_key = tree
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(&self.release)
+                    .to_string();
+                let binds = vec![Bind {
+                    host: tree.clone(),
+                    inside: tree::TREE_IN_ROOT.to_string(),
+                    writable: false,
+                }];
+                (
+                    format!("modules/{tree_key}"),
+                    binds,
+                    tree::TREE_IN_ROOT.to_string(),
+                    crate::compat::detect(tree),
+                )
+            }
+            Flavour::C => {
+                // Debian's headers include `/usr/src/linux-headers-*-common/Makefile` and link
+                // `scripts` to `/usr/lib/linux-kbuild-*`: bind both at those paths.
+                let mut binds = vec![Bind {
+                    host: self.dir.join("usr/src"),
+                    inside: "/usr/src".into(),
+                    writable: false,
+                }];
+                let lib = self.dir.join("usr/lib");
+                if let Ok(rd) = std::fs::read_dir(&lib) {
+                    for e in rd.flatten() {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        if name.starts_with("linux-kbuild-") {
+                            binds.push(Bind {
+                                host: e.path(),
+                                inside: format!("/usr/lib/{name}"),
+                                writable: false,
+                            });
+                        }
+                    }
+                }
+                (
+                    format!("modules/{}-c", self.release),
+                    binds,
+                    format!("/usr/src/linux-headers-{}", self.release),
+                    crate::compat::detect(&self.c_source_tree()),
+                )
+            }
+        };
+        cache.get_or_build(&kind, &key, |out| {
             for ent in std::fs::read_dir(src)
                 .map_err(|e| Error::io(src, e))?
                 .flatten()
@@ -360,26 +470,16 @@ impl PreparedKernel {
                 }
             }
             std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
-            let binds = [
-                Bind {
-                    host: tree.clone(),
-                    inside: tree::TREE_IN_ROOT,
-                    writable: false,
-                },
-                Bind {
-                    host: out.to_path_buf(),
-                    inside: "/ksock/mod",
-                    writable: true,
-                },
-            ];
-            let compat = crate::compat::make_args(&crate::compat::detect(tree));
+            let mut binds = binds.clone();
+            binds.push(Bind {
+                host: out.to_path_buf(),
+                inside: "/ksock/mod".into(),
+                writable: true,
+            });
+            let compat = crate::compat::make_args(&facts);
             let script = format!(
-                "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}' modules",
-                tree::TREE_IN_ROOT,
-                self.cc,
-                self.release,
-                compat[0],
-                compat[1]
+                "make -C {make_dir} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}' modules",
+                self.cc, self.release, compat[0], compat[1]
             );
             run_in_root(&self.root.path, &binds, &script, &log)
         })

@@ -80,9 +80,9 @@ pub fn build(
     out: &Path,
     log: &Path,
 ) -> Result<(), Error> {
-    let ro = |host: &Path, inside: &'static str| Bind {
+    let ro = |host: &Path, inside: &str| Bind {
         host: host.to_path_buf(),
-        inside,
+        inside: inside.to_string(),
         writable: false,
     };
     let binds = [
@@ -90,7 +90,7 @@ pub fn build(
         ro(inp.kernel_dir, "/ksock/kernel"),
         Bind {
             host: inp.work.to_path_buf(),
-            inside: TREE_IN_ROOT,
+            inside: TREE_IN_ROOT.to_string(),
             writable: true,
         },
     ];
@@ -140,7 +140,7 @@ pub fn build(
         ro(inp.work, "/ksock/full"),
         Bind {
             host: out.to_path_buf(),
-            inside: TREE_IN_ROOT,
+            inside: TREE_IN_ROOT.to_string(),
             writable: true,
         },
     ];

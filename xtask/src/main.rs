@@ -9,6 +9,7 @@ use ksock_harness::judge::Status;
 use ksock_harness::project::Project;
 use ksock_harness::runner::{run_kernel, RunOptions};
 use ksock_vm::boot::Accel;
+use ksock_vm::kernel::Flavour;
 
 /// ksock: test and fuzz in-kernel socket code in real Linux kernels.
 ///
@@ -32,6 +33,24 @@ enum AccelArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FlavourArg {
+    /// Rust modules where the kernel has Rust, else the C reference ports.
+    Auto,
+    Rust,
+    C,
+}
+
+impl FlavourArg {
+    fn get(self) -> Option<Flavour> {
+        match self {
+            FlavourArg::Auto => None,
+            FlavourArg::Rust => Some(Flavour::Rust),
+            FlavourArg::C => Some(Flavour::C),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FuzzTarget {
     /// The YAML spec reader (host side).
     Spec,
@@ -49,6 +68,9 @@ enum Cmd {
         /// How the guest CPU is provided.
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelArg,
+        /// Which module sources to build: Rust (kmods/<mod>) or the C ports (kmods/c/<mod>).
+        #[arg(long, value_enum, default_value = "auto")]
+        flavour: FlavourArg,
         /// Write the verdicts as JSON (round-trips through ksock_harness::report::Report).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -56,6 +78,19 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
         /// Only these specs (file names without .yaml); default: all.
+        specs: Vec<String>,
+    },
+    /// Differential run: every spec with the Rust modules and with the C ports, on one
+    /// kernel; exits non-zero when any spec's observations differ.
+    ///
+    /// Observations are the verdict and the modules' own log lines (timestamps, ephemeral
+    /// ports and taint notices taken out).
+    Diff {
+        #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+        kernel: String,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelArg,
+        /// Only these specs; default: all.
         specs: Vec<String>,
     },
     /// Unit tests plus every spec on every Rust kernel of the catalog (what CI runs).
@@ -134,6 +169,36 @@ fn build_agent(root: &Path) -> Result<()> {
         bail!("building the guest agent failed");
     }
     Ok(())
+}
+
+fn accel_of(a: AccelArg) -> Option<Accel> {
+    match a {
+        AccelArg::Auto => None,
+        AccelArg::Kvm => Some(Accel::Kvm),
+        AccelArg::Tcg => Some(Accel::Tcg),
+    }
+}
+
+/// All specs, or the named ones (an unknown name is an error listing the known ones).
+fn select_specs(project: &Project, only: &[String]) -> Result<Vec<ksock_spec::Spec>> {
+    let mut specs = project.load_specs()?;
+    for o in only {
+        if !specs.iter().any(|s| &s.name == o) {
+            bail!(
+                "no spec named `{o}` in {}; specs: {}",
+                project.specs_dir().display(),
+                specs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if !only.is_empty() {
+        specs.retain(|s| only.contains(&s.name));
+    }
+    Ok(specs)
 }
 
 fn fuzz_spec(root: &Path, seconds: u64) -> Result<ExitCode> {
@@ -233,9 +298,51 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Diff {
+            kernel,
+            accel,
+            specs: only,
+        } => {
+            setup()?;
+            build_agent(&root)?;
+            let cache = ksock_vm::Cache::from_env()?;
+            let project = Project::open(&root)?;
+            let specs = select_specs(&project, &only)?;
+            let mut opts = RunOptions::defaults(&project);
+            opts.accel = accel_of(accel);
+            opts.flavour = Some(Flavour::Rust);
+            let rust = run_kernel(&cache, &project, &kernel, &specs, &opts)?;
+            opts.flavour = Some(Flavour::C);
+            let c = run_kernel(&cache, &project, &kernel, &specs, &opts)?;
+            let mut all = rust.clone();
+            all.extend(c.iter().cloned());
+            print!("\n{}", ksock_harness::report::render(&all));
+            let diffs = ksock_harness::diff::compare(&rust, &c);
+            if diffs.is_empty() {
+                println!(
+                    "differential: the Rust and C modules gave the same observations on {kernel} \
+                     ({} specs)",
+                    rust.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for d in &diffs {
+                    println!("\n--- {} differs (rust vs c) ---", d.spec);
+                    for l in &d.only_left {
+                        println!("  rust only: {l}");
+                    }
+                    for l in &d.only_right {
+                        println!("  c only:    {l}");
+                    }
+                }
+                println!("\ndifferential: {} spec(s) differ on {kernel}", diffs.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
         Cmd::Run {
             kernels,
             accel,
+            flavour,
             json,
             junit,
             specs: only,
@@ -244,29 +351,10 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             build_agent(&root)?;
             let cache = ksock_vm::Cache::from_env()?;
             let project = Project::open(&root)?;
-            let mut specs = project.load_specs()?;
-            if !only.is_empty() {
-                for o in &only {
-                    if !specs.iter().any(|s| &s.name == o) {
-                        bail!(
-                            "no spec named `{o}` in {}; specs: {}",
-                            project.specs_dir().display(),
-                            specs
-                                .iter()
-                                .map(|s| s.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                }
-                specs.retain(|s| only.contains(&s.name));
-            }
+            let specs = select_specs(&project, &only)?;
             let mut opts = RunOptions::defaults(&project);
-            opts.accel = match accel {
-                AccelArg::Auto => None,
-                AccelArg::Kvm => Some(Accel::Kvm),
-                AccelArg::Tcg => Some(Accel::Tcg),
-            };
+            opts.accel = accel_of(accel);
+            opts.flavour = flavour.get();
             let mut verdicts = Vec::new();
             for k in &kernels {
                 verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);

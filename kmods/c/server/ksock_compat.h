@@ -1,0 +1,1 @@
+../lib/ksock_compat.h
