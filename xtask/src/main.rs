@@ -93,12 +93,12 @@ enum Cmd {
         /// Only these specs; default: all.
         specs: Vec<String>,
     },
-    /// Unit tests plus every spec on every Rust kernel of the catalog (what CI runs).
+    /// Unit tests plus every spec on every kernel of the catalog (what CI runs).
     ///
     /// Prepares the kernels first (with progress), then runs `cargo nextest run --workspace`
     /// (`cargo test` if nextest is missing). Extra arguments go to the test runner.
     Test {
-        /// Limit the spec tests to these kernels (default: the catalog's Rust kernels).
+        /// Limit the spec tests to these kernels (default: the whole catalog).
         #[arg(long = "kernel", short)]
         kernels: Vec<String>,
         #[arg(last = true)]
@@ -386,7 +386,6 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let kernels: Vec<String> = if kernels.is_empty() {
                 ksock_vm::catalog::CATALOG
                     .iter()
-                    .filter(|e| e.rust)
                     .map(|e| e.name.to_string())
                     .collect()
             } else {
