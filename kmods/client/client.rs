@@ -23,6 +23,9 @@ use kernel::prelude::*;
 
 #[path = "ksock.rs"]
 mod ksock;
+#[path = "params.rs"]
+mod params;
+use params::{param, ranged};
 use ksock::{Ipv4, KThread, Socket};
 
 extern "C" {
@@ -57,25 +60,6 @@ module! {
             description: "Connect/send timeout, seconds (1..=600)",
         },
     },
-}
-
-macro_rules! param {
-    ($name:ident) => {{
-        #[cfg(ksock_param_value_by_copy)]
-        let v = module_parameters::$name.value();
-        #[cfg(not(ksock_param_value_by_copy))]
-        let v = *module_parameters::$name.value();
-        v
-    }};
-}
-
-fn ranged(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
-    if (lo..=hi).contains(&v) {
-        Ok(v)
-    } else {
-        pr_err!("invalid parameter {}={} (want {}..={})\n", name, v, lo, hi);
-        Err(EINVAL)
-    }
 }
 
 struct Shared {

@@ -27,6 +27,9 @@ use kernel::prelude::*;
 
 #[path = "ksock.rs"]
 mod ksock;
+#[path = "params.rs"]
+mod params;
+use params::{param, ranged};
 use ksock::{Ipv4, KThread, Socket};
 
 module! {
@@ -53,26 +56,6 @@ module! {
             description: "1: send every received message back",
         },
     },
-}
-
-macro_rules! param {
-    ($name:ident) => {{
-        #[cfg(ksock_param_value_by_copy)]
-        let v = module_parameters::$name.value();
-        #[cfg(not(ksock_param_value_by_copy))]
-        let v = *module_parameters::$name.value();
-        v
-    }};
-}
-
-/// Reads an integer parameter and checks its range, logging a clear line when it is off.
-fn ranged(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
-    if (lo..=hi).contains(&v) {
-        Ok(v)
-    } else {
-        pr_err!("invalid parameter {}={} (want {}..={})\n", name, v, lo, hi);
-        Err(EINVAL)
-    }
 }
 
 /// One accepted connection: its socket and the thread serving it.

@@ -25,6 +25,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
+#[path = "params.rs"]
+mod params;
+use params::{param, ranged};
+
 extern "C" {
     fn ksock_sockopt_register(optmin: c_int, optmax: c_int) -> c_int;
     fn ksock_sockopt_unregister();
@@ -50,16 +54,6 @@ module! {
             description: "1: reproduce the seed article's unchecked copies (for fuzzing)",
         },
     },
-}
-
-macro_rules! param {
-    ($name:ident) => {{
-        #[cfg(ksock_param_value_by_copy)]
-        let v = module_parameters::$name.value();
-        #[cfg(not(ksock_param_value_by_copy))]
-        let v = *module_parameters::$name.value();
-        v
-    }};
 }
 
 /// The most `set` stores.
@@ -164,21 +158,9 @@ struct KsockSockopt;
 
 impl kernel::Module for KsockSockopt {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let min = param!(optmin);
-        let max = param!(optmax);
-        if !(64..=4095).contains(&min) {
-            pr_err!("invalid parameter optmin={} (want 64..=4095)\n", min);
-            return Err(EINVAL);
-        }
-        if !(min + 1..=min + 16).contains(&max) {
-            pr_err!("invalid parameter optmax={} (want {}..={})\n", max, min + 1, min + 16);
-            return Err(EINVAL);
-        }
-        let bugs = param!(seed_bugs);
-        if !(0..=1).contains(&bugs) {
-            pr_err!("invalid parameter seed_bugs={} (want 0 or 1)\n", bugs);
-            return Err(EINVAL);
-        }
+        let min = ranged("optmin", param!(optmin), 64, 4095)?;
+        let max = ranged("optmax", param!(optmax), min + 1, min + 16)?;
+        let bugs = ranged("seed_bugs", param!(seed_bugs), 0, 1)?;
         SEED_BUGS.store(bugs == 1, Ordering::Relaxed);
         // SAFETY: not registered yet, so no set/get can run concurrently.
         let store = unsafe { &mut *STORE.0.get() };

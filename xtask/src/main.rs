@@ -171,6 +171,22 @@ fn build_agent(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What `run` and `diff` both need: host tools, the agent, the cache, the specs, options.
+fn run_context(
+    root: &Path,
+    only: &[String],
+    accel: AccelArg,
+) -> Result<(ksock_vm::Cache, Project, Vec<ksock_spec::Spec>, RunOptions)> {
+    setup()?;
+    build_agent(root)?;
+    let cache = ksock_vm::Cache::from_env()?;
+    let project = Project::open(root)?;
+    let specs = select_specs(&project, only)?;
+    let mut opts = RunOptions::defaults(&project);
+    opts.accel = accel_of(accel);
+    Ok((cache, project, specs, opts))
+}
+
 fn accel_of(a: AccelArg) -> Option<Accel> {
     match a {
         AccelArg::Auto => None,
@@ -303,13 +319,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             accel,
             specs: only,
         } => {
-            setup()?;
-            build_agent(&root)?;
-            let cache = ksock_vm::Cache::from_env()?;
-            let project = Project::open(&root)?;
-            let specs = select_specs(&project, &only)?;
-            let mut opts = RunOptions::defaults(&project);
-            opts.accel = accel_of(accel);
+            let (cache, project, specs, mut opts) = run_context(&root, &only, accel)?;
             opts.flavour = Some(Flavour::Rust);
             let rust = run_kernel(&cache, &project, &kernel, &specs, &opts)?;
             opts.flavour = Some(Flavour::C);
@@ -347,13 +357,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             junit,
             specs: only,
         } => {
-            setup()?;
-            build_agent(&root)?;
-            let cache = ksock_vm::Cache::from_env()?;
-            let project = Project::open(&root)?;
-            let specs = select_specs(&project, &only)?;
-            let mut opts = RunOptions::defaults(&project);
-            opts.accel = accel_of(accel);
+            let (cache, project, specs, mut opts) = run_context(&root, &only, accel)?;
             opts.flavour = flavour.get();
             let mut verdicts = Vec::new();
             for k in &kernels {

@@ -127,7 +127,7 @@ static int __init ksock_sockopt_init(void)
 		return -EINVAL;
 	}
 	if (seed_bugs < 0 || seed_bugs > 1) {
-		pr_err("invalid parameter seed_bugs=%d (want 0 or 1)\n", seed_bugs);
+		pr_err("invalid parameter seed_bugs=%d (want 0..=1)\n", seed_bugs);
 		return -EINVAL;
 	}
 	memcpy(store, INITIAL, sizeof(INITIAL) - 1);
