@@ -9,6 +9,9 @@
 //! - `ksock_sock_create_kern_net`: `sock_create_kern` takes a `struct net *` (since 4.2);
 //! - `ksock_sockaddr_unsized`: `kernel_bind`/`kernel_connect` take `sockaddr_unsized` (7.x).
 
+// A library shared by several modules: each uses a subset of it.
+#![allow(dead_code)]
+
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
@@ -18,10 +21,12 @@ use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
 
+// The helpers take `struct socket *`; declared opaque here because `bindings::socket` embeds
+// types (lockdep maps) that are not FFI-safe by value and trip `improper_ctypes`.
 extern "C" {
-    fn ksock_sock_set_reuseaddr(sock: *mut bindings::socket);
-    fn ksock_sock_abort_on_close(sock: *mut bindings::socket);
-    fn ksock_sock_set_sndtimeo(sock: *mut bindings::socket, secs: i64);
+    fn ksock_sock_set_reuseaddr(sock: *mut c_void);
+    fn ksock_sock_abort_on_close(sock: *mut c_void);
+    fn ksock_sock_set_sndtimeo(sock: *mut c_void, secs: i64);
     fn ksock_param_addr() -> *const c_char;
 }
 
@@ -45,14 +50,14 @@ struct SockaddrIn {
 
 /// An IPv4 address and port.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4 {
-    pub addr: [u8; 4],
-    pub port: u16,
+pub(crate) struct Ipv4 {
+    pub(crate) addr: [u8; 4],
+    pub(crate) port: u16,
 }
 
 impl Ipv4 {
     /// Parses a dotted quad (`127.0.0.1`).
-    pub fn parse_addr(s: &[u8]) -> Option<[u8; 4]> {
+    pub(crate) fn parse_addr(s: &[u8]) -> Option<[u8; 4]> {
         let mut out = [0u8; 4];
         let mut n = 0;
         for part in s.split(|b| *b == b'.') {
@@ -106,7 +111,7 @@ impl core::fmt::Display for Ipv4 {
 }
 
 /// The `addr` module parameter (a C `charp`, see ksock_helpers.c), as bytes.
-pub fn param_addr() -> &'static [u8] {
+pub(crate) fn param_addr() -> &'static [u8] {
     // SAFETY: the helper returns the parameter's current string, which the module
     // parameter machinery keeps alive, NUL-terminated, for the module's lifetime; the
     // parameter is read-only after load (0444).
@@ -114,7 +119,7 @@ pub fn param_addr() -> &'static [u8] {
 }
 
 /// A kernel socket (`struct socket`) that this module owns; released on drop.
-pub struct Socket(NonNull<bindings::socket>);
+pub(crate) struct Socket(NonNull<bindings::socket>);
 
 // SAFETY: a `struct socket` may be used from any thread; the networking core serialises
 // operations on it with the socket lock.
@@ -132,7 +137,7 @@ fn to_len(r: c_int) -> Result<usize> {
 
 impl Socket {
     /// A new TCP/IPv4 socket in the initial network namespace.
-    pub fn tcp() -> Result<Self> {
+    pub(crate) fn tcp() -> Result<Self> {
         let mut raw: *mut bindings::socket = core::ptr::null_mut();
         #[cfg(ksock_sock_create_kern_net)]
         // SAFETY: `init_net` lives as long as the kernel; `raw` is a valid out-pointer.
@@ -164,24 +169,24 @@ impl Socket {
     }
 
     /// SO_REUSEADDR: rebinding a port with connections in TIME_WAIT (reloads in one boot).
-    pub fn set_reuseaddr(&self) {
+    pub(crate) fn set_reuseaddr(&self) {
         // SAFETY: `self.0` is a live socket owned by `self`.
-        unsafe { ksock_sock_set_reuseaddr(self.ptr()) }
+        unsafe { ksock_sock_set_reuseaddr(self.ptr().cast()) }
     }
 
     /// Close with RST on release, leaving no TIME_WAIT socket behind.
-    pub fn abort_on_close(&self) {
+    pub(crate) fn abort_on_close(&self) {
         // SAFETY: `self.0` is a live socket owned by `self`.
-        unsafe { ksock_sock_abort_on_close(self.ptr()) }
+        unsafe { ksock_sock_abort_on_close(self.ptr().cast()) }
     }
 
     /// Bounds blocking connect/send to `secs` seconds.
-    pub fn set_send_timeout(&self, secs: i64) {
+    pub(crate) fn set_send_timeout(&self, secs: i64) {
         // SAFETY: `self.0` is a live socket owned by `self`.
-        unsafe { ksock_sock_set_sndtimeo(self.ptr(), secs) }
+        unsafe { ksock_sock_set_sndtimeo(self.ptr().cast(), secs) }
     }
 
-    pub fn bind(&self, a: Ipv4) -> Result {
+    pub(crate) fn bind(&self, a: Ipv4) -> Result {
         let mut sa = a.raw();
         // SAFETY: `sa` is a valid sockaddr_in for the duration of the call; the kernel
         // copies it. The cast matches the parameter type of this kernel version.
@@ -194,13 +199,13 @@ impl Socket {
         })
     }
 
-    pub fn listen(&self, backlog: i32) -> Result {
+    pub(crate) fn listen(&self, backlog: i32) -> Result {
         // SAFETY: `self.0` is a live, bound socket.
         to_result(unsafe { bindings::kernel_listen(self.ptr(), backlog) })
     }
 
     /// Blocks until a connection arrives (or the socket is shut down).
-    pub fn accept(&self) -> Result<Socket> {
+    pub(crate) fn accept(&self) -> Result<Socket> {
         let mut new: *mut bindings::socket = core::ptr::null_mut();
         // SAFETY: `self.0` is a live listening socket; `new` is a valid out-pointer that the
         // kernel fills with a socket we then own.
@@ -208,7 +213,7 @@ impl Socket {
         NonNull::new(new).map(Socket).ok_or(EINVAL)
     }
 
-    pub fn connect(&self, a: Ipv4) -> Result {
+    pub(crate) fn connect(&self, a: Ipv4) -> Result {
         let mut sa = a.raw();
         // SAFETY: as in `bind`.
         to_result(unsafe {
@@ -222,7 +227,7 @@ impl Socket {
     }
 
     /// Sends all of `data` (one kernel_sendmsg; TCP may take it partially: returns the count).
-    pub fn send(&self, data: &[u8]) -> Result<usize> {
+    pub(crate) fn send(&self, data: &[u8]) -> Result<usize> {
         // SAFETY: all-zero is a valid `msghdr` (no name, no control data, no flags).
         let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
         let mut vec = bindings::kvec {
@@ -234,7 +239,7 @@ impl Socket {
     }
 
     /// Blocks until data arrives; `Ok(0)` means the peer closed (or we were shut down).
-    pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         // SAFETY: all-zero is a valid `msghdr`.
         let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
         let mut vec = bindings::kvec {
@@ -248,14 +253,14 @@ impl Socket {
     }
 
     /// SHUT_RDWR: wakes any thread blocked in accept/recv/connect on this socket.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         // SAFETY: `self.0` is live; shutdown may race with a blocked call on another thread,
         // which is exactly how in-kernel users stop such calls.
         unsafe { bindings::kernel_sock_shutdown(self.ptr(), bindings::sock_shutdown_cmd_SHUT_RDWR) };
     }
 
     /// The connected peer's address.
-    pub fn peer(&self) -> Result<Ipv4> {
+    pub(crate) fn peer(&self) -> Result<Ipv4> {
         let mut sa = SockaddrIn::default();
         // SAFETY: `sa` is large enough for an AF_INET address; the kernel writes into it.
         let r = unsafe {
@@ -282,7 +287,7 @@ impl Drop for Socket {
 /// A kernel thread that runs until [`KThread::stop`]. Thread functions must not return
 /// before `kthread_should_stop()` says so (see [`wait_for_stop`]): then `kthread_stop` is
 /// always called on a live task.
-pub struct KThread(NonNull<bindings::task_struct>);
+pub(crate) struct KThread(NonNull<bindings::task_struct>);
 
 // SAFETY: a task pointer may be handed between threads; kthread_stop may be called from any.
 unsafe impl Send for KThread {}
@@ -296,7 +301,7 @@ impl KThread {
     ///
     /// `data` must stay valid until [`KThread::stop`] has returned, and `f` must follow the
     /// rule in the type's documentation.
-    pub unsafe fn spawn(
+    pub(crate) unsafe fn spawn(
         f: unsafe extern "C" fn(*mut c_void) -> c_int,
         data: *mut c_void,
         name: &CStr,
@@ -318,27 +323,27 @@ impl KThread {
     }
 
     /// Asks the thread to stop and waits until its function has returned.
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         // SAFETY: the task is alive: thread functions wait for kthread_should_stop() before
         // returning, so the task cannot have exited before this call.
         unsafe { bindings::kthread_stop(self.0.as_ptr()) };
     }
 }
 
-pub fn should_stop() -> bool {
+pub(crate) fn should_stop() -> bool {
     // SAFETY: only called from kthreads created by `KThread::spawn`.
     unsafe { bindings::kthread_should_stop() }
 }
 
 /// Sleeps up to `ms`, waking early for kthread_stop (no busy waiting).
-pub fn sleep_ms(ms: u32) {
+pub(crate) fn sleep_ms(ms: u32) {
     let j = kernel::time::msecs_to_jiffies(ms);
     // SAFETY: plain scheduler call from process context.
     unsafe { bindings::schedule_timeout_interruptible(j as _) };
 }
 
 /// The end of every thread function: sleep until kthread_stop.
-pub fn wait_for_stop() {
+pub(crate) fn wait_for_stop() {
     while !should_stop() {
         sleep_ms(1000);
     }

@@ -13,6 +13,13 @@
 #include <linux/net.h>
 #include <net/sock.h>
 
+/* Called from Rust (kmods/lib/ksock.rs). */
+void ksock_sock_set_reuseaddr(struct socket *sock);
+void ksock_sock_abort_on_close(struct socket *sock);
+void ksock_sock_set_sndtimeo(struct socket *sock, s64 secs);
+const char *ksock_param_addr(void);
+const char *ksock_param_message(void);
+
 void ksock_sock_set_reuseaddr(struct socket *sock)
 {
 	sock_set_reuseaddr(sock->sk);

@@ -20,7 +20,7 @@ pub(crate) use param;
 
 /// Checks an integer parameter's range, logging the line every ksock module uses when it is
 /// off: `invalid parameter NAME=V (want LO..=HI)`.
-pub fn ranged(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
+pub(crate) fn ranged(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
     if (lo..=hi).contains(&v) {
         Ok(v)
     } else {

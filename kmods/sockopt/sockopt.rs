@@ -57,7 +57,7 @@ module! {
 }
 
 /// The most `set` stores.
-pub const CAPACITY: usize = 64;
+const CAPACITY: usize = 64;
 /// What `get` returns before any `set` (the seed's KMSG, without its NUL).
 const INITIAL: &[u8] = b"a message from kernel";
 /// The seed's fixed copy size for `set`.
@@ -83,7 +83,7 @@ static SEED_BUGS: AtomicBool = AtomicBool::new(false);
 
 /// Called by the glue's `set` with the lock held.
 #[no_mangle]
-pub extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uint) -> c_int {
+extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uint) -> c_int {
     // SAFETY: the caller holds ksock_sockopt_lock (see `Locked`).
     let store = unsafe { &mut *STORE.0.get() };
     let len = len as usize;
@@ -123,7 +123,7 @@ pub extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uin
 /// Called by the glue's `get` with the lock held; `len` is the kernel's copy of the
 /// caller's length, written back to userspace by the IP layer when we return 0.
 #[no_mangle]
-pub extern "C" fn ksock_sockopt_get(optval: c_int, user: *mut c_void, len: *mut c_int) -> c_int {
+extern "C" fn ksock_sockopt_get(optval: c_int, user: *mut c_void, len: *mut c_int) -> c_int {
     // SAFETY: the caller holds ksock_sockopt_lock (see `Locked`).
     let store = unsafe { &*STORE.0.get() };
     // SAFETY: `len` points to the IP layer's kernel copy of the length, valid for the call.

@@ -14,6 +14,10 @@
 #include <linux/sockptr.h>
 #include <net/sock.h>
 
+/* Called from sockopt.rs. */
+int ksock_sockopt_register(int optmin, int optmax);
+void ksock_sockopt_unregister(void);
+
 /* Implemented in sockopt.rs; called with ksock_sockopt_lock held. */
 int ksock_sockopt_set(int optval, void __user *user, unsigned int len);
 int ksock_sockopt_get(int optval, void __user *user, int *len);
