@@ -37,7 +37,8 @@ pub struct ServerSpec {
     pub timeout_ms: u64,
 }
 
-/// A setsockopt/getsockopt caller on an AF_INET socket.
+/// A setsockopt/getsockopt caller on an AF_INET socket. Its buffers end at a guard page
+/// (see `GuardedBuf`), so a kernel that copies past the given length gets EFAULT.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SockoptSpec {
     pub level: i32,
@@ -238,6 +239,73 @@ pub fn run_sockopt(o: &SockoptSpec) -> PeerReport {
 /// An address that is never mapped in user space (the top of the x86-64 user range).
 const BAD_USER_POINTER: usize = 0x7fff_ffff_f000;
 
+/// A user buffer that ends exactly where an inaccessible (PROT_NONE) page begins, so a kernel
+/// copy of even one byte past its length faults (EFAULT) instead of silently reading or
+/// corrupting neighbouring memory: over-long copies become deterministic, observable errors.
+struct GuardedBuf {
+    base: *mut libc::c_void,
+    map_len: usize,
+    len: usize,
+}
+
+impl GuardedBuf {
+    fn new(len: usize) -> std::io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let data_pages = len.div_ceil(page).max(1);
+        let map_len = (data_pages + 1) * page;
+        // SAFETY: an anonymous private mapping; checked for MAP_FAILED below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let buf = Self { base, map_len, len };
+        // SAFETY: the last page lies inside the mapping we just made.
+        let rc = unsafe {
+            libc::mprotect(
+                (base as usize + data_pages * page) as *mut libc::c_void,
+                page,
+                libc::PROT_NONE,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(buf)
+    }
+
+    /// Start of the buffer: `len` bytes before the guard page.
+    fn ptr(&self) -> *mut u8 {
+        (self.base as usize + self.map_len - self.page() - self.len) as *mut u8
+    }
+
+    fn page(&self) -> usize {
+        // SAFETY: sysconf has no preconditions.
+        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr()..ptr()+len` is inside the read-write part of our mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
+    }
+}
+
+impl Drop for GuardedBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `new` mapped.
+        unsafe { libc::munmap(self.base, self.map_len) };
+    }
+}
+
 fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();
     let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
@@ -260,10 +328,15 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     };
     if let Some(data) = &o.set {
         let len = o.optlen.unwrap_or(data.len());
+        let mut buf = match GuardedBuf::new(data.len()) {
+            Ok(b) => b,
+            Err(e) => return done(false, vec![format!("mmap: {e}")]),
+        };
+        buf.as_mut_slice().copy_from_slice(data);
         let ptr = if o.bad_pointer {
             BAD_USER_POINTER as *const libc::c_void
         } else {
-            data.as_ptr() as *const libc::c_void
+            buf.ptr() as *const libc::c_void
         };
         // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
         let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
@@ -278,12 +351,15 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
         }
     }
     if let Some(n) = o.get_len {
-        let mut buf = vec![0u8; n];
+        let mut buf = match GuardedBuf::new(n) {
+            Ok(b) => b,
+            Err(e) => return done(false, vec![format!("mmap: {e}")]),
+        };
         let mut len = n as libc::socklen_t;
         let ptr = if o.bad_pointer {
             BAD_USER_POINTER as *mut libc::c_void
         } else {
-            buf.as_mut_ptr() as *mut libc::c_void
+            buf.ptr() as *mut libc::c_void
         };
         // SAFETY: as above; `len` is a valid socklen_t we own.
         let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
@@ -296,7 +372,7 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
             Err(e) if e.is_empty() => return done(true, steps),
             Err(e) => return done(false, vec![e]),
         }
-        let got = &buf[..(len as usize).min(n)];
+        let got = &buf.as_mut_slice()[..(len as usize).min(n)];
         steps.push(format!(
             "returned len={len} value={:?}",
             String::from_utf8_lossy(got)
@@ -375,6 +451,29 @@ mod tests {
         assert!(!r.ok && r.detail.contains("ECONNREFUSED"), "{r:?}");
         spec.expect_errno = Some(libc::ECONNREFUSED);
         assert!(run_client(&spec).ok);
+    }
+
+    #[test]
+    fn guarded_buffer_faults_one_byte_past_its_end() {
+        let mut b = GuardedBuf::new(5).unwrap();
+        b.as_mut_slice().copy_from_slice(b"hello");
+        // A pipe copies what is written (unlike /dev/null), so the kernel touches every byte.
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) fills the two-element array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: write(2) from our buffer; the kernel checks the user range itself.
+        let ok = unsafe { libc::write(fds[1], b.ptr() as *const libc::c_void, 5) };
+        assert_eq!(ok, 5);
+        // SAFETY: as above; the sixth byte is on the PROT_NONE page.
+        let past = unsafe { libc::write(fds[1], b.ptr() as *const libc::c_void, 6) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        // SAFETY: closing the fds pipe(2) gave us.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert_eq!(past, -1);
+        assert_eq!(errno, Some(libc::EFAULT));
     }
 
     #[test]
