@@ -35,6 +35,59 @@ pub struct ServerSpec {
     /// Connections to accept before finishing.
     pub accept: usize,
     pub timeout_ms: u64,
+    /// listen() backlog; 0 queues a single connection and drops later SYNs, which is how a
+    /// spec makes a connect time out.
+    pub backlog: i32,
+    /// Keep listening this long after the last accept.
+    pub hold_ms: u64,
+}
+
+/// A listening socket with an explicit backlog (std's `TcpListener::bind` fixes it at 128).
+pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = addr else {
+        return Err(std::io::Error::other("only IPv4 servers"));
+    };
+    // SAFETY: plain socket(2); ownership passes to the TcpListener below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: setsockopt/bind/listen on our socket with correctly sized arguments.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        if libc::bind(
+            fd,
+            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) != 0
+        {
+            -1
+        } else {
+            libc::listen(fd, backlog)
+        }
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(listener)
 }
 
 /// A setsockopt/getsockopt caller on an AF_INET socket. Its buffers end at a guard page
@@ -213,6 +266,7 @@ pub fn run_server(s: &ServerSpec, listener: TcpListener) -> PeerReport {
             }
         }
     }
+    std::thread::sleep(Duration::from_millis(s.hold_ms));
     PeerReport {
         ok: true,
         detail: format!("accepted {} connection(s)", received.len()),
@@ -404,7 +458,7 @@ mod tests {
 
     #[test]
     fn client_and_server_peers_talk_over_loopback() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let addr = l.local_addr().unwrap();
         let srv = std::thread::spawn(move || {
             run_server(
@@ -412,6 +466,8 @@ mod tests {
                     addr,
                     accept: 1,
                     timeout_ms: 5000,
+                    backlog: 16,
+                    hold_ms: 0,
                 },
                 l,
             )
@@ -429,6 +485,34 @@ mod tests {
         let s = srv.join().unwrap();
         assert!(s.ok, "{s:?}");
         assert_eq!(s.received, vec!["onetwo".to_string()]);
+    }
+
+    #[test]
+    fn a_full_backlog_zero_queue_makes_connect_time_out() {
+        let l = listen("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let addr = l.local_addr().unwrap();
+        // The one queued (never accepted) connection fills the queue...
+        let _first = TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // ...so the next SYN is dropped and connect times out.
+        let r = run_client(&ClientSpec {
+            addr,
+            messages: vec![],
+            expect_echo: false,
+            abort: false,
+            hold_ms: 0,
+            timeout_ms: 500,
+            expect_errno: None,
+        });
+        assert!(!r.ok, "{r:?}");
+        assert!(
+            r.detail.contains("timed out")
+                || r.detail.contains("ETIMEDOUT")
+                || r.detail.contains("EAGAIN")
+                || r.detail.contains("EINPROGRESS"),
+            "{r:?}"
+        );
+        drop(l);
     }
 
     #[test]

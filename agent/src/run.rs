@@ -120,7 +120,7 @@ fn run_action(
             name,
             spec,
             expect_received,
-        } => match std::net::TcpListener::bind(spec.addr) {
+        } => match peers::listen(spec.addr, spec.backlog) {
             // Bound before the step returns: a module started by the next step can connect.
             Ok(l) => {
                 let addr = spec.addr;

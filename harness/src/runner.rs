@@ -332,6 +332,8 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
                     addr: socket_addr(&sv.addr, sv.port),
                     accept: sv.accept,
                     timeout_ms: sv.timeout_ms,
+                    backlog: sv.backlog,
+                    hold_ms: sv.hold_ms,
                 },
                 expect_received: sv.expect_received.clone(),
             },

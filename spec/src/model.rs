@@ -102,6 +102,17 @@ pub struct Server {
     /// What must have arrived, one string per connection (concatenated messages).
     #[serde(default)]
     pub expect_received: Option<Vec<String>>,
+    /// listen() backlog. 0 queues one connection and drops later SYNs (to make a connect
+    /// time out).
+    #[serde(default = "default_backlog")]
+    pub backlog: i32,
+    /// Keep listening this long (ms) after the last accept.
+    #[serde(default)]
+    pub hold_ms: u64,
+}
+
+fn default_backlog() -> i32 {
+    16
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
