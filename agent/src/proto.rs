@@ -152,6 +152,9 @@ pub struct SpecResult {
     pub dmesg: Vec<String>,
     /// Modules this spec left loaded that the agent had to unload.
     pub leftover_modules: Vec<String>,
+    /// Modules still loaded after that: later specs would run on a dirty kernel.
+    #[serde(default)]
+    pub stuck_modules: Vec<String>,
     pub duration_ms: u64,
 }
 

@@ -73,6 +73,11 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
             let _ = modules::unload(m);
         }
     }
+    let stuck: Vec<String> = leftover
+        .iter()
+        .filter(|m| modules::is_loaded(m))
+        .cloned()
+        .collect();
     // Give the log a moment for messages printed by the unloads above.
     std::thread::sleep(Duration::from_millis(50));
     dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
@@ -81,6 +86,7 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
         actions,
         dmesg,
         leftover_modules: leftover,
+        stuck_modules: stuck,
         duration_ms: start.elapsed().as_millis() as u64,
     })
 }

@@ -80,6 +80,15 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
             format!("only {ran} ran"),
         ));
     }
+    if !result.stuck_modules.is_empty() {
+        return Err(fail(
+            "a clean kernel after the spec (every module it loaded unloaded)".into(),
+            format!(
+                "still loaded after the spec, and unloading failed: {}",
+                result.stuck_modules.join(", ")
+            ),
+        ));
+    }
     let splats = ksock_vm::boot::splats(result.dmesg.iter().map(String::as_str));
     if let Some(s) = splats.first() {
         return Err(fail(
@@ -149,6 +158,7 @@ mod tests {
             }],
             dmesg: lines.iter().map(|s| s.to_string()).collect(),
             leftover_modules: vec![],
+            stuck_modules: vec![],
             duration_ms: 1,
         }
     }
@@ -189,6 +199,17 @@ mod tests {
         let f = judge(&s, &V72, &r).unwrap_err();
         assert!(f.expected.contains("load ksock_hello"));
         assert!(f.actual.contains("EINVAL"));
+    }
+
+    #[test]
+    fn a_module_that_cannot_be_unloaded_fails_the_spec() {
+        let s = spec(YAML);
+        let mut r = result(&["a=1", "b=2"]);
+        r.leftover_modules = vec!["ksock_hello".into()];
+        assert!(judge(&s, &V72, &r).is_ok(), "cleaned up: fine");
+        r.stuck_modules = vec!["ksock_hello".into()];
+        let f = judge(&s, &V72, &r).unwrap_err();
+        assert!(f.actual.contains("ksock_hello"));
     }
 
     #[test]
