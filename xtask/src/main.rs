@@ -18,7 +18,7 @@ use ksock_vm::kernel::Flavour;
 /// kernel, and every spec runs in a virtme-ng guest (KVM where it works, else TCG).
 /// Everything is cached under KSOCK_CACHE (default ~/.cache/ksock).
 #[derive(Parser)]
-#[command(name = "cargo xtask", verbatim_doc_comment)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
