@@ -95,8 +95,10 @@ enum Cmd {
     },
     /// Unit tests plus every spec on every kernel of the catalog (what CI runs).
     ///
-    /// Prepares the kernels first (with progress), then runs `cargo nextest run --workspace`
-    /// (`cargo test` if nextest is missing). Extra arguments go to the test runner.
+    /// Prepares the kernels first (with progress), runs `cargo nextest run --workspace` for
+    /// everything but the spec tests (`cargo test` if nextest is missing), then the spec x
+    /// kernel tests in one process, so each kernel boots once for all its specs. Extra
+    /// arguments go to the first runner.
     Test {
         /// Limit the spec tests to these kernels (default: the whole catalog).
         #[arg(long = "kernel", short)]
@@ -404,17 +406,50 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 .args(["nextest", "--version"])
                 .output()
                 .is_ok_and(|o| o.status.success());
-            let mut cmd = Command::new(&cargo);
+            // 1. Everything but the spec x kernel binary, the usual way.
+            let mut unit = Command::new(&cargo);
             if nextest {
-                cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+                unit.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                    .args(["-E", "not binary(specs)"]);
             } else {
-                cmd.args(["test", "--workspace", "--no-fail-fast"]);
+                unit.args([
+                    "test",
+                    "--workspace",
+                    "--no-fail-fast",
+                    "--exclude",
+                    "ksock-harness",
+                ]);
             }
-            cmd.args(&runner_args)
+            unit.args(&runner_args)
                 .env("KSOCK_KERNELS", kernels.join(","))
                 .current_dir(&root);
-            let st = cmd.status().context("running the test runner")?;
-            Ok(if st.success() {
+            let mut ok = unit.status().context("running the test runner")?.success();
+            if !nextest {
+                // ksock-harness minus its spec binary.
+                ok &= Command::new(&cargo)
+                    .args([
+                        "test",
+                        "-p",
+                        "ksock-harness",
+                        "--lib",
+                        "--test",
+                        "interrupt",
+                    ])
+                    .args(["--test", "crash_recovery", "--test", "differential"])
+                    .current_dir(&root)
+                    .status()?
+                    .success();
+            }
+            // 2. Spec x kernel in one process: the test binary batches each kernel's specs
+            //    into one boot (under nextest every test is its own process, so its own boot).
+            ok &= Command::new(&cargo)
+                .args(["test", "-p", "ksock-harness", "--test", "specs"])
+                .env("KSOCK_KERNELS", kernels.join(","))
+                .current_dir(&root)
+                .status()
+                .context("running the spec tests")?
+                .success();
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
