@@ -132,6 +132,17 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot
+    /// that runs one spec, each repeated; prints min / median / max.
+    Bench {
+        #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+        kernel: String,
+        /// Repetitions of each measurement.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelArg,
+    },
     /// Regenerate specs/ksock-spec.schema.json (JSON Schema for editors) from the spec types.
     Schema,
 }
@@ -219,6 +230,71 @@ fn select_specs(project: &Project, only: &[String]) -> Result<Vec<ksock_spec::Sp
     Ok(specs)
 }
 
+fn bench(root: &Path, kernel: &str, runs: usize, accel: AccelArg) -> Result<ExitCode> {
+    use std::time::Instant;
+    let (cache, project, specs, opts) =
+        run_context(root, &["hello-load-unload".to_string()], accel)?;
+    let k = ksock_vm::kernel::prepare(&cache, kernel, &Default::default())?;
+    let flavour = if k.tree.is_some() {
+        Flavour::Rust
+    } else {
+        Flavour::C
+    };
+    let hello = project
+        .modules
+        .get("ksock_hello")
+        .and_then(|m| m.get(flavour))
+        .context("kmods has no ksock_hello")?
+        .clone();
+    let mut rows: Vec<(&str, Vec<f64>)> = vec![
+        ("prepare (warm cache)", vec![]),
+        ("module build (kbuild, uncached)", vec![]),
+        ("boot + 1 spec", vec![]),
+    ];
+    for i in 0..runs {
+        eprintln!("ksock: bench run {}/{runs}", i + 1);
+        let t = Instant::now();
+        ksock_vm::kernel::prepare(&cache, kernel, &Default::default())?;
+        rows[0].1.push(t.elapsed().as_secs_f64());
+        // A fresh copy of the sources with a changed comment defeats the content cache.
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("hello");
+        std::fs::create_dir_all(&dir)?;
+        for e in std::fs::read_dir(&hello)?.flatten() {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), dir.join(e.file_name()))?;
+            }
+        }
+        let kb = dir.join("Kbuild");
+        let text = std::fs::read_to_string(&kb)?;
+        std::fs::write(&kb, format!("{text}# bench {i} {:?}\n", Instant::now()))?;
+        let t = Instant::now();
+        let built = k.build_module(&cache, &dir, flavour)?;
+        rows[1].1.push(t.elapsed().as_secs_f64());
+        ksock_vm::cache::remove_tree(&built)?;
+        let t = Instant::now();
+        let v = run_kernel(&cache, &project, kernel, &specs, &opts)?;
+        rows[2].1.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            v.iter().all(|v| v.status == Status::Pass),
+            "{}",
+            ksock_harness::report::render(&v)
+        );
+    }
+    println!("\nkernel {kernel} ({}), {runs} run(s), seconds:", k.release);
+    println!("{:<34} {:>8} {:>8} {:>8}", "", "min", "median", "max");
+    for (name, mut xs) in rows {
+        xs.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{name:<34} {:>8.2} {:>8.2} {:>8.2}",
+            xs[0],
+            xs[xs.len() / 2],
+            xs[xs.len() - 1]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn fuzz_spec(root: &Path, seconds: u64) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let have = Command::new(&cargo)
@@ -273,6 +349,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let FuzzTarget::Spec = target;
             fuzz_spec(&root, seconds)
         }
+        Cmd::Bench {
+            kernel,
+            runs,
+            accel,
+        } => bench(&root, &kernel, runs.max(1), accel),
         Cmd::Schema => {
             let p = root.join("specs/ksock-spec.schema.json");
             std::fs::write(&p, ksock_spec::json_schema())
