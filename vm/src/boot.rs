@@ -229,7 +229,10 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
 }
 
 /// Resolves `auto` to KVM or TCG: TCG when `/dev/kvm` is not usable; otherwise a probe boot
-/// with KVM decides, once per host kernel and guest kernel, and the answer is cached.
+/// with KVM decides, once per host (its kernel release), and the answer is cached. Whether
+/// KVM can run stock guests is a property of the host: on a KVM-PVM host some guests fail
+/// with an emulation error within seconds and others hang silently until the timeout, so
+/// probing per guest kernel only repeats the cost.
 pub fn resolve_accel(
     cache: &Cache,
     requested: Option<Accel>,
@@ -248,7 +251,7 @@ pub fn resolve_accel(
         return Ok(Accel::Tcg);
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let key = format!("accel-{}-{release}", host.trim());
+    let key = format!("accel-{}", host.trim());
     let path = cache.root().join(format!("{key}.json"));
     if let Some(a) = std::fs::read_to_string(&path)
         .ok()
@@ -256,7 +259,7 @@ pub fn resolve_accel(
     {
         return Ok(a);
     }
-    let step = crate::progress::Step::start(format!("probing KVM with {release} (once)"));
+    let step = crate::progress::Step::start(format!("probing KVM with {release} (once per host)"));
     let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("/tmp"), e))?;
     let marker = dir.path().join("ok");
     let out = boot(&BootRequest {
@@ -267,7 +270,8 @@ pub fn resolve_accel(
         rwdirs: vec![dir.path().to_path_buf()],
         memory: "1G".into(),
         cpus: 1,
-        timeout: Duration::from_secs(90),
+        // A KVM guest runs `echo` in a few seconds; a silent hang must not cost more.
+        timeout: Duration::from_secs(45),
         console_log: dir.path().join("console.log"),
         on_line: None,
     })?;
