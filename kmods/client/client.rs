@@ -128,14 +128,7 @@ impl kernel::Module for KsockClient {
         let size = ranged("size", param!(size), 0, 65536)? as usize;
         let interval_ms = ranged("interval_ms", param!(interval_ms), 0, 60000)? as u32;
         let timeout_s = ranged("timeout_s", param!(timeout_s), 1, 600)?;
-        let text = ksock::param_addr();
-        let Some(ip) = Ipv4::parse_addr(text) else {
-            pr_err!(
-                "invalid parameter addr={} (want a dotted quad)\n",
-                core::str::from_utf8(text).unwrap_or("?")
-            );
-            return Err(EINVAL);
-        };
+        let ip = ksock::addr_param()?;
         let mut payload = KVec::new();
         if size > 0 {
             for i in 0..size {

@@ -118,6 +118,19 @@ pub(crate) fn param_addr() -> &'static [u8] {
     unsafe { CStr::from_char_ptr(ksock_param_addr()) }.to_bytes()
 }
 
+/// The `addr` parameter parsed as a dotted quad; logs
+/// `invalid parameter addr=TEXT (want a dotted quad)` and fails with EINVAL otherwise.
+pub(crate) fn addr_param() -> Result<[u8; 4]> {
+    let text = param_addr();
+    Ipv4::parse_addr(text).ok_or_else(|| {
+        pr_err!(
+            "invalid parameter addr={} (want a dotted quad)\n",
+            core::str::from_utf8(text).unwrap_or("?")
+        );
+        EINVAL
+    })
+}
+
 /// A kernel socket (`struct socket`) that this module owns; released on drop.
 pub(crate) struct Socket(NonNull<bindings::socket>);
 

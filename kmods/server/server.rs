@@ -211,14 +211,7 @@ impl kernel::Module for KsockServer {
         let backlog = ranged("backlog", param!(backlog), 1, 1024)? as i32;
         let max_conns = ranged("max_conns", param!(max_conns), 1, 64)? as usize;
         let echo = ranged("echo", param!(echo), 0, 1)? == 1;
-        let text = ksock::param_addr();
-        let Some(ip) = Ipv4::parse_addr(text) else {
-            pr_err!(
-                "invalid parameter addr={} (want a dotted quad)\n",
-                core::str::from_utf8(text).unwrap_or("?")
-            );
-            return Err(EINVAL);
-        };
+        let ip = ksock::addr_param()?;
         let addr = Ipv4 { addr: ip, port };
 
         let listener = Socket::tcp().inspect_err(|e| {
