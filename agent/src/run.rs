@@ -170,8 +170,26 @@ fn run_action(
             none,
             timeout_ms,
         } => check_sockets(*port, *listening, *established, *none, *timeout_ms),
-        other => run_kernel_action(other, kmsg, dmesg, loaded),
+        Action::Load {
+            module,
+            path,
+            params,
+            expect_errno,
+        } => load(module, path, params, *expect_errno, loaded),
+        Action::Unload { module } => match modules::unload(module) {
+            Ok(()) => (true, "unloaded".into()),
+            Err(e) => (false, e.to_string()),
+        },
+        Action::WaitDmesg {
+            pattern,
+            timeout_ms,
+        } => wait_dmesg(pattern, *timeout_ms, kmsg, dmesg),
+        Action::Sleep { ms } => {
+            std::thread::sleep(Duration::from_millis(*ms));
+            (true, String::new())
+        }
     };
+    // Whatever the action made the kernel log belongs to this spec.
     dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
     r
 }
@@ -222,83 +240,62 @@ fn check_sockets(
     }
 }
 
-fn run_kernel_action(
-    action: &Action,
-    kmsg: &mut Kmsg,
-    dmesg: &mut Vec<String>,
+fn load(
+    module: &str,
+    path: &std::path::Path,
+    params: &str,
+    expect_errno: Option<i32>,
     loaded: &mut Vec<String>,
 ) -> (bool, String) {
-    match action {
-        Action::Load {
-            module,
-            path,
-            params,
-            expect_errno,
-        } => {
-            let r = modules::load(path, params);
-            dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
-            match (r, expect_errno) {
-                (Ok(()), None) => {
-                    loaded.push(module.clone());
-                    (true, "loaded".into())
-                }
-                (Ok(()), Some(e)) => {
-                    loaded.push(module.clone());
-                    (
-                        false,
-                        format!(
-                            "loaded, but the spec expected it to fail with {}",
-                            modules::errno_name(*e)
-                        ),
-                    )
-                }
-                (Err(err), Some(e)) if err.errno() == Some(*e) => {
-                    (true, format!("failed as expected: {err}"))
-                }
-                (Err(err), _) => (false, err.to_string()),
-            }
+    match (modules::load(path, params), expect_errno) {
+        (Ok(()), None) => {
+            loaded.push(module.to_string());
+            (true, "loaded".into())
         }
-        Action::Unload { module } => {
-            let r = modules::unload(module);
-            dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
-            match r {
-                Ok(()) => (true, "unloaded".into()),
-                Err(e) => (false, e.to_string()),
-            }
+        (Ok(()), Some(e)) => {
+            loaded.push(module.to_string());
+            (
+                false,
+                format!(
+                    "loaded, but the spec expected it to fail with {}",
+                    modules::errno_name(e)
+                ),
+            )
         }
-        Action::WaitDmesg {
-            pattern,
-            timeout_ms,
-        } => {
-            let re = match regex::Regex::new(pattern) {
-                Ok(re) => re,
-                Err(e) => return (false, format!("bad pattern: {e}")),
-            };
-            let deadline = Instant::now() + Duration::from_millis(*timeout_ms);
-            // Lines seen before this step count too: the event may already have happened.
-            loop {
-                if let Some(l) = dmesg[..].iter().find(|l| re.is_match(l)) {
-                    return (true, format!("matched: {l}"));
-                }
-                if Instant::now() > deadline {
-                    return (
-                        false,
-                        format!(
-                            "no kernel log line matched /{pattern}/ within {timeout_ms} ms \
-                             ({} lines seen)",
-                            dmesg.len()
-                        ),
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
-            }
+        (Err(err), Some(e)) if err.errno() == Some(e) => {
+            (true, format!("failed as expected: {err}"))
         }
-        Action::Sleep { ms } => {
-            std::thread::sleep(Duration::from_millis(*ms));
-            dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
-            (true, String::new())
+        (Err(err), _) => (false, err.to_string()),
+    }
+}
+
+/// Waits until a kernel log line matches; lines seen earlier in the spec count too (the
+/// event may already have happened).
+fn wait_dmesg(
+    pattern: &str,
+    timeout_ms: u64,
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+) -> (bool, String) {
+    let re = match regex::Regex::new(pattern) {
+        Ok(re) => re,
+        Err(e) => return (false, format!("bad pattern: {e}")),
+    };
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
+        if let Some(l) = dmesg.iter().find(|l| re.is_match(l)) {
+            return (true, format!("matched: {l}"));
         }
-        _ => unreachable!("peer actions are handled by run_action"),
+        if Instant::now() > deadline {
+            return (
+                false,
+                format!(
+                    "no kernel log line matched /{pattern}/ within {timeout_ms} ms ({} lines seen)",
+                    dmesg.len()
+                ),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

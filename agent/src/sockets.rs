@@ -2,7 +2,7 @@
 //! interface `ss` uses. Kernel sockets made with `sock_create_kern` are listed like any
 //! other, so "the module left nothing behind" is checked by state, not by log lines.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
@@ -125,14 +125,6 @@ pub fn on_port(all: &[TcpSocket], port: u16) -> Vec<TcpSocket> {
         .filter(|s| s.local.port() == port || s.remote.port() == port)
         .cloned()
         .collect()
-}
-
-/// Whether an address is the unspecified one (a listener's remote end).
-pub fn unspecified(a: &SocketAddr) -> bool {
-    match a.ip() {
-        IpAddr::V4(v) => v.is_unspecified(),
-        IpAddr::V6(v) => v.is_unspecified(),
-    }
 }
 
 #[cfg(test)]

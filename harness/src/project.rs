@@ -72,19 +72,24 @@ impl Project {
 
     /// Reads every `specs/*.yaml`; the first error stops (with its file:line:col).
     pub fn load_specs(&self) -> Result<Vec<ksock_spec::Spec>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.specs_dir())
-            .with_context(|| format!("{}", self.specs_dir().display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        let known = self.module_names();
-        files
-            .iter()
-            .map(|f| ksock_spec::load_file(f, &known).map_err(anyhow::Error::from))
-            .collect()
+        load_specs(&self.specs_dir(), &self.module_names())
     }
+}
+
+/// Reads every `*.yaml` in `dir`, in name order, checking module names against `known`.
+/// Needs no built agent, so test listing can use it.
+pub fn load_specs(dir: &Path, known: &[String]) -> Result<Vec<ksock_spec::Spec>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| ksock_spec::load_file(f, known).map_err(anyhow::Error::from))
+        .collect()
 }
 
 /// Finds `obj-m := name.o` (or `+=`, several names) in `kmods/*/Kbuild` and

@@ -65,6 +65,18 @@ pub fn run_kernel(
         Flavour::C
     });
     let label = flavour.to_string();
+    // A verdict for `spec` on this kernel; callers fill in what happened.
+    let verdict = |spec: &str, status: Status| Verdict {
+        spec: spec.to_string(),
+        kernel: kernel_name.to_string(),
+        release: k.release.clone(),
+        flavour: label.clone(),
+        status,
+        duration_ms: 0,
+        failure: None,
+        note: String::new(),
+        dmesg: Vec::new(),
+    };
     let version = KernelVersion::parse(&k.release)
         .with_context(|| format!("cannot read a version from release {}", k.release))?;
 
@@ -73,15 +85,8 @@ pub fn run_kernel(
     for s in specs {
         match &s.kernels {
             Some(req) if !req.matches(&version) => verdicts.push(Verdict {
-                spec: s.name.clone(),
-                kernel: kernel_name.to_string(),
-                release: k.release.clone(),
-                flavour: label.clone(),
-                status: Status::Skip,
-                duration_ms: 0,
-                failure: None,
                 note: format!("kernel {version} is outside the spec's `kernels` condition"),
-                dmesg: Vec::new(),
+                ..verdict(&s.name, Status::Skip)
             }),
             _ => to_run.push(s),
         }
@@ -172,23 +177,19 @@ pub fn run_kernel(
         );
         for (spec, r) in remaining.iter().zip(&results.specs) {
             let status = judge(spec, &version, r);
+            let pass = if status.is_ok() {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
             verdicts.push(Verdict {
-                spec: spec.name.clone(),
-                kernel: kernel_name.to_string(),
-                release: k.release.clone(),
-                flavour: label.clone(),
-                status: if status.is_ok() {
-                    Status::Pass
-                } else {
-                    Status::Fail
-                },
                 duration_ms: r.duration_ms,
                 failure: status.err().map(|f| Failure {
                     console_tail: tail.clone(),
                     ..f
                 }),
-                note: String::new(),
                 dmesg: r.dmesg.clone(),
+                ..verdict(&spec.name, pass)
             });
         }
         let done = results.specs.len().min(remaining.len());
@@ -208,11 +209,6 @@ pub fn run_kernel(
             ),
         };
         verdicts.push(Verdict {
-            spec: culprit.name.clone(),
-            kernel: kernel_name.to_string(),
-            release: k.release.clone(),
-            flavour: label.clone(),
-            status: Status::Fail,
             duration_ms: outcome.duration.as_millis() as u64,
             failure: Some(Failure {
                 expected: "the spec to run to its end".into(),
@@ -220,27 +216,19 @@ pub fn run_kernel(
                 dmesg: Vec::new(),
                 console_tail: tail,
             }),
-            note: String::new(),
-            dmesg: Vec::new(),
+            ..verdict(&culprit.name, Status::Fail)
         });
         if done == 0 && results.kernel_release.is_empty() {
             // Not a spec's fault: the agent never started. Do not reboot for every spec.
             for s in &remaining[1..] {
                 verdicts.push(Verdict {
-                    spec: s.name.clone(),
-                    kernel: kernel_name.to_string(),
-                    release: k.release.clone(),
-                    flavour: label.clone(),
-                    status: Status::Fail,
-                    duration_ms: 0,
                     failure: Some(Failure {
                         expected: "a guest that runs the agent".into(),
                         actual: "not run: the guest never reported (see the first failure)".into(),
                         dmesg: Vec::new(),
                         console_tail: String::new(),
                     }),
-                    note: String::new(),
-                    dmesg: Vec::new(),
+                    ..verdict(&s.name, Status::Fail)
                 });
             }
             break;

@@ -43,17 +43,8 @@ fn main() {
     // Listing must work before anything is built: read specs without the agent.
     let modules = ksock_harness::project::discover_modules(&root.join("kmods")).unwrap();
     let known: Vec<String> = modules.keys().cloned().collect();
-    let mut spec_files: Vec<_> = std::fs::read_dir(root.join("specs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    spec_files.sort();
-    let specs: Vec<ksock_spec::Spec> = spec_files
-        .iter()
-        .map(|f| ksock_spec::load_file(f, &known).unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let specs = ksock_harness::project::load_specs(&root.join("specs"), &known)
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     let batches: Arc<Mutex<HashMap<String, Batch>>> = Arc::default();
     let mut trials = Vec::new();

@@ -272,10 +272,11 @@ fn check_addr(addr: &str, i: usize, what: &str, text: &str, file: &Path) -> Resu
     if addr.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
     }
+    let (line, col) = locate(text, &regex::escape(addr), 0);
     Err(SpecError {
         file: file.to_path_buf(),
-        line: locate(text, &regex::escape(addr), 0).0,
-        col: locate(text, &regex::escape(addr), 0).1,
+        line,
+        col,
         message: format!("steps[{i}].{what}.addr: `{addr}` is not an IP address"),
         hint: Some("use a literal address such as 127.0.0.1 (the guest has only loopback)".into()),
     })

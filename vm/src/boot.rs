@@ -104,6 +104,17 @@ pub fn which(cmd: &str) -> Option<PathBuf> {
 const PANIC_MARK: &str = "Kernel panic - not syncing";
 const KVM_FAIL_MARKS: &[&str] = &["KVM internal error", "emulation failure"];
 
+/// A console line after which the VM is useless: a kernel panic, or KVM unable to run it.
+fn fatal_mark(line: &str) -> Option<BootEnd> {
+    if line.contains(PANIC_MARK) {
+        Some(BootEnd::Panicked)
+    } else if KVM_FAIL_MARKS.iter().any(|m| line.contains(m)) {
+        Some(BootEnd::KvmFailed)
+    } else {
+        None
+    }
+}
+
 /// Boots, runs `exec`, and returns when the guest is gone.
 pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     let vng = vng_path().ok_or_else(|| {
@@ -144,12 +155,13 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
 
     let start = Instant::now();
     let mut readers = Vec::new();
-    let sink = req.on_line.clone();
-    let spawn_reader = |r: Box<dyn std::io::Read + Send>,
-                        lines: Arc<Mutex<Vec<String>>>,
-                        fatal: Arc<Mutex<Option<(BootEnd, Instant)>>>,
-                        log: Arc<Mutex<std::fs::File>>| {
-        let sink = sink.clone();
+    let spawn_reader = |r: Box<dyn std::io::Read + Send>| {
+        let (lines, fatal, log, sink) = (
+            lines.clone(),
+            fatal.clone(),
+            log.clone(),
+            req.on_line.clone(),
+        );
         std::thread::spawn(move || {
             let rd = std::io::BufReader::new(r);
             for line in rd.split(b'\n').map_while(Result::ok) {
@@ -161,14 +173,7 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
                     let mut f = log.lock().expect("log lock");
                     let _ = writeln!(f, "{line}");
                 }
-                let end = if line.contains(PANIC_MARK) {
-                    Some(BootEnd::Panicked)
-                } else if KVM_FAIL_MARKS.iter().any(|m| line.contains(m)) {
-                    Some(BootEnd::KvmFailed)
-                } else {
-                    None
-                };
-                if let Some(end) = end {
+                if let Some(end) = fatal_mark(&line) {
                     let mut f = fatal.lock().expect("fatal lock");
                     if f.is_none() {
                         *f = Some((end, Instant::now()));
@@ -195,7 +200,7 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
                 .take()
                 .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>);
             for r in out.into_iter().chain(err) {
-                readers.push(spawn_reader(r, lines.clone(), fatal.clone(), log.clone()));
+                readers.push(spawn_reader(r));
             }
         },
         || {
@@ -319,6 +324,22 @@ pub fn splats<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panics_and_kvm_failures_end_a_boot() {
+        assert_eq!(
+            fatal_mark("[    5.9] Kernel panic - not syncing: Fatal exception"),
+            Some(BootEnd::Panicked)
+        );
+        assert_eq!(
+            fatal_mark("KVM internal error. Suberror: 1"),
+            Some(BootEnd::KvmFailed)
+        );
+        assert_eq!(
+            fatal_mark("[    5.9] ksock_server: stopped port=8888 conns=0"),
+            None
+        );
+    }
 
     #[test]
     fn splats_are_found_and_normal_lines_pass() {

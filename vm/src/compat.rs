@@ -15,8 +15,6 @@ pub enum Fact {
     SockaddrUnsized,
     /// Rust `ModuleParam::value()` returns `T` by copy (7.3) rather than `&T` (7.2).
     ParamValueByCopy,
-    /// Rust `module!` takes `authors: [...]` rather than `author: "..."` (6.12).
-    ModuleAuthorsList,
     /// The kernel crate formats log arguments through its own `kernel::fmt::Display`.
     KernelFmtDisplay,
 }
@@ -28,36 +26,30 @@ impl Fact {
             Fact::SockCreateKernNet => "ksock_sock_create_kern_net",
             Fact::SockaddrUnsized => "ksock_sockaddr_unsized",
             Fact::ParamValueByCopy => "ksock_param_value_by_copy",
-            Fact::ModuleAuthorsList => "ksock_module_authors_list",
             Fact::KernelFmtDisplay => "ksock_kernel_fmt_display",
         }
     }
 }
 
+/// Header text with every run of white space folded to one space, so declarations match
+/// however they are wrapped.
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `include/linux/net.h`: does `sock_create_kern` take a `struct net *` first?
 pub fn sock_create_kern_has_net(net_h: &str) -> bool {
-    let compact: String = net_h.split_whitespace().collect::<Vec<_>>().join(" ");
-    compact.contains("sock_create_kern(struct net *")
+    squash(net_h).contains("sock_create_kern(struct net *")
 }
 
 /// `include/linux/net.h`: does `kernel_bind` take `struct sockaddr_unsized *`?
 pub fn kernel_bind_takes_unsized(net_h: &str) -> bool {
-    let compact: String = net_h.split_whitespace().collect::<Vec<_>>().join(" ");
-    compact.contains("kernel_bind(struct socket *sock, struct sockaddr_unsized *")
+    squash(net_h).contains("kernel_bind(struct socket *sock, struct sockaddr_unsized *")
 }
 
 /// `rust/kernel/module_param.rs`: does `value()` return `T` (not `&T`)?
 pub fn param_value_by_copy(module_param_rs: &str) -> bool {
-    let compact: String = module_param_rs
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    compact.contains("pub fn value(&self) -> T ")
-}
-
-/// `rust/macros/module.rs`: is the key `authors` (a list)?
-pub fn module_takes_authors(module_rs: &str) -> bool {
-    module_rs.contains("\"authors\"") || module_rs.contains("authors:")
+    squash(module_param_rs).contains("pub fn value(&self) -> T ")
 }
 
 /// `rust/kernel/fmt.rs`: does the kernel crate define its own `Display` trait?
@@ -71,7 +63,6 @@ pub fn detect(tree: &Path) -> Vec<Fact> {
     let read = |rel: &str| std::fs::read_to_string(tree.join(rel)).unwrap_or_default();
     let net_h = read("include/linux/net.h");
     let param = read("rust/kernel/module_param.rs");
-    let module = read("rust/macros/module.rs");
     let fmt = read("rust/kernel/fmt.rs");
     let mut facts = Vec::new();
     if sock_create_kern_has_net(&net_h) {
@@ -82,9 +73,6 @@ pub fn detect(tree: &Path) -> Vec<Fact> {
     }
     if param_value_by_copy(&param) {
         facts.push(Fact::ParamValueByCopy);
-    }
-    if module_takes_authors(&module) {
-        facts.push(Fact::ModuleAuthorsList);
     }
     if kernel_has_fmt_display(&fmt) {
         facts.push(Fact::KernelFmtDisplay);

@@ -251,12 +251,10 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
     let cc = cc_of(&fetched.config);
     let tree = if fetched.config.enabled("RUST") {
         let release = fetched.release.clone();
-        let mut step = Some(Step::start(format!("kernel {release}: module build tree")));
+        let step = Step::start(format!("kernel {release}: module build tree"));
         let key = format!("{release}.v{}", tree::TREE_FORMAT);
         let path = cache.get_or_build("trees", &key, |out| {
-            if let Some(s) = &step {
-                s.set_detail("linux-source + modules_prepare (first use, ~3 min)");
-            }
+            step.set_detail("linux-source + modules_prepare (first use, ~3 min)");
             let work = crate::cache::Staging::new(
                 cache.entry("work", &format!("{release}.{}", std::process::id())),
             )?;
@@ -289,9 +287,7 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
                 &log,
             )
         })?;
-        if let Some(s) = step.take() {
-            s.done("ABI checked, ready");
-        }
+        step.done("ABI checked, ready");
         Some(path)
     } else {
         None

@@ -52,10 +52,6 @@ impl Step {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
     pub fn done(mut self, result: &str) {
         self.finish(result);
     }
@@ -80,11 +76,6 @@ impl Drop for Step {
             self.finish("FAILED");
         }
     }
-}
-
-/// Prints a one-off informational line in the same format.
-pub fn note(msg: &str) {
-    eprintln!("ksock: {msg}");
 }
 
 /// See [`Step::detail_handle`].

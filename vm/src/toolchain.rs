@@ -159,20 +159,6 @@ impl ToolchainRoot {
             })
         }
     }
-
-    /// Text of what the root has, for the kernel manifest.
-    pub fn versions(&self, cfg: &KernelConfig) -> Vec<(String, String)> {
-        expected_tools(cfg)
-            .iter()
-            .map(|e| {
-                let v = crate::chroot::output_in_root(&self.path, &[&e.command, "--version"])
-                    .ok()
-                    .and_then(|s| s.lines().next().map(str::to_string))
-                    .unwrap_or_default();
-                (e.command.clone(), v)
-            })
-            .collect()
-    }
 }
 
 /// Returns the root for `suites`, creating it with mmdebstrap on first use.
