@@ -48,7 +48,9 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
     let mut loaded: Vec<String> = Vec::new();
     let mut actions = Vec::new();
     let mut peers: Vec<(String, Background)> = Vec::new();
-    for action in &spec.actions {
+    for (i, action) in spec.actions.iter().enumerate() {
+        // The host's watchdog names the step a hung spec was in.
+        println!("KSOCK-STEP {} {}", i + 1, action.describe());
         let (ok, detail) = run_action(action, &mut kmsg, &mut dmesg, &mut loaded, &mut peers);
         let failed = !ok;
         actions.push(ActionResult {

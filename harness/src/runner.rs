@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub cpus: u32,
     /// Per boot, on top of a per-spec allowance.
     pub boot_timeout: Duration,
+    /// A spec still running after this long is hung: the guest is stopped, that spec fails
+    /// naming the step it was in, and the rest run on a new boot.
+    pub spec_timeout: Duration,
     /// Where console logs are kept.
     pub artifacts: PathBuf,
     /// Module flavour; `None`: Rust where the kernel has Rust, else C.
@@ -42,6 +45,7 @@ impl RunOptions {
             memory: "2G".into(),
             cpus: 2,
             boot_timeout: Duration::from_secs(240),
+            spec_timeout: Duration::from_secs(120),
             artifacts: project.root.join("target/ksock"),
             flavour: None,
         }
@@ -106,10 +110,7 @@ pub fn run_kernel(
         let plan = Plan {
             specs: remaining.iter().map(|s| plan_spec(s, &kos)).collect(),
         };
-        let shared = tempfile::Builder::new()
-            .prefix("ksock-run-")
-            .tempdir()
-            .context("creating the shared directory")?;
+        let shared = ksock_vm::scratch::tempdir("run").context("creating the shared directory")?;
         std::fs::write(
             shared.path().join(PLAN_FILE),
             serde_json::to_vec_pretty(&plan)?,
@@ -117,6 +118,7 @@ pub fn run_kernel(
         let console_log = opts
             .artifacts
             .join(format!("console-{kernel_name}-{boot_no}.log"));
+        let clock = SpecClock::new(opts.spec_timeout);
         let progress = Progress::start(format!(
             "kernel {} ({accel}, {flavour} modules): boot {boot_no}, {} spec(s)",
             k.release,
@@ -144,13 +146,19 @@ pub fn run_kernel(
             console_log: console_log.clone(),
             on_line: Some({
                 let detail = progress.detail_handle();
+                let clock = clock.clone();
                 std::sync::Arc::new(move |line: &str| {
+                    clock.observe(line);
                     if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
                         detail.set(&format!("running {name}"));
                     } else if line.contains("virtme-ng-init: starting script") {
                         detail.set("guest up");
                     }
                 })
+            }),
+            watchdog: Some({
+                let clock = clock.clone();
+                std::sync::Arc::new(move || clock.overdue())
             }),
         };
         let outcome = boot::boot(&req)?;
@@ -168,6 +176,8 @@ pub fn run_kernel(
                 BootEnd::TimedOut => "timed out".to_string(),
                 BootEnd::Panicked => "PANICKED".to_string(),
                 BootEnd::KvmFailed => "could not run under KVM".to_string(),
+                BootEnd::QemuKilled(sig) => format!("lost: qemu killed by signal {sig}"),
+                BootEnd::Stopped(_) => "stopped (a spec hung)".to_string(),
             }
         ));
         let tail = format!(
@@ -200,9 +210,13 @@ pub fn run_kernel(
         // up). It fails; the rest get a new boot.
         let culprit = remaining[done];
         let why = match &outcome.end {
-            BootEnd::Panicked => "the kernel panicked".to_string(),
+            BootEnd::Panicked => boot::crash_summary(&outcome.console),
             BootEnd::TimedOut => format!("the guest did not finish within {:?}", req.timeout),
             BootEnd::KvmFailed => "KVM failed to run the guest".to_string(),
+            BootEnd::Stopped(why) => format!("the spec hung: {why}; the guest was stopped"),
+            BootEnd::QemuKilled(sig) => {
+                format!("qemu was killed by signal {sig} (from outside ksock) during this spec")
+            }
             BootEnd::Exited(code) => format!(
                 "the guest ended without reporting this spec (vng status {code:?}; the agent \
                  did not start or crashed)"
@@ -236,6 +250,50 @@ pub fn run_kernel(
         remaining = remaining[done + 1..].to_vec();
     }
     Ok(verdicts)
+}
+
+/// Follows the agent's console markers to know which spec and step run, and since when.
+struct SpecClock {
+    limit: Duration,
+    /// (spec, step, when the spec started).
+    current: std::sync::Mutex<Option<(String, String, std::time::Instant)>>,
+}
+
+impl SpecClock {
+    fn new(limit: Duration) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            limit,
+            current: Default::default(),
+        })
+    }
+
+    fn observe(&self, line: &str) {
+        let mut cur = self.current.lock().expect("clock lock");
+        if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
+            *cur = Some((
+                name.trim().to_string(),
+                String::new(),
+                std::time::Instant::now(),
+            ));
+        } else if line.starts_with("KSOCK-SPEC-END ") {
+            *cur = None;
+        } else if let (Some(step), Some(c)) = (line.strip_prefix("KSOCK-STEP "), cur.as_mut()) {
+            c.1 = step.trim().to_string();
+        }
+    }
+
+    /// Why the guest should be stopped, once the running spec is past its limit.
+    fn overdue(&self) -> Option<String> {
+        let cur = self.current.lock().expect("clock lock");
+        let (spec, step, since) = cur.as_ref()?;
+        (since.elapsed() > self.limit).then(|| {
+            format!(
+                "{spec} did not finish within {} s (it was in step {})",
+                self.limit.as_secs(),
+                if step.is_empty() { "?" } else { step }
+            )
+        })
+    }
 }
 
 /// Builds every module the specs load; returns name → `.ko` path.

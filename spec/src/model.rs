@@ -187,12 +187,44 @@ fn default_wait_ms() -> u64 {
 }
 
 /// A module parameter value: integers, booleans, or strings.
-#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum ParamValue {
     Int(i64),
     Bool(bool),
     Str(String),
+}
+
+/// What a parameter accepts, in the words of error messages.
+const PARAM_FORMS: &str =
+    "an integer (`port: 8888`), true/false, or a string (`addr: 127.0.0.1`); \
+     a module parameter takes one value, not a list or a map";
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(PARAM_FORMS)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                i64::try_from(v)
+                    .map(ParamValue::Int)
+                    .map_err(|_| E::custom(format!("{v} is too large for a parameter")))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue::Bool(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::Str(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl fmt::Display for ParamValue {

@@ -9,6 +9,7 @@ use crate::model::{Spec, Step};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     pub file: PathBuf,
+    /// 1-based; 0 when the error is about the whole file (it cannot be read).
     pub line: usize,
     pub col: usize,
     pub message: String,
@@ -17,14 +18,19 @@ pub struct SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )?;
+        if self.line == 0 {
+            // About the file as a whole (it cannot be read): no position to show.
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }

@@ -77,3 +77,18 @@ fn the_shipped_specs_all_parse() {
     }
     assert!(n >= 3);
 }
+
+#[test]
+fn an_unreadable_file_names_the_file_without_a_fake_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("latin1.yaml");
+    // "description: caf\xe9" in Latin-1: not UTF-8.
+    std::fs::write(&f, b"description: caf\xe9\nsteps: []\n").unwrap();
+    let err = ksock_spec::load_file(&f, &[]).unwrap_err().to_string();
+    let want = format!("{}: cannot read: ", f.display());
+    assert!(
+        err.starts_with(&want),
+        "{err:?} does not start with {want:?}"
+    );
+    assert!(!err.contains(":0:"), "fake position in {err:?}");
+}

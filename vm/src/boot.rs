@@ -12,7 +12,7 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,12 @@ pub struct BootRequest {
     /// Where the console goes, line by line, as it arrives.
     pub console_log: PathBuf,
     pub on_line: Option<LineSink>,
+    /// Polled while the guest runs: `Some(reason)` stops it (a spec that hangs).
+    pub watchdog: Option<Watchdog>,
 }
+
+/// See [`BootRequest::watchdog`].
+pub type Watchdog = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// How a boot ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +74,10 @@ pub enum BootEnd {
     Panicked,
     /// KVM could not run this kernel (emulation failure).
     KvmFailed,
+    /// The watchdog stopped the guest, for this reason.
+    Stopped(String),
+    /// qemu itself was killed by this signal (from outside: the OOM killer, a user).
+    QemuKilled(i32),
 }
 
 #[derive(Debug, Clone)]
@@ -83,22 +92,6 @@ impl BootOutcome {
     pub fn console_tail(&self, n: usize) -> String {
         self.console[self.console.len().saturating_sub(n)..].join("\n")
     }
-}
-
-/// Finds the `vng` command: ksock's own pinned install (`<cache>/venv/bin/vng`, made by
-/// [`crate::host::ensure_host_tools`]) first, then `PATH`.
-pub fn vng_path() -> Option<PathBuf> {
-    crate::host::venv_vng()
-        .filter(|p| p.is_file())
-        .or_else(|| which("vng"))
-}
-
-pub fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(cmd))
-            .find(|p| p.is_file())
-    })
 }
 
 const PANIC_MARK: &str = "Kernel panic - not syncing";
@@ -117,10 +110,11 @@ fn fatal_mark(line: &str) -> Option<BootEnd> {
 
 /// Boots, runs `exec`, and returns when the guest is gone.
 pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
-    let vng = vng_path().ok_or_else(|| {
+    let vng = crate::host::vng_path().ok_or_else(|| {
         Error::Config("virtme-ng (`vng`) is not installed; run `cargo xtask setup`".into())
     })?;
-    let mut cmd = Command::new(vng);
+    // Contained: vng, virtme-run and qemu die with ksock, even on SIGKILL.
+    let mut cmd = supervise::contained(vng, false);
     cmd.arg("--run")
         .arg(&req.vmlinuz)
         .args(["--memory", &req.memory, "--cpus", &req.cpus.to_string()])
@@ -134,14 +128,17 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     for d in &req.rwdirs {
         cmd.arg(format!("--rwdir={}", d.display()));
     }
-    cmd.arg("--exec").arg(&req.exec);
+
     // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
     // directory of their own that is removed when this boot ends, however it ends.
-    let vng_tmp = tempfile::Builder::new()
-        .prefix("ksock-vng-")
-        .tempdir()
-        .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+    let vng_tmp = crate::scratch::tempdir("vng")?;
     cmd.env("TMPDIR", vng_tmp.path());
+    let qemu_status = vng_tmp.path().join("qemu.status");
+    let (wrapper, qemu) = qemu_wrapper(vng_tmp.path())?;
+    cmd.arg(format!("--qemu={}", wrapper.display()))
+        .env("KSOCK_QEMU", qemu)
+        .env("KSOCK_QEMU_STATUS", &qemu_status);
+    cmd.arg("--exec").arg(&req.exec);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -206,10 +203,17 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
         || {
             // Give a panic 3 s to print its trace before stopping the VM; a KVM emulation
             // failure leaves qemu hung, so stop it at once.
-            match &*fatal.lock().expect("fatal lock") {
+            let mut fatal = fatal.lock().expect("fatal lock");
+            match &*fatal {
                 Some((BootEnd::Panicked, t)) => t.elapsed() > Duration::from_secs(3),
                 Some(_) => true,
-                None => false,
+                None => match req.watchdog.as_ref().and_then(|w| w()) {
+                    Some(why) => {
+                        *fatal = Some((BootEnd::Stopped(why), Instant::now()));
+                        true
+                    }
+                    None => false,
+                },
             }
         },
     );
@@ -222,7 +226,10 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     let end = match (ended, seen) {
         (_, Some(e)) => e,
         (Ended::TimedOut, None) => BootEnd::TimedOut,
-        (Ended::Exited(st), None) => BootEnd::Exited(st.code()),
+        (Ended::Exited(st), None) => match qemu_signal(&qemu_status) {
+            Some(sig) => BootEnd::QemuKilled(sig),
+            None => BootEnd::Exited(st.code()),
+        },
         (Ended::Stopped, None) => BootEnd::Exited(None),
     };
     let console = std::mem::take(&mut *lines.lock().expect("lines lock"));
@@ -233,11 +240,62 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     })
 }
 
+/// virtme-run reports every unexpected end of qemu as status 255, so qemu is started through
+/// this wrapper (`vng --qemu`), which runs the real qemu as its child and records its status.
+const QEMU_WRAPPER: &str = r#"#!/bin/sh
+"$KSOCK_QEMU" "$@"
+st=$?
+echo "$st" > "$KSOCK_QEMU_STATUS"
+exit "$st"
+"#;
+
+/// Writes the wrapper into `dir`; returns it and the real qemu, which reaches the wrapper by
+/// environment (`KSOCK_QEMU`, with `KSOCK_QEMU_STATUS` for the status file).
+fn qemu_wrapper(dir: &Path) -> Result<(PathBuf, PathBuf), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let qemu = crate::host::find_tool("qemu-system-x86_64").ok_or_else(|| {
+        Error::Config("qemu-system-x86_64 is not installed; run `cargo xtask setup`".into())
+    })?;
+    let path = dir.join("ksock-qemu");
+    std::fs::write(&path, QEMU_WRAPPER).map_err(|e| Error::io(&path, e))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok((path, qemu))
+}
+
+/// The signal that killed qemu, from the wrapper's status file (a shell reports 128 + n).
+fn qemu_signal(status: &Path) -> Option<i32> {
+    let code: i32 = std::fs::read_to_string(status).ok()?.trim().parse().ok()?;
+    (code > 128 && code < 128 + 65).then_some(code - 128)
+}
+
+/// The cached answer of a KVM probe: which accelerator, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccelChoice {
+    pub accel: Accel,
+    /// What the probe saw, in words, e.g. "KVM cannot run 7.2.13+deb14-amd64 here: …".
+    pub reason: String,
+    /// The kernel release the probe booted.
+    pub probed_with: String,
+}
+
+/// Where the probe's answer for this host is kept: `<cache>/accel-<host release>.json`.
+/// Delete it to probe again.
+pub fn accel_cache_file(cache: &Cache) -> PathBuf {
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    cache.root().join(format!("accel-{}.json", host.trim()))
+}
+
 /// Resolves `auto` to KVM or TCG: TCG when `/dev/kvm` is not usable; otherwise a probe boot
-/// with KVM decides, once per host (its kernel release), and the answer is cached. Whether
-/// KVM can run stock guests is a property of the host: on a KVM-PVM host some guests fail
-/// with an emulation error within seconds and others hang silently until the timeout, so
-/// probing per guest kernel only repeats the cost.
+/// with KVM decides, once per host (its kernel release), and the answer is cached with its
+/// reason. Whether KVM can run stock guests is a property of the host: on a KVM-PVM host
+/// some guests fail with an emulation error within seconds and others hang silently until
+/// the timeout, so probing per guest kernel only repeats the cost.
+///
+/// Only a real answer about KVM is cached: a KVM guest that ran, an emulation failure, or a
+/// KVM guest that did not finish while the same guest under TCG did. When no guest can be
+/// started at all (vng missing a helper, a broken kernel image), that says nothing about KVM:
+/// it is an error, and nothing is cached.
 pub fn resolve_accel(
     cache: &Cache,
     requested: Option<Accel>,
@@ -255,46 +313,140 @@ pub fn resolve_accel(
     {
         return Ok(Accel::Tcg);
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let key = format!("accel-{}", host.trim());
-    let path = cache.root().join(format!("{key}.json"));
-    if let Some(a) = std::fs::read_to_string(&path)
+    let path = accel_cache_file(cache);
+    // An older format (a bare "tcg") carries no reason and may be a poisoned answer: re-probe.
+    if let Some(c) = std::fs::read_to_string(&path)
         .ok()
-        .and_then(|t| serde_json::from_str::<Accel>(&t).ok())
+        .and_then(|t| serde_json::from_str::<AccelChoice>(&t).ok())
     {
-        return Ok(a);
+        return Ok(c.accel);
     }
     let step = crate::progress::Step::start(format!("probing KVM with {release} (once per host)"));
-    let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("/tmp"), e))?;
+    let choice = probe_accel(vmlinuz, release)?;
+    step.done(&format!(
+        "{}: {} (cached in {}; delete it to probe again)",
+        choice.accel,
+        choice.reason,
+        path.display()
+    ));
+    let text = serde_json::to_string_pretty(&choice).expect("serialisable");
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(choice.accel)
+}
+
+/// Boots `vmlinuz` with KVM (and, if that does not finish, with TCG as a control) to learn
+/// whether KVM can run it. Never touches the cache.
+pub fn probe_accel(vmlinuz: &Path, release: &str) -> Result<AccelChoice, Error> {
+    let kvm = probe_boot(vmlinuz, Accel::Kvm, Duration::from_secs(45))?;
+    let choice = |accel, reason: String| AccelChoice {
+        accel,
+        reason,
+        probed_with: release.to_string(),
+    };
+    if kvm.ran {
+        return Ok(choice(Accel::Kvm, format!("a KVM guest of {release} ran")));
+    }
+    if kvm.outcome.end == BootEnd::KvmFailed {
+        let line = kvm
+            .outcome
+            .console
+            .iter()
+            .find(|l| fatal_mark(l) == Some(BootEnd::KvmFailed))
+            .cloned()
+            .unwrap_or_default();
+        return Ok(choice(
+            Accel::Tcg,
+            format!("KVM cannot run {release} here: {}", line.trim()),
+        ));
+    }
+    // Did not run, no KVM error: a silent hang under KVM, or no guest can start at all?
+    let tcg = probe_boot(vmlinuz, Accel::Tcg, Duration::from_secs(180))?;
+    if tcg.ran {
+        return Ok(choice(
+            Accel::Tcg,
+            format!(
+                "a KVM guest of {release} did not finish ({}) while the same guest under TCG did",
+                describe_end(&kvm.outcome.end)
+            ),
+        ));
+    }
+    Err(Error::Guest(format!(
+        "cannot start a guest of {release} at all (neither with KVM nor with TCG; nothing was          cached). Last console lines:\n{}",
+        tcg.outcome.console_tail(20)
+    )))
+}
+
+struct Probe {
+    ran: bool,
+    outcome: BootOutcome,
+}
+
+fn probe_boot(vmlinuz: &Path, accel: Accel, timeout: Duration) -> Result<Probe, Error> {
+    let dir = crate::scratch::tempdir("probe")?;
     let marker = dir.path().join("ok");
-    let out = boot(&BootRequest {
+    let outcome = boot(&BootRequest {
         vmlinuz: vmlinuz.to_path_buf(),
-        accel: Accel::Kvm,
+        accel,
         exec: format!("echo ok > {}", marker.display()),
         append: Vec::new(),
         rwdirs: vec![dir.path().to_path_buf()],
         memory: "1G".into(),
         cpus: 1,
-        // A KVM guest runs `echo` in a few seconds; a silent hang must not cost more.
-        timeout: Duration::from_secs(45),
+        timeout,
         console_log: dir.path().join("console.log"),
         on_line: None,
+        watchdog: None,
     })?;
-    let accel = if marker.exists() {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    };
-    step.done(&format!(
-        "{accel} ({})",
-        match out.end {
-            BootEnd::KvmFailed => "KVM cannot run this kernel here",
-            _ if accel == Accel::Kvm => "KVM works",
-            _ => "KVM boot did not finish",
+    Ok(Probe {
+        ran: marker.exists(),
+        outcome,
+    })
+}
+
+/// A boot's end in words, for messages.
+pub fn describe_end(end: &BootEnd) -> String {
+    match end {
+        BootEnd::Exited(Some(c)) => format!("vng exited with status {c}"),
+        BootEnd::Exited(None) => "vng was stopped".into(),
+        BootEnd::TimedOut => "timed out".into(),
+        BootEnd::Panicked => "kernel panic".into(),
+        BootEnd::KvmFailed => "KVM emulation failure".into(),
+        BootEnd::Stopped(why) => format!("stopped: {why}"),
+        BootEnd::QemuKilled(sig) => format!("qemu was killed by signal {sig}"),
+    }
+}
+
+/// What a panicked guest's console says about why: the first splat (the oops or BUG that
+/// `oops=panic` turned into a panic) and the panic line itself.
+pub fn crash_summary(console: &[String]) -> String {
+    let strip = |l: &str| {
+        // Drop the "[    5.912345] " timestamp.
+        match l
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|r| r.split_once("] "))
+        {
+            Some((_, rest)) => rest.trim().to_string(),
+            None => l.trim().to_string(),
         }
-    ));
-    let _ = std::fs::write(&path, serde_json::to_string(&accel).expect("serialisable"));
-    Ok(accel)
+    };
+    let panic = console
+        .iter()
+        .find(|l| l.contains(PANIC_MARK))
+        .map(|l| strip(l));
+    let first = splats(console.iter().map(String::as_str))
+        .into_iter()
+        .find(|l| !l.contains(PANIC_MARK))
+        .map(|l| strip(&l));
+    match (first, panic) {
+        (Some(s), Some(p)) => format!("the kernel panicked after: {s} ({p})"),
+        (None, Some(p)) => format!("the kernel panicked ({p})"),
+        (Some(s), None) => format!("the kernel panicked after: {s}"),
+        (None, None) => "the kernel panicked".to_string(),
+    }
 }
 
 /// Kernel splats that fail any spec: a line matching one of these in dmesg or on the console.
@@ -339,6 +491,37 @@ mod tests {
             fatal_mark("[    5.9] ksock_server: stopped port=8888 conns=0"),
             None
         );
+    }
+
+    #[test]
+    fn crash_summary_names_the_oops_and_the_panic() {
+        let console: Vec<String> = [
+            "[    6.1] ksock_crash: armed=2",
+            "[    6.2] BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            "[    6.2] Oops: Oops: 0000 [#1] SMP NOPTI",
+            "[    6.3] Kernel panic - not syncing: Fatal exception",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            crash_summary(&console),
+            "the kernel panicked after: BUG: kernel NULL pointer dereference, address: \
+             0000000000000000 (Kernel panic - not syncing: Fatal exception)"
+        );
+        assert_eq!(crash_summary(&[]), "the kernel panicked");
+    }
+
+    #[test]
+    fn qemu_status_names_the_signal_only_for_signals() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("st");
+        std::fs::write(&f, "137\n").unwrap();
+        assert_eq!(qemu_signal(&f), Some(9));
+        std::fs::write(&f, "0\n").unwrap();
+        assert_eq!(qemu_signal(&f), None);
+        std::fs::write(&f, "1\n").unwrap();
+        assert_eq!(qemu_signal(&f), None);
+        assert_eq!(qemu_signal(&dir.path().join("absent")), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Running a command inside a toolchain root.
 //!
-//! Every call runs in a fresh private mount namespace (`unshare --mount`), where `/proc`,
-//! `/dev` and the requested bind mounts are set up and the command is chroot'ed. When the
-//! process exits, for whatever reason (including Ctrl-C), the kernel drops the namespace and
-//! every mount in it: nothing is ever left mounted on the host.
+//! Every call runs in a fresh private mount and PID namespace ([`crate::supervise::contained`]),
+//! where `/proc`, `/dev` and the requested bind mounts are set up and the command is
+//! chroot'ed. When the process exits, for whatever reason (Ctrl-C, or ksock killed with
+//! SIGKILL), the kernel kills what runs inside and drops the namespace with every mount in
+//! it: nothing is ever left running or mounted on the host.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,20 +38,11 @@ pub fn run_in_root(root: &Path, binds: &[Bind], script: &str, log: &Path) -> Res
         ));
     }
     setup.push_str("exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 /bin/sh -ec \"$KSOCK_SCRIPT\"\n");
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-ec",
-        &setup,
-        "ksock-chroot",
-    ])
-    .arg(root)
-    .args(binds.iter().map(|b| &b.host))
-    .env("KSOCK_SCRIPT", script);
+    let mut cmd = crate::supervise::contained("sh", true);
+    cmd.args(["-ec", &setup, "ksock-chroot"])
+        .arg(root)
+        .args(binds.iter().map(|b| &b.host))
+        .env("KSOCK_SCRIPT", script);
     crate::supervise::run_logged(cmd, first_line(script), log)
 }
 

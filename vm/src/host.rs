@@ -3,10 +3,17 @@
 //! Debian packages come through the host's own apt; virtme-ng comes from PyPI by name,
 //! pinned to the version ksock was measured with, into a virtualenv inside ksock's cache
 //! (Debian's system Python refuses `pip install`, and the host's Python stays untouched).
+//!
+//! Invariant: ksock finds its tools, and the tools find theirs, whatever the user's `PATH`
+//! is. Every child ksock supervises gets [`tool_path`] as its `PATH`: ksock's venv first
+//! (vng runs `virtme-run` by name), then the system directories (vng runs `modprobe`, which
+//! lives in sbin), then the user's own `PATH`. virtme-ng is always ksock's pinned copy in the
+//! cache, never one found on the host, so a newcomer runs exactly what CI runs.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::boot::{vng_path, which};
 use crate::progress::Step;
 use crate::Error;
 
@@ -26,30 +33,68 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("apt-get", "apt"),
 ];
 
-/// Where ksock's own virtme-ng lives.
-pub fn venv_vng() -> Option<std::path::PathBuf> {
-    crate::Cache::from_env()
-        .ok()
-        .map(|c| c.root().join("venv/bin/vng"))
+/// System directories searched after ksock's venv, whatever the user's `PATH` holds.
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// ksock's virtualenv (`<cache>/venv`), where virtme-ng is installed.
+pub fn venv_dir() -> Option<PathBuf> {
+    crate::Cache::from_env().ok().map(|c| c.root().join("venv"))
+}
+
+/// ksock's own virtme-ng (`<cache>/venv/bin/vng`), if it is installed.
+pub fn vng_path() -> Option<PathBuf> {
+    venv_dir()
+        .map(|v| v.join("bin/vng"))
+        .filter(|p| p.is_file())
+}
+
+/// The directories of [`tool_path`], in order, without duplicates.
+pub fn tool_dirs() -> Vec<PathBuf> {
+    tool_dirs_with(venv_dir(), std::env::var_os("PATH"))
+}
+
+fn tool_dirs_with(venv: Option<PathBuf>, user_path: Option<OsString>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = venv.map(|v| v.join("bin")).into_iter().collect();
+    dirs.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
+    if let Some(p) = user_path {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| !d.as_os_str().is_empty() && seen.insert(d.clone()));
+    dirs
+}
+
+/// `PATH` for every child ksock runs: venv, system directories, then the user's `PATH`.
+pub fn tool_path() -> OsString {
+    std::env::join_paths(tool_dirs()).expect("directories without ':'")
+}
+
+/// Finds `cmd` the way ksock's children will (see [`tool_path`]).
+pub fn find_tool(cmd: &str) -> Option<PathBuf> {
+    tool_dirs()
+        .into_iter()
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 /// Packages whose commands are missing.
 pub fn missing_packages() -> Vec<&'static str> {
     let mut v: Vec<&str> = HOST_COMMANDS
         .iter()
-        .filter(|(cmd, _)| which(cmd).is_none() && !in_sbin(cmd))
+        .filter(|(cmd, _)| find_tool(cmd).is_none())
         .map(|(_, pkg)| *pkg)
         .collect();
     if !std::path::Path::new(crate::debian::KEYRING).exists() {
         v.push("debian-archive-keyring");
     }
     v
-}
-
-fn in_sbin(cmd: &str) -> bool {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .iter()
-        .any(|d| std::path::Path::new(d).join(cmd).is_file())
 }
 
 fn is_root() -> bool {
@@ -70,7 +115,10 @@ pub fn ensure_host_tools() -> Result<(), Error> {
             msg += &format!("  sudo apt-get install {}\n", pkgs.join(" "));
         }
         if need_vng {
-            msg += &format!("  python3 -m pip install '{VIRTME_NG}'  (or run ksock as root)\n");
+            msg += &format!(
+                "  python3 -m venv {venv} && {venv}/bin/pip install '{VIRTME_NG}'\n",
+                venv = venv_dir().unwrap_or_default().display()
+            );
         }
         msg += "(ksock also needs root for mmdebstrap, chroot and mounts; run it as root)";
         return Err(Error::Config(msg));
@@ -90,12 +138,8 @@ pub fn ensure_host_tools() -> Result<(), Error> {
         let step = Step::start(format!(
             "installing {VIRTME_NG} from PyPI into ksock's cache"
         ));
-        let vng = venv_vng().ok_or_else(|| Error::Config("no cache directory".into()))?;
-        let venv = vng
-            .parent()
-            .and_then(|p| p.parent())
-            .expect("venv/bin/vng")
-            .to_path_buf();
+        let venv = venv_dir().ok_or_else(|| Error::Config("no cache directory".into()))?;
+        let vng = venv.join("bin/vng");
         if run_plain(Command::new("python3").arg("-m").arg("venv").arg(&venv)).is_err() {
             // Debian splits venv out of python3.
             run_plain(
@@ -120,6 +164,7 @@ pub fn ensure_host_tools() -> Result<(), Error> {
 }
 
 fn run_plain(cmd: &mut Command) -> Result<(), Error> {
+    cmd.env("PATH", tool_path());
     let what = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| Error::Command {
         what: what.clone(),
@@ -147,5 +192,30 @@ pub fn require_root() -> Result<(), Error> {
              or VM you own)"
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venv_first_then_system_then_user_without_duplicates() {
+        let dirs = tool_dirs_with(
+            Some(PathBuf::from("/c/venv")),
+            Some(OsString::from("/home/u/bin::/usr/bin:/opt/x")),
+        );
+        let s: Vec<_> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+        assert_eq!(s[0], "/c/venv/bin");
+        assert_eq!(&s[1..7], SYSTEM_DIRS);
+        assert_eq!(&s[7..], ["/home/u/bin", "/opt/x"]);
+    }
+
+    #[test]
+    fn sbin_tools_are_found_with_an_empty_user_path() {
+        // modprobe is in /usr/sbin or /sbin on Debian, which a user's PATH may lack.
+        let dirs = tool_dirs_with(None, None);
+        assert!(dirs.iter().any(|d| d == std::path::Path::new("/usr/sbin")));
+        assert!(dirs.iter().any(|d| d == std::path::Path::new("/sbin")));
     }
 }

@@ -6,6 +6,7 @@
 //! - [`tree`]: a `modules_prepare`d build tree per kernel, ABI-checked, pruned to what `make M=` needs.
 //! - [`kernel`]: the whole preparation of one kernel ([`kernel::prepare`]) and module builds.
 //! - [`boot`]: virtme-ng boots with timeouts, console capture, splat detection, and reaping.
+//! - [`supervise`], [`scratch`]: children and temporary directories that never outlive ksock.
 //!
 //! Nothing here knows about specs or modules' meaning: callers hand it directories and commands.
 
@@ -19,6 +20,7 @@ pub mod host;
 pub mod kconfig;
 pub mod kernel;
 pub mod progress;
+pub mod scratch;
 pub mod supervise;
 pub mod toolchain;
 pub mod tree;

@@ -1,6 +1,15 @@
 //! Child processes that can always be stopped: each runs in its own process group, is
 //! polled (not blocked on), and is killed as a group on timeout or Ctrl-C. This is the one
 //! place that waits on long-running children (mmdebstrap, make, vng/qemu).
+//!
+//! Nothing outlives ksock, even when ksock itself is killed with SIGKILL (a CI timeout, the
+//! OOM killer), which no handler sees. Two kernel mechanisms carry that instead:
+//! - every supervised child gets `PR_SET_PDEATHSIG = SIGKILL`: it dies with the thread that
+//!   spawned it (the supervising thread, which lives exactly as long as the child);
+//! - long children are [`contained`]: started as `unshare --pid --fork --kill-child`, so the
+//!   whole tree below (vng → virtme-run → qemu; mmdebstrap → apt → dpkg) lives in a PID
+//!   namespace that the kernel kills as a whole when its first process dies, and, with a
+//!   private mount namespace, every mount made inside vanishes with it.
 
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +50,20 @@ pub enum Ended {
     Stopped,
 }
 
+/// A command for `program` that runs in its own PID namespace (and, with `private_mounts`,
+/// its own mount namespace): when ksock dies, `unshare` dies (parent-death signal), its
+/// `--kill-child` kills the namespace's first process, and the kernel kills the rest.
+/// Needs CAP_SYS_ADMIN (ksock runs as root).
+pub fn contained(program: impl AsRef<std::ffi::OsStr>, private_mounts: bool) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--kill-child=SIGKILL"]);
+    if private_mounts {
+        cmd.args(["--mount", "--propagation", "private"]);
+    }
+    cmd.arg("--").arg(program);
+    cmd
+}
+
 /// Spawns `cmd` in a new process group and waits for it, killing the whole group on timeout,
 /// interrupt, or when `stop_when` returns true (checked every 100 ms).
 pub fn run(
@@ -62,6 +85,25 @@ pub fn run_with(
 ) -> Result<Ended, Error> {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    if !cmd.get_envs().any(|(k, _)| k == "PATH") {
+        cmd.env("PATH", crate::host::tool_path());
+    }
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody will send it.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("ksock exited while starting a child"));
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| Error::Command {
         what: what.to_string(),
         detail: e.to_string(),

@@ -3,7 +3,6 @@
 //! its `rustc`, `bindgen` and C compiler against the kernel's own `CONFIG_*_VERSION_TEXT`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::kconfig::KernelConfig;
 use crate::{Cache, Error};
@@ -195,7 +194,9 @@ fn mmdebstrap(
     packages: &[String],
     log: &Path,
 ) -> Result<(), Error> {
-    let mut cmd = Command::new("mmdebstrap");
+    // Contained: its mounts (proc, sys, dev inside the root) and its apt/dpkg children
+    // vanish with it, even if ksock is killed with SIGKILL mid-build.
+    let mut cmd = crate::supervise::contained("mmdebstrap", true);
     cmd.args([
         "--variant=apt",
         "--mode=root",
