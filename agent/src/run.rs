@@ -192,8 +192,29 @@ fn run_action(
         }
     };
     // Whatever the action made the kernel log belongs to this spec.
-    dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
+    let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
+    let r = match (action, r) {
+        (Action::Load { module, .. }, (false, detail)) => {
+            (false, explain_failed_load(module, detail, &logged))
+        }
+        (_, r) => r,
+    };
+    dmesg.extend(logged);
     r
+}
+
+/// finit_module's errno alone misleads ("ENOENT" for a file that exists): add what the
+/// kernel logged about the module, e.g. `Unknown symbol ksock_no_such_symbol (err -2)`.
+fn explain_failed_load(module: &str, detail: String, logged: &[String]) -> String {
+    let why: Vec<&str> = logged
+        .iter()
+        .filter_map(|l| l.split_once(&format!("{module}: ")).map(|(_, rest)| rest))
+        .collect();
+    if why.is_empty() {
+        detail
+    } else {
+        format!("{detail}; the kernel said: {}", why.join("; "))
+    }
 }
 
 /// Polls sock_diag until the condition holds or the time is up; reports what it saw.

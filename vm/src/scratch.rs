@@ -1,6 +1,6 @@
 //! Temporary directories that a killed ksock does not leave behind for good.
 //!
-//! Each one is `$TMPDIR/ksock-<kind>-XXXXXX`, holding a `.owner` file on which the creating
+//! Each one is `$TMPDIR/ksock-<kind>-XXXXXX` (kind: `run`, `vng`, `probe`), holding a `.owner` file on which the creating
 //! process keeps an exclusive `flock` for the directory's lifetime. The kernel drops that lock
 //! when the process dies, however it dies, so the next ksock to start (the first
 //! [`tempdir`] call of a process sweeps) removes every such directory whose lock it can take.
@@ -15,6 +15,8 @@ use std::time::Duration;
 use crate::Error;
 
 const PREFIX: &str = "ksock-";
+/// The kinds of scratch directory; only these are ever swept.
+const KINDS: &[&str] = &["run", "vng", "probe"];
 const OWNER: &str = ".owner";
 /// A directory without an owner file is left alone this long: its creator may be between
 /// `mkdir` and taking the lock.
@@ -36,6 +38,7 @@ impl Scratch {
 /// Creates `$TMPDIR/ksock-<kind>-XXXXXX`, locked by this process. The first call in a
 /// process first sweeps directories of dead ksock processes.
 pub fn tempdir(kind: &str) -> Result<Scratch, Error> {
+    assert!(KINDS.contains(&kind), "unknown scratch kind {kind}");
     static SWEEP: Once = Once::new();
     SWEEP.call_once(|| {
         sweep(&std::env::temp_dir());
@@ -69,7 +72,8 @@ pub fn sweep(base: &Path) -> Vec<PathBuf> {
         let is_ours = ent
             .file_name()
             .to_str()
-            .is_some_and(|n| n.starts_with(PREFIX));
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .is_some_and(|rest| KINDS.iter().any(|k| rest.starts_with(&format!("{k}-"))));
         if !is_ours || !ent.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
@@ -119,8 +123,8 @@ mod tests {
         assert!(sweep(base.path()).is_empty(), "swept a directory in use");
         child.kill().unwrap();
         child.wait().unwrap();
-        // Not ours: never touched.
-        let other = base.path().join("other-dir");
+        // Not ours: never touched, even with our prefix.
+        let other = base.path().join("ksock-newcomer-cache");
         std::fs::create_dir(&other).unwrap();
 
         let removed = sweep(base.path());
