@@ -517,6 +517,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                         "interrupt",
                     ])
                     .args(["--test", "crash_recovery", "--test", "differential"])
+                    .args(["--test", "faults", "--test", "cache_kill"])
                     .current_dir(&root)
                     .status()?
                     .success();
