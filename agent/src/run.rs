@@ -209,6 +209,8 @@ fn explain_failed_load(module: &str, detail: String, logged: &[String]) -> Strin
     let why: Vec<&str> = logged
         .iter()
         .filter_map(|l| l.split_once(&format!("{module}: ")).map(|(_, rest)| rest))
+        // Every out-of-tree, unsigned module taints the kernel; that is not why it failed.
+        .filter(|rest| !rest.contains("taints kernel") && !rest.starts_with("module verification"))
         .collect();
     if why.is_empty() {
         detail
@@ -320,5 +322,30 @@ fn wait_dmesg(
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_load_carries_the_kernels_reason_without_taint_notices() {
+        let logged: Vec<String> = [
+            "[ 23.76] ksock_x: loading out-of-tree module taints kernel.",
+            "[ 23.76] ksock_x: module verification failed: signature and/or required key missing - tainting kernel",
+            "[ 23.77] ksock_x: Unknown symbol ksock_no_such_symbol (err -2)",
+            "[ 23.78] other: unrelated",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            explain_failed_load("ksock_x", "ENOENT (2)".into(), &logged),
+            "ENOENT (2); the kernel said: Unknown symbol ksock_no_such_symbol (err -2)"
+        );
+        assert_eq!(
+            explain_failed_load("ksock_y", "EINVAL (22)".into(), &logged),
+            "EINVAL (22)"
+        );
     }
 }

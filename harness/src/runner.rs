@@ -410,3 +410,25 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
         actions,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_names_the_spec_and_step_only_once_overdue() {
+        let clock = SpecClock::new(Duration::from_millis(50));
+        assert_eq!(clock.overdue(), None, "no spec running yet");
+        clock.observe("KSOCK-SPEC-START b-hang");
+        clock.observe("KSOCK-STEP 3 load ksock_crash crash=3");
+        assert_eq!(clock.overdue(), None, "not yet overdue");
+        std::thread::sleep(Duration::from_millis(80));
+        let why = clock.overdue().expect("overdue");
+        assert!(
+            why.contains("b-hang") && why.contains("step 3 load ksock_crash crash=3"),
+            "{why}"
+        );
+        clock.observe("KSOCK-SPEC-END b-hang");
+        assert_eq!(clock.overdue(), None, "a finished spec is not overdue");
+    }
+}
