@@ -122,6 +122,24 @@ fn oops_hang_and_failed_load_fail_alone_with_their_cause() {
     assert_nothing_left(tmp.path());
 }
 
+/// Starts `test` as a child and returns once its guest is in e-sleep's `sleep` step.
+fn child_in_e_sleep(test: &str) -> (std::process::Child, tempfile::TempDir, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = tempfile::tempdir().unwrap();
+    let mut child = spawn_child(
+        test,
+        &[("TMPDIR", tmp.path()), ("KSOCK_ARTIFACTS", art.path())],
+    );
+    let console = art.path().join("console-7.2-1.log");
+    wait_for(
+        "e-sleep to start",
+        Duration::from_secs(900),
+        &mut child,
+        || file_contains(&console, "KSOCK-STEP 2 sleep"),
+    );
+    (child, tmp, art)
+}
+
 #[test]
 fn child_qemu_killed() {
     if !is_child("child_qemu_killed") {
@@ -139,19 +157,7 @@ fn child_qemu_killed() {
 
 #[test]
 fn qemu_killed_from_outside_is_named_and_the_rest_runs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let art = tempfile::tempdir().unwrap();
-    let mut child = spawn_child(
-        "child_qemu_killed",
-        &[("TMPDIR", tmp.path()), ("KSOCK_ARTIFACTS", art.path())],
-    );
-    let console = art.path().join("console-7.2-1.log");
-    wait_for(
-        "e-sleep to start",
-        Duration::from_secs(900),
-        &mut child,
-        || file_contains(&console, "KSOCK-STEP 2 sleep"),
-    );
+    let (mut child, tmp, _art) = child_in_e_sleep("child_qemu_killed");
     let qemu = qemu_mentioning(&tmp.path().to_string_lossy()).expect("a qemu of the child's");
     sigkill(qemu);
     let st = child.wait().unwrap();
@@ -173,19 +179,7 @@ fn child_boot_until_killed() {
 
 #[test]
 fn sigkill_of_ksock_during_a_boot_leaves_nothing_for_good() {
-    let tmp = tempfile::tempdir().unwrap();
-    let art = tempfile::tempdir().unwrap();
-    let mut child = spawn_child(
-        "child_boot_until_killed",
-        &[("TMPDIR", tmp.path()), ("KSOCK_ARTIFACTS", art.path())],
-    );
-    let console = art.path().join("console-7.2-1.log");
-    wait_for(
-        "e-sleep to start",
-        Duration::from_secs(900),
-        &mut child,
-        || file_contains(&console, "KSOCK-STEP 2 sleep"),
-    );
+    let (mut child, tmp, _art) = child_in_e_sleep("child_boot_until_killed");
     sigkill(child.id());
     child.wait().unwrap();
     // vng, virtme-run and qemu die with it (parent-death signal, PID namespace).

@@ -10,26 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CHILD_ENV: &str = "KSOCK_INTERRUPT_CHILD";
+mod common;
 
-/// Pids of processes whose command line contains `needle`.
-fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(needle) {
-            out.push((pid, cmd));
-        }
-    }
-    out
-}
+use common::processes_mentioning;
+
+const CHILD_ENV: &str = "KSOCK_INTERRUPT_CHILD";
 
 #[test]
 fn child_boots_until_interrupted() {
