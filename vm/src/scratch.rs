@@ -112,11 +112,12 @@ mod tests {
         // Dead: a child took the lock and was killed with SIGKILL.
         let dead = base.path().join("ksock-vng-dead");
         std::fs::create_dir(&dead).unwrap();
-        // -o: the lock is held by flock itself, not inherited by `sleep`.
-        let mut child = std::process::Command::new("flock")
-            .arg("-o")
+        // One process: the shell takes the lock on fd 9 and becomes `sleep`, keeping it.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec 9>\"$1\"; flock -x 9; exec sleep 300")
+            .arg("sh")
             .arg(dead.join(OWNER))
-            .args(["sleep", "300"])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(300));
