@@ -68,69 +68,133 @@ pub fn run_kernel(
     } else {
         Flavour::C
     });
-    let label = flavour.to_string();
-    // A verdict for `spec` on this kernel; callers fill in what happened.
-    let verdict = |spec: &str, status: Status| Verdict {
-        spec: spec.to_string(),
-        kernel: kernel_name.to_string(),
-        release: k.release.clone(),
-        flavour: label.clone(),
-        status,
-        duration_ms: 0,
-        failure: None,
-        note: String::new(),
-        dmesg: Vec::new(),
-    };
     let version = KernelVersion::parse(&k.release)
         .with_context(|| format!("cannot read a version from release {}", k.release))?;
-
-    let mut verdicts = Vec::new();
-    let mut to_run = Vec::new();
-    for s in specs {
-        match &s.kernels {
-            Some(req) if !req.matches(&version) => verdicts.push(Verdict {
-                note: format!("kernel {version} is outside the spec's `kernels` condition"),
-                ..verdict(&s.name, Status::Skip)
-            }),
-            _ => to_run.push(s),
-        }
-    }
+    let mut run = KernelRun {
+        kernel_name,
+        k: &k,
+        flavour,
+        version,
+        project,
+        opts,
+        kos: BTreeMap::new(),
+        accel: Accel::Tcg,
+    };
+    let (mut verdicts, to_run) = run.applicable(specs);
     if to_run.is_empty() {
         return Ok(verdicts);
     }
-    let kos = build_modules(cache, project, &k, &to_run, flavour)?;
-    let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
+    run.kos = build_modules(cache, project, &k, &to_run, flavour)?;
+    run.accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     std::fs::create_dir_all(&opts.artifacts)
         .with_context(|| format!("{}", opts.artifacts.display()))?;
 
+    // One boot for all remaining specs; a spec that takes the guest down fails alone and
+    // the ones after it get a new boot.
     let mut remaining: Vec<&Spec> = to_run;
     let mut boot_no = 0;
     while !remaining.is_empty() {
         boot_no += 1;
+        let report = run.boot(&remaining, boot_no)?;
+        verdicts.extend(run.judge_reported(&remaining, &report));
+        let done = report.results.specs.len().min(remaining.len());
+        if done == remaining.len() {
+            break;
+        }
+        verdicts.push(run.culprit(remaining[done], &report));
+        if done == 0 && report.results.kernel_release.is_empty() {
+            // Not a spec's fault: the agent never started. Do not reboot for every spec.
+            verdicts.extend(remaining[1..].iter().map(|s| run.not_run(s)));
+            break;
+        }
+        remaining = remaining[done + 1..].to_vec();
+    }
+    Ok(verdicts)
+}
+
+/// What one kernel's run knows once the kernel is prepared.
+struct KernelRun<'a> {
+    kernel_name: &'a str,
+    k: &'a PreparedKernel,
+    flavour: Flavour,
+    version: KernelVersion,
+    project: &'a Project,
+    opts: &'a RunOptions,
+    /// Module name → built `.ko`.
+    kos: BTreeMap<String, PathBuf>,
+    accel: Accel,
+}
+
+/// One boot's outcome and what the agent reported.
+struct BootReport {
+    outcome: boot::BootOutcome,
+    results: Results,
+    timeout: Duration,
+    /// Console tail plus where the full console is, for failures.
+    tail: String,
+}
+
+impl KernelRun<'_> {
+    /// A verdict for `spec` on this kernel; callers fill in what happened.
+    fn verdict(&self, spec: &str, status: Status) -> Verdict {
+        Verdict {
+            spec: spec.to_string(),
+            kernel: self.kernel_name.to_string(),
+            release: self.k.release.clone(),
+            flavour: self.flavour.to_string(),
+            status,
+            duration_ms: 0,
+            failure: None,
+            note: String::new(),
+            dmesg: Vec::new(),
+        }
+    }
+
+    /// Skip verdicts for specs whose `kernels` condition excludes this kernel, and the rest.
+    fn applicable<'s>(&self, specs: &'s [Spec]) -> (Vec<Verdict>, Vec<&'s Spec>) {
+        let (run, skip): (Vec<&Spec>, Vec<&Spec>) = specs
+            .iter()
+            .partition(|s| s.kernels.as_ref().is_none_or(|r| r.matches(&self.version)));
+        let skipped = skip
+            .iter()
+            .map(|s| Verdict {
+                note: format!(
+                    "kernel {} is outside the spec's `kernels` condition",
+                    self.version
+                ),
+                ..self.verdict(&s.name, Status::Skip)
+            })
+            .collect();
+        (skipped, run)
+    }
+
+    /// Boots once with a plan of `specs` and collects what the agent wrote.
+    fn boot(&self, specs: &[&Spec], boot_no: usize) -> Result<BootReport> {
         let plan = Plan {
-            specs: remaining.iter().map(|s| plan_spec(s, &kos)).collect(),
+            specs: specs.iter().map(|s| plan_spec(s, &self.kos)).collect(),
         };
         let shared = ksock_vm::scratch::tempdir("run").context("creating the shared directory")?;
-        std::fs::write(
-            shared.path().join(PLAN_FILE),
-            serde_json::to_vec_pretty(&plan)?,
-        )?;
-        let console_log = opts
+        let plan_file = shared.path().join(PLAN_FILE);
+        std::fs::write(&plan_file, serde_json::to_vec_pretty(&plan)?)?;
+        let console_log = self
+            .opts
             .artifacts
-            .join(format!("console-{kernel_name}-{boot_no}.log"));
-        let clock = SpecClock::new(opts.spec_timeout);
+            .join(format!("console-{}-{boot_no}.log", self.kernel_name));
         let progress = Progress::start(format!(
-            "kernel {} ({accel}, {flavour} modules): boot {boot_no}, {} spec(s)",
-            k.release,
-            remaining.len()
+            "kernel {} ({}, {} modules): boot {boot_no}, {} spec(s)",
+            self.k.release,
+            self.accel,
+            self.flavour,
+            specs.len()
         ));
+        let clock = SpecClock::new(self.opts.spec_timeout);
         let req = BootRequest {
-            vmlinuz: k.vmlinuz.clone(),
-            accel,
+            vmlinuz: self.k.vmlinuz.clone(),
+            accel: self.accel,
             exec: format!(
                 "{} run --plan {} --out {}",
-                project.agent.display(),
-                shared.path().join(PLAN_FILE).display(),
+                self.project.agent.display(),
+                plan_file.display(),
                 shared.path().display()
             ),
             // An oops leaves the kernel in a state no later spec should be judged in:
@@ -140,22 +204,11 @@ pub fn run_kernel(
                 "oops=panic".to_string(),
             ],
             rwdirs: vec![shared.path().to_path_buf()],
-            memory: opts.memory.clone(),
-            cpus: opts.cpus,
-            timeout: opts.boot_timeout + Duration::from_secs(30 * remaining.len() as u64),
+            memory: self.opts.memory.clone(),
+            cpus: self.opts.cpus,
+            timeout: self.opts.boot_timeout + Duration::from_secs(30 * specs.len() as u64),
             console_log: console_log.clone(),
-            on_line: Some({
-                let detail = progress.detail_handle();
-                let clock = clock.clone();
-                std::sync::Arc::new(move |line: &str| {
-                    clock.observe(line);
-                    if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
-                        detail.set(&format!("running {name}"));
-                    } else if line.contains("virtme-ng-init: starting script") {
-                        detail.set("guest up");
-                    }
-                })
-            }),
+            on_line: Some(console_watcher(&clock, progress.detail_handle())),
             watchdog: Some({
                 let clock = clock.clone();
                 std::sync::Arc::new(move || clock.overdue())
@@ -169,49 +222,53 @@ pub fn run_kernel(
         progress.done(&format!(
             "{} of {} spec(s) reported, guest {}",
             results.specs.len(),
-            remaining.len(),
-            match &outcome.end {
-                BootEnd::Exited(_) if results.complete => "finished".to_string(),
-                BootEnd::Exited(_) => "exited early".to_string(),
-                BootEnd::TimedOut => "timed out".to_string(),
-                BootEnd::Panicked => "PANICKED".to_string(),
-                BootEnd::KvmFailed => "could not run under KVM".to_string(),
-                BootEnd::QemuKilled(sig) => format!("lost: qemu killed by signal {sig}"),
-                BootEnd::Stopped(_) => "stopped (a spec hung)".to_string(),
-            }
+            specs.len(),
+            guest_state(&outcome.end, results.complete)
         ));
         let tail = format!(
             "{}\n(full console: {})",
             outcome.console_tail(CONSOLE_TAIL),
             console_log.display()
         );
-        for (spec, r) in remaining.iter().zip(&results.specs) {
-            let status = judge(spec, &version, r);
-            let pass = if status.is_ok() {
-                Status::Pass
-            } else {
-                Status::Fail
-            };
-            verdicts.push(Verdict {
-                duration_ms: r.duration_ms,
-                failure: status.err().map(|f| Failure {
-                    console_tail: tail.clone(),
-                    ..f
-                }),
-                dmesg: r.dmesg.clone(),
-                ..verdict(&spec.name, pass)
-            });
-        }
-        let done = results.specs.len().min(remaining.len());
-        if done == remaining.len() {
-            break;
-        }
-        // The spec at `done` never reported: it took the guest down (or the guest never came
-        // up). It fails; the rest get a new boot.
-        let culprit = remaining[done];
-        let why = match &outcome.end {
-            BootEnd::Panicked => boot::crash_summary(&outcome.console),
-            BootEnd::TimedOut => format!("the guest did not finish within {:?}", req.timeout),
+        Ok(BootReport {
+            outcome,
+            results,
+            timeout: req.timeout,
+            tail,
+        })
+    }
+
+    /// Verdicts of the specs the agent reported on.
+    fn judge_reported(&self, specs: &[&Spec], report: &BootReport) -> Vec<Verdict> {
+        specs
+            .iter()
+            .zip(&report.results.specs)
+            .map(|(spec, r)| {
+                let status = judge(spec, &self.version, r);
+                let pass = if status.is_ok() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                };
+                Verdict {
+                    duration_ms: r.duration_ms,
+                    failure: status.err().map(|f| Failure {
+                        console_tail: report.tail.clone(),
+                        ..f
+                    }),
+                    dmesg: r.dmesg.clone(),
+                    ..self.verdict(&spec.name, pass)
+                }
+            })
+            .collect()
+    }
+
+    /// The spec that never reported: it took the guest down (or the guest never came up).
+    fn culprit(&self, spec: &Spec, report: &BootReport) -> Verdict {
+        let out = &report.outcome;
+        let why = match &out.end {
+            BootEnd::Panicked => boot::crash_summary(&out.console),
+            BootEnd::TimedOut => format!("the guest did not finish within {:?}", report.timeout),
             BootEnd::KvmFailed => "KVM failed to run the guest".to_string(),
             BootEnd::Stopped(why) => format!("the spec hung: {why}; the guest was stopped"),
             BootEnd::QemuKilled(sig) => {
@@ -222,34 +279,59 @@ pub fn run_kernel(
                  did not start or crashed)"
             ),
         };
-        verdicts.push(Verdict {
-            duration_ms: outcome.duration.as_millis() as u64,
+        Verdict {
+            duration_ms: out.duration.as_millis() as u64,
             failure: Some(Failure {
                 expected: "the spec to run to its end".into(),
                 actual: why,
                 dmesg: Vec::new(),
-                console_tail: tail,
+                console_tail: report.tail.clone(),
             }),
-            ..verdict(&culprit.name, Status::Fail)
-        });
-        if done == 0 && results.kernel_release.is_empty() {
-            // Not a spec's fault: the agent never started. Do not reboot for every spec.
-            for s in &remaining[1..] {
-                verdicts.push(Verdict {
-                    failure: Some(Failure {
-                        expected: "a guest that runs the agent".into(),
-                        actual: "not run: the guest never reported (see the first failure)".into(),
-                        dmesg: Vec::new(),
-                        console_tail: String::new(),
-                    }),
-                    ..verdict(&s.name, Status::Fail)
-                });
-            }
-            break;
+            ..self.verdict(&spec.name, Status::Fail)
         }
-        remaining = remaining[done + 1..].to_vec();
     }
-    Ok(verdicts)
+
+    /// A spec not run because the guest never ran the agent.
+    fn not_run(&self, spec: &Spec) -> Verdict {
+        Verdict {
+            failure: Some(Failure {
+                expected: "a guest that runs the agent".into(),
+                actual: "not run: the guest never reported (see the first failure)".into(),
+                dmesg: Vec::new(),
+                console_tail: String::new(),
+            }),
+            ..self.verdict(&spec.name, Status::Fail)
+        }
+    }
+}
+
+/// How the guest ended, for the progress line.
+fn guest_state(end: &BootEnd, complete: bool) -> String {
+    match end {
+        BootEnd::Exited(_) if complete => "finished".to_string(),
+        BootEnd::Exited(_) => "exited early".to_string(),
+        BootEnd::TimedOut => "timed out".to_string(),
+        BootEnd::Panicked => "PANICKED".to_string(),
+        BootEnd::KvmFailed => "could not run under KVM".to_string(),
+        BootEnd::QemuKilled(sig) => format!("lost: qemu killed by signal {sig}"),
+        BootEnd::Stopped(_) => "stopped (a spec hung)".to_string(),
+    }
+}
+
+/// Feeds console lines to the spec clock and the progress line.
+fn console_watcher(
+    clock: &std::sync::Arc<SpecClock>,
+    detail: ksock_vm::progress::Detail,
+) -> boot::LineSink {
+    let clock = clock.clone();
+    std::sync::Arc::new(move |line: &str| {
+        clock.observe(line);
+        if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
+            detail.set(&format!("running {name}"));
+        } else if line.contains("virtme-ng-init: starting script") {
+            detail.set("guest up");
+        }
+    })
 }
 
 /// Follows the agent's console markers to know which spec and step run, and since when.
