@@ -8,7 +8,9 @@
 //! Invariant: [`modules::load`] refuses unless [`guard`] finds the ksock guest marker on
 //! the kernel command line. Nothing in ksock loads a module any other way.
 
+pub mod fuzz;
 pub mod guard;
+pub mod guarded;
 pub mod kmsg;
 pub mod modules;
 pub mod net;

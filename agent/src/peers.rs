@@ -290,75 +290,7 @@ pub fn run_sockopt(o: &SockoptSpec) -> PeerReport {
     report
 }
 
-/// An address that is never mapped in user space (the top of the x86-64 user range).
-const BAD_USER_POINTER: usize = 0x7fff_ffff_f000;
-
-/// A user buffer that ends exactly where an inaccessible (PROT_NONE) page begins, so a kernel
-/// copy of even one byte past its length faults (EFAULT) instead of silently reading or
-/// corrupting neighbouring memory: over-long copies become deterministic, observable errors.
-struct GuardedBuf {
-    base: *mut libc::c_void,
-    map_len: usize,
-    len: usize,
-}
-
-impl GuardedBuf {
-    fn new(len: usize) -> std::io::Result<Self> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let data_pages = len.div_ceil(page).max(1);
-        let map_len = (data_pages + 1) * page;
-        // SAFETY: an anonymous private mapping; checked for MAP_FAILED below.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let buf = Self { base, map_len, len };
-        // SAFETY: the last page lies inside the mapping we just made.
-        let rc = unsafe {
-            libc::mprotect(
-                (base as usize + data_pages * page) as *mut libc::c_void,
-                page,
-                libc::PROT_NONE,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(buf)
-    }
-
-    /// Start of the buffer: `len` bytes before the guard page.
-    fn ptr(&self) -> *mut u8 {
-        (self.base as usize + self.map_len - self.page() - self.len) as *mut u8
-    }
-
-    fn page(&self) -> usize {
-        // SAFETY: sysconf has no preconditions.
-        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr()..ptr()+len` is inside the read-write part of our mapping.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
-    }
-}
-
-impl Drop for GuardedBuf {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `new` mapped.
-        unsafe { libc::munmap(self.base, self.map_len) };
-    }
-}
+use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
 
 fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();

@@ -59,6 +59,12 @@ pub enum Action {
         none: bool,
         timeout_ms: u64,
     },
+    /// A bounded, deterministic fuzz campaign; `expect_finding` inverts the verdict (for
+    /// specs that prove the oracles catch a seeded bug).
+    Fuzz {
+        campaign: crate::fuzz::Campaign,
+        expect_finding: bool,
+    },
 }
 
 impl Action {
@@ -132,6 +138,21 @@ impl Action {
                 }
                 w.join(" ")
             }
+            Action::Fuzz {
+                campaign: c,
+                expect_finding,
+            } => format!(
+                "fuzz {} seed={} runs={} max_ops={}{}",
+                c.module,
+                c.seed,
+                c.runs,
+                c.max_ops,
+                if *expect_finding {
+                    " (expecting a finding)"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }

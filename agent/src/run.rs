@@ -190,6 +190,13 @@ fn run_action(
             std::thread::sleep(Duration::from_millis(*ms));
             (true, String::new())
         }
+        Action::Fuzz {
+            campaign,
+            expect_finding,
+        } => {
+            loaded.push(campaign.module.clone());
+            fuzz_step(campaign, *expect_finding, kmsg, dmesg)
+        }
     };
     // Whatever the action made the kernel log belongs to this spec.
     let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
@@ -201,6 +208,38 @@ fn run_action(
     };
     dmesg.extend(logged);
     r
+}
+
+/// Runs a campaign and says what it found, with the shrunk sequence.
+fn fuzz_step(
+    c: &crate::fuzz::Campaign,
+    expect_finding: bool,
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+) -> (bool, String) {
+    let r = match crate::fuzz::run(c, kmsg, dmesg) {
+        Ok(r) => r,
+        Err(e) => return (false, format!("fuzz campaign could not run: {e:#}")),
+    };
+    let stats = format!(
+        "{} sequence(s), {} op(s) in {:.1} s",
+        r.sequences, r.ops, r.seconds
+    );
+    match (&r.finding, expect_finding) {
+        (None, false) => (true, format!("no finding: {stats}")),
+        (None, true) => (false, format!("no finding, but one was expected: {stats}")),
+        (Some((i, v, ops)), expect) => (
+            expect,
+            format!(
+                "finding in sequence {i} of seed {} ({} oracle): {}; {stats}; smallest \
+                 failing sequence:\n{}",
+                c.seed,
+                v.oracle,
+                v.detail,
+                ksock_ops::describe(ops, &c.target)
+            ),
+        ),
+    }
 }
 
 /// finit_module's errno alone misleads ("ENOENT" for a file that exists): add what the

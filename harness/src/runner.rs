@@ -414,6 +414,39 @@ fn build_modules(
     Ok(kos)
 }
 
+/// `name=value` words for finit_module.
+fn module_params(params: &BTreeMap<String, ksock_spec::ParamValue>) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action {
+    let module = f.target.module();
+    let d = ksock_ops::Target::KSOCK_SOCKOPT;
+    let optmin = f.int_param("optmin", d.optmin.into()) as i32;
+    Action::Fuzz {
+        campaign: ksock_agent::fuzz::Campaign {
+            module: module.to_string(),
+            path: kos[module].clone(),
+            params: module_params(&f.params),
+            target: ksock_ops::Target {
+                optmin,
+                optmax: f.int_param("optmax", i64::from(optmin) + 1) as i32,
+                capacity: d.capacity,
+            },
+            seed: f.seed,
+            runs: f.runs,
+            max_ops: f.max_ops,
+            model: true,
+            splats: boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect(),
+        },
+        expect_finding: f.expect_finding,
+    }
+}
+
 /// Addresses were checked when the spec was read.
 fn socket_addr(addr: &str, port: u16) -> std::net::SocketAddr {
     let ip: std::net::IpAddr = addr.parse().expect("validated address");
@@ -428,14 +461,10 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
             Step::Load(l) => Action::Load {
                 module: l.module.clone(),
                 path: kos[&l.module].clone(),
-                params: l
-                    .params
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                params: module_params(&l.params),
                 expect_errno: l.expect_error.map(|e| e.0),
             },
+            Step::Fuzz(f) => fuzz_action(f, kos),
             Step::Unload(m) => Action::Unload { module: m.clone() },
             Step::WaitDmesg(w) => Action::WaitDmesg {
                 pattern: w.pattern.as_str().to_string(),

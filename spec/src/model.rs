@@ -45,6 +45,61 @@ pub enum Step {
     Sockopt(Sockopt),
     /// Socket state from NETLINK_SOCK_DIAG: waits (up to `timeout_ms`) until it holds.
     Sockets(Sockets),
+    /// A bounded, deterministic fuzz campaign: `runs` op sequences generated from `seed`,
+    /// each on a freshly loaded module, with every oracle checked after every op.
+    Fuzz(Fuzz),
+}
+
+/// What a `fuzz` step fuzzes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FuzzTarget {
+    /// ksock_sockopt's setsockopt/getsockopt channel, with its reference model.
+    Sockopt,
+}
+
+impl FuzzTarget {
+    /// The module the target loads.
+    pub fn module(self) -> &'static str {
+        match self {
+            FuzzTarget::Sockopt => "ksock_sockopt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fuzz {
+    pub target: FuzzTarget,
+    /// Parameters of the module (`optmin`/`optmax` move the served range).
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    pub seed: u64,
+    #[serde(default = "default_fuzz_runs")]
+    pub runs: u64,
+    #[serde(default = "default_fuzz_ops")]
+    pub max_ops: usize,
+    /// The campaign must find something (to prove the oracles catch a seeded bug).
+    #[serde(default)]
+    pub expect_finding: bool,
+}
+
+fn default_fuzz_runs() -> u64 {
+    100
+}
+
+fn default_fuzz_ops() -> usize {
+    16
+}
+
+impl Fuzz {
+    /// An integer parameter, or `default`.
+    pub fn int_param(&self, name: &str, default: i64) -> i64 {
+        match self.params.get(name) {
+            Some(ParamValue::Int(i)) => *i,
+            _ => default,
+        }
+    }
 }
 
 fn localhost() -> String {
@@ -284,10 +339,13 @@ impl Spec {
     pub fn modules(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for s in &self.steps {
-            if let Step::Load(l) = s {
-                if !out.contains(&l.module.as_str()) {
-                    out.push(&l.module);
-                }
+            let m = match s {
+                Step::Load(l) => l.module.as_str(),
+                Step::Fuzz(f) => f.target.module(),
+                _ => continue,
+            };
+            if !out.contains(&m) {
+                out.push(m);
             }
         }
         out

@@ -250,6 +250,34 @@ pub(crate) fn validate(
                     ));
                 }
             }
+            Step::Fuzz(f) => {
+                let at = position(text, step_offset(text, i));
+                let m = f.target.module();
+                if !known_modules.iter().any(|k| k == m) {
+                    return Err(err(
+                        at,
+                        format!("steps[{i}].fuzz: target needs module `{m}`, not in kmods/"),
+                        None,
+                    ));
+                }
+                if loaded.contains(&m) {
+                    return Err(err(
+                        at,
+                        format!("steps[{i}].fuzz: `{m}` is loaded at this point"),
+                        Some("the campaign loads the module itself for each sequence; unload it first".into()),
+                    ));
+                }
+                if !(1..=100_000).contains(&f.runs) || !(1..=256).contains(&f.max_ops) {
+                    return Err(err(
+                        at,
+                        format!(
+                            "steps[{i}].fuzz: runs={} max_ops={} out of range",
+                            f.runs, f.max_ops
+                        ),
+                        Some("use runs 1..=100000 and max_ops 1..=256".into()),
+                    ));
+                }
+            }
             Step::Sleep(ms) => {
                 let at = position(text, step_offset(text, i));
                 if *ms > MAX_WAIT_MS {

@@ -1,0 +1,356 @@
+//! The sockopt fuzzer's executor in the guest: runs op sequences ([`ksock_ops`]) against the
+//! loaded module, checks every oracle after every op, and shrinks a failing sequence.
+//!
+//! Oracles that need no knowledge of the module: a buffer of exactly the given length that
+//! ends at a guard page must never fault; canary bytes after it must stay intact; a get
+//! must not return a length larger than it was given; no kernel splat; the module unloads.
+//! With `model`, also ksock_sockopt's contract ([`ksock_ops::model`]).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ksock_ops::model::{self, Expected, SockoptModel};
+use ksock_ops::{Op, Place, Target};
+use serde::{Deserialize, Serialize};
+
+use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
+use crate::kmsg::Kmsg;
+use crate::modules;
+
+/// Canary bytes after a `Place::Canary` buffer.
+const CANARY_LEN: usize = 16;
+/// Buffers are never larger than this; a longer stated length is not "exact".
+const MAX_BUF: usize = (1 << 20) + 4096;
+
+/// A bounded, deterministic campaign (the `fuzz` spec step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub module: String,
+    pub path: PathBuf,
+    pub params: String,
+    pub target: Target,
+    pub seed: u64,
+    pub runs: u64,
+    pub max_ops: usize,
+    /// Check ksock_sockopt's contract too.
+    pub model: bool,
+    /// Kernel log lines matching any of these are findings.
+    pub splats: Vec<String>,
+}
+
+/// An oracle that fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub oracle: &'static str,
+    pub detail: String,
+}
+
+/// The outcome of a campaign.
+#[derive(Debug)]
+pub struct Report {
+    pub sequences: u64,
+    pub ops: u64,
+    pub seconds: f64,
+    /// The first finding: sequence index, the oracle, and the shrunk sequence.
+    pub finding: Option<(u64, Violation, Vec<Op>)>,
+}
+
+/// What one op did.
+struct Observed {
+    errno: Option<i32>,
+    value: Option<Vec<u8>>,
+    returned_len: Option<i64>,
+    /// The buffer really is as long as the length the kernel was given.
+    exact: bool,
+    canary_intact: bool,
+}
+
+/// Runs `c.runs` generated sequences, each on a freshly loaded module; stops at the first
+/// finding and shrinks it.
+pub fn run(c: &Campaign, kmsg: &mut Kmsg, dmesg: &mut Vec<String>) -> anyhow::Result<Report> {
+    let splats = regex::RegexSet::new(&c.splats)?;
+    let start = Instant::now();
+    let mut report = Report {
+        sequences: 0,
+        ops: 0,
+        seconds: 0.0,
+        finding: None,
+    };
+    for i in 0..c.runs {
+        let ops = ksock_ops::generate(c.seed, i, c.max_ops);
+        report.sequences += 1;
+        let (done, violation) = run_sequence(c, &ops, kmsg, dmesg, &splats)?;
+        report.ops += done as u64;
+        if let Some(v) = violation {
+            let small = shrink(c, &ops[..done], kmsg, dmesg, &splats)?;
+            report.finding = Some((i, v, small));
+            break;
+        }
+    }
+    let _ = modules::unload(&c.module);
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Reloads the module and runs `ops`; returns how many ran and the first violation.
+fn run_sequence(
+    c: &Campaign,
+    ops: &[Op],
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+    splats: &regex::RegexSet,
+) -> anyhow::Result<(usize, Option<Violation>)> {
+    if modules::is_loaded(&c.module) {
+        if let Err(e) = modules::unload(&c.module) {
+            return Ok((0, Some(violation("unload", e.to_string()))));
+        }
+    }
+    modules::load(&c.path, &c.params)?;
+    let mut m = SockoptModel::new(c.target);
+    // SAFETY: plain socket(2) call; closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    let mut result = (ops.len(), None);
+    for (i, op) in ops.iter().enumerate() {
+        let obs = exec(fd, op, &c.target)?;
+        let expected = m.step(op);
+        let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
+        let splat = logged.iter().find(|l| splats.is_match(l)).cloned();
+        dmesg.extend(logged);
+        let v = splat
+            .map(|l| violation("kernel splat", l))
+            .or_else(|| check(op, &obs, &c.target, c.model.then_some(&expected)));
+        if v.is_some() {
+            result = (i + 1, v);
+            break;
+        }
+    }
+    // SAFETY: closing the socket opened above.
+    unsafe { libc::close(fd) };
+    Ok(result)
+}
+
+/// Drops ops one at a time while the sequence still fails (any oracle).
+fn shrink(
+    c: &Campaign,
+    ops: &[Op],
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+    splats: &regex::RegexSet,
+) -> anyhow::Result<Vec<Op>> {
+    let mut cur = ops.to_vec();
+    let mut i = 0;
+    while i < cur.len() && cur.len() > 1 {
+        let mut trial = cur.clone();
+        trial.remove(i);
+        match run_sequence(c, &trial, kmsg, dmesg, splats)? {
+            (n, Some(_)) => {
+                trial.truncate(n);
+                cur = trial;
+            }
+            (_, None) => i += 1,
+        }
+    }
+    Ok(cur)
+}
+
+fn violation(oracle: &'static str, detail: String) -> Violation {
+    Violation { oracle, detail }
+}
+
+/// The oracles, for one op.
+fn check(op: &Op, obs: &Observed, t: &Target, expected: Option<&Expected>) -> Option<Violation> {
+    let (place, write) = match op {
+        Op::Set { place, .. } => (*place, false),
+        Op::Get { place, .. } => (*place, true),
+    };
+    let valid = obs.exact && matches!(place, Place::Guarded | Place::Canary);
+    if valid && obs.errno == Some(model::EFAULT) {
+        return Some(violation(
+            "guard page",
+            format!(
+                "{} faulted on a valid buffer of exactly the given length: the kernel touched \
+                 memory past it",
+                if write { "get" } else { "set" }
+            ),
+        ));
+    }
+    if !obs.canary_intact {
+        return Some(violation(
+            "canary",
+            "bytes after the buffer were overwritten".into(),
+        ));
+    }
+    if let (Op::Get { len, .. }, Some(r)) = (op, obs.returned_len) {
+        let given = len.resolve(t).max(0);
+        if obs.errno.is_none() && r > given {
+            return Some(violation(
+                "returned length",
+                format!("get returned optlen {r}, larger than the {given} given"),
+            ));
+        }
+    }
+    let exp = expected?;
+    let ok = match (exp, obs.errno) {
+        (Expected::Err(errs), Some(e)) => errs.contains(&e),
+        (Expected::Ok(None), None) => true,
+        (Expected::Ok(Some(v)), None) => obs.value.as_deref() == Some(v.as_slice()),
+        _ => false,
+    };
+    (!ok).then(|| {
+        violation(
+            "model",
+            format!(
+                "expected {}, got {}",
+                describe_expected(exp),
+                match (obs.errno, &obs.value) {
+                    (Some(e), _) => modules::errno_name(e),
+                    (None, Some(v)) => format!("{:?}", String::from_utf8_lossy(v)),
+                    (None, None) => "success".into(),
+                }
+            ),
+        )
+    })
+}
+
+fn describe_expected(e: &Expected) -> String {
+    match e {
+        Expected::Ok(None) => "success".into(),
+        Expected::Ok(Some(v)) => format!("{:?}", String::from_utf8_lossy(v)),
+        Expected::Err(errs) => errs
+            .iter()
+            .map(|e| modules::errno_name(*e))
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
+}
+
+/// Performs one op on `fd`.
+fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Observed> {
+    let (opt, place, stated, fill) = match op {
+        Op::Set {
+            opt,
+            len,
+            fill,
+            place,
+        } => (
+            opt.resolve(t),
+            *place,
+            model::set_len(*len, t) as i64,
+            Some(fill),
+        ),
+        Op::Get { opt, len, place } => (opt.resolve(t), *place, len.resolve(t), None),
+    };
+    let size = (stated.max(0) as usize).min(MAX_BUF);
+    let canary = if place == Place::Canary {
+        CANARY_LEN
+    } else {
+        0
+    };
+    let mut buf = GuardedBuf::with_canary(size, canary)?;
+    if let Some(fill) = fill {
+        model::fill_into(buf.as_mut_slice(), fill);
+    }
+    if place == Place::ReadOnly {
+        buf.make_read_only()?;
+    }
+    let ptr = match place {
+        Place::Null => std::ptr::null_mut(),
+        Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,
+        _ => buf.ptr() as *mut libc::c_void,
+    };
+    let mut returned = stated as libc::socklen_t;
+    let rc = if fill.is_some() {
+        // SAFETY: the kernel validates the user pointer; bad ones are part of the input.
+        unsafe { libc::setsockopt(fd, libc::SOL_IP, opt, ptr, stated as libc::socklen_t) }
+    } else {
+        // SAFETY: as above; `returned` is a socklen_t we own.
+        unsafe { libc::getsockopt(fd, libc::SOL_IP, opt, ptr, &mut returned) }
+    };
+    let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    let get_ok = fill.is_none() && errno.is_none();
+    let returned_len = get_ok.then_some(returned as i32 as i64);
+    let value = returned_len.map(|r| {
+        let n = (r.max(0) as usize).min(size);
+        buf.as_mut_slice()[..n].to_vec()
+    });
+    Ok(Observed {
+        errno,
+        value,
+        returned_len,
+        exact: stated >= 0 && stated as usize <= MAX_BUF,
+        canary_intact: buf.canary_intact(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ksock_ops::{Len, Opt};
+
+    #[test]
+    fn efault_on_an_exact_guarded_buffer_is_a_guard_page_finding() {
+        let op = Op::Get {
+            opt: Opt::Served(0),
+            len: Len::Small(4),
+            place: Place::Guarded,
+        };
+        let obs = Observed {
+            errno: Some(model::EFAULT),
+            value: None,
+            returned_len: None,
+            exact: true,
+            canary_intact: true,
+        };
+        assert_eq!(
+            check(&op, &obs, &Target::KSOCK_SOCKOPT, None)
+                .unwrap()
+                .oracle,
+            "guard page"
+        );
+        let null = Op::Get {
+            opt: Opt::Served(0),
+            len: Len::Small(4),
+            place: Place::Null,
+        };
+        assert_eq!(
+            check(&null, &obs, &Target::KSOCK_SOCKOPT, None),
+            None,
+            "EFAULT on NULL is right"
+        );
+    }
+
+    #[test]
+    fn a_longer_returned_length_and_a_model_mismatch_are_findings() {
+        let op = Op::Get {
+            opt: Opt::Served(0),
+            len: Len::Small(4),
+            place: Place::Canary,
+        };
+        let obs = Observed {
+            errno: None,
+            value: Some(b"a messag".to_vec()),
+            returned_len: Some(8),
+            exact: true,
+            canary_intact: true,
+        };
+        assert_eq!(
+            check(&op, &obs, &Target::KSOCK_SOCKOPT, None)
+                .unwrap()
+                .oracle,
+            "returned length"
+        );
+        let obs = Observed {
+            returned_len: Some(5),
+            value: Some(b"a mez".to_vec()),
+            ..obs
+        };
+        let want = Expected::Ok(Some(b"a mes".to_vec()));
+        assert_eq!(
+            check(&op, &obs, &Target::KSOCK_SOCKOPT, Some(&want))
+                .unwrap()
+                .oracle,
+            "model"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! ksock-ops: the language of the sockopt fuzzer, shared by the host (specs, findings) and
+//! the guest agent (which executes it).
+//!
+//! A sequence is a `Vec<Op>` derived from bytes with [`arbitrary`]: from libFuzzer's input,
+//! or, for the bounded runs in the normal test suite, from a seed ([`generate`]). Ops are
+//! relative to the module under test ([`Target`]): an optname is "the 2nd served one" or
+//! "3 below the range", a length is "capacity + 1", so one sequence means the same on every
+//! module configuration. [`model`] predicts what a correct `ksock_sockopt` returns.
+//!
+//! Nothing here performs I/O.
+
+pub mod model;
+
+use std::fmt;
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde::{Deserialize, Serialize};
+
+/// What the ops are relative to: the module's served optnames and buffer capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// First optname served.
+    pub optmin: i32,
+    /// One past the last optname served.
+    pub optmax: i32,
+    /// The module's message capacity in bytes.
+    pub capacity: usize,
+}
+
+impl Target {
+    /// ksock_sockopt with its default parameters.
+    pub const KSOCK_SOCKOPT: Target = Target {
+        optmin: 128,
+        optmax: 129,
+        capacity: 64,
+    };
+}
+
+/// One call against the module.
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// `setsockopt(SOL_IP, opt, buf, len)`; the buffer holds `fill` repeated to `len` bytes.
+    Set {
+        opt: Opt,
+        len: Len,
+        fill: Vec<u8>,
+        place: Place,
+    },
+    /// `getsockopt(SOL_IP, opt, buf, &len)`.
+    Get { opt: Opt, len: Len, place: Place },
+}
+
+/// An optname, relative to the served range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Opt {
+    /// The n-th served optname (modulo the range's width).
+    Served(u8),
+    /// 1..=8 below the range.
+    Below(u8),
+    /// 0..=7 past the range's end (`optmax` itself is not served).
+    Above(u8),
+}
+
+impl Opt {
+    pub fn resolve(self, t: &Target) -> i32 {
+        let width = (t.optmax - t.optmin).max(1);
+        match self {
+            Opt::Served(n) => t.optmin + i32::from(n) % width,
+            Opt::Below(n) => t.optmin - 1 - i32::from(n % 8),
+            Opt::Above(n) => t.optmax + i32::from(n % 8),
+        }
+    }
+}
+
+/// An option length, at the edges that matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Len {
+    Zero,
+    /// 1..=8 bytes.
+    Small(u8),
+    Capacity,
+    CapacityMinus1,
+    CapacityPlus1,
+    /// One page (4096).
+    Page,
+    /// 1 MiB.
+    Huge,
+    /// A negative length (for get: the `int *optlen` the kernel reads; for set: the
+    /// unsigned optlen wraps to a huge value).
+    Negative(u8),
+    /// Any length up to 65535.
+    Raw(u16),
+}
+
+impl Len {
+    pub fn resolve(self, t: &Target) -> i64 {
+        match self {
+            Len::Zero => 0,
+            Len::Small(n) => 1 + i64::from(n % 8),
+            Len::Capacity => t.capacity as i64,
+            Len::CapacityMinus1 => t.capacity as i64 - 1,
+            Len::CapacityPlus1 => t.capacity as i64 + 1,
+            Len::Page => 4096,
+            Len::Huge => 1 << 20,
+            Len::Negative(n) => -1 - i64::from(n),
+            Len::Raw(n) => i64::from(n),
+        }
+    }
+}
+
+/// Where the user buffer lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// Exactly `len` bytes, then an inaccessible page: touching byte `len` faults.
+    Guarded,
+    /// `len` bytes, then 16 canary bytes, then an inaccessible page.
+    Canary,
+    /// A NULL pointer.
+    Null,
+    /// An address that is never mapped.
+    Unmapped,
+    /// `len` readable bytes that cannot be written.
+    ReadOnly,
+}
+
+impl Place {
+    /// Whether the buffer is valid memory of the stated length for this direction.
+    pub fn valid_for(self, write: bool) -> bool {
+        match self {
+            Place::Guarded | Place::Canary => true,
+            Place::ReadOnly => !write,
+            Place::Null | Place::Unmapped => false,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Set {
+                opt,
+                len,
+                fill,
+                place,
+            } => write!(
+                f,
+                "set opt={opt:?} len={len:?} fill={:?} buffer={place:?}",
+                String::from_utf8_lossy(fill)
+            ),
+            Op::Get { opt, len, place } => {
+                write!(f, "get opt={opt:?} len={len:?} buffer={place:?}")
+            }
+        }
+    }
+}
+
+/// Renders a sequence one op per line, numbered, with optnames and lengths resolved.
+pub fn describe(ops: &[Op], t: &Target) -> String {
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let (opt, len) = match op {
+                Op::Set { opt, len, .. } | Op::Get { opt, len, .. } => {
+                    (opt.resolve(t), len.resolve(t))
+                }
+            };
+            format!("  {}. {op}  (optname {opt}, {len} bytes)", i + 1)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sequence libFuzzer's bytes (or generated bytes) decode to, at most `max_ops` long.
+pub fn decode(bytes: &[u8], max_ops: usize) -> Vec<Op> {
+    // The first byte says how many ops; each op then takes what it needs. Bytes that run
+    // out end the sequence early.
+    let mut u = Unstructured::new(bytes);
+    let n = u.int_in_range(1..=max_ops.max(1)).unwrap_or(1);
+    (0..n).map_while(|_| Op::arbitrary(&mut u).ok()).collect()
+}
+
+/// Sequence `index` of the run seeded with `seed`: the same ops on every machine, forever
+/// (for a given version of this crate and of `arbitrary`).
+pub fn generate(seed: u64, index: u64, max_ops: usize) -> Vec<Op> {
+    let mut state = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let bytes: Vec<u8> = (0..max_ops * 24)
+        .flat_map(|_| splitmix64(&mut state).to_le_bytes())
+        .collect();
+    decode(&bytes, max_ops)
+}
+
+/// SplitMix64, written out here rather than taken from a crate: CI seeds must decode to the
+/// same bytes forever, and no dependency update may change this stream.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_always_gives_the_same_sequences() {
+        let a = generate(7, 3, 16);
+        assert_eq!(a, generate(7, 3, 16));
+        assert_ne!(a, generate(7, 4, 16));
+        assert!(!a.is_empty() && a.len() <= 16);
+        // The first value of the stream is frozen: changing it would change every CI seed.
+        let mut s = 0;
+        assert_eq!(splitmix64(&mut s), 0xe220_a839_7b1d_cdaf);
+    }
+
+    #[test]
+    fn many_seeds_reach_every_kind_of_op_length_and_place() {
+        let ops: Vec<Op> = (0..200).flat_map(|i| generate(1, i, 16)).collect();
+        let t = Target::KSOCK_SOCKOPT;
+        let lens: std::collections::HashSet<i64> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Set { len, .. } | Op::Get { len, .. } => len.resolve(&t),
+            })
+            .collect();
+        for want in [0, 64, 63, 65, 4096, 1 << 20] {
+            assert!(lens.contains(&want), "length {want} never generated");
+        }
+        assert!(lens.iter().any(|l| *l < 0), "no negative length");
+        assert!(ops.iter().any(|o| matches!(o, Op::Set { .. })));
+        assert!(ops.iter().any(|o| matches!(o, Op::Get { .. })));
+        for p in [
+            Place::Guarded,
+            Place::Canary,
+            Place::Null,
+            Place::Unmapped,
+            Place::ReadOnly,
+        ] {
+            assert!(
+                ops.iter().any(
+                    |o| matches!(o, Op::Set { place, .. } | Op::Get { place, .. } if *place == p)
+                ),
+                "{p:?} never generated"
+            );
+        }
+    }
+
+    #[test]
+    fn optnames_resolve_inside_and_around_the_range() {
+        let t = Target {
+            optmin: 200,
+            optmax: 203,
+            capacity: 64,
+        };
+        assert_eq!(Opt::Served(4).resolve(&t), 201);
+        assert_eq!(Opt::Below(0).resolve(&t), 199);
+        assert_eq!(Opt::Below(9).resolve(&t), 198);
+        assert_eq!(Opt::Above(0).resolve(&t), 203);
+    }
+}

@@ -1,0 +1,204 @@
+//! The contract of a correct `ksock_sockopt` (its `seed_bugs=0` behaviour, and the C and
+//! Rust flavours agree on it), as a state machine: what each op must return.
+
+use crate::{Len, Op, Target};
+
+/// The message the module holds after loading.
+pub const INITIAL: &[u8] = b"a message from kernel";
+
+pub const EINVAL: i32 = 22;
+pub const EFAULT: i32 = 14;
+pub const ENOPROTOOPT: i32 = 92;
+
+/// What an op must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Success; for a get, exactly these bytes come back (and the returned length is theirs).
+    Ok(Option<Vec<u8>>),
+    /// Fails with one of these errnos.
+    Err(Vec<i32>),
+}
+
+/// ksock_sockopt's state as its contract defines it.
+#[derive(Debug, Clone)]
+pub struct SockoptModel {
+    pub target: Target,
+    store: Vec<u8>,
+}
+
+impl SockoptModel {
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            store: INITIAL.to_vec(),
+        }
+    }
+
+    /// What `op` must return; the model's state moves on as the module's should.
+    pub fn step(&mut self, op: &Op) -> Expected {
+        let t = self.target;
+        match op {
+            Op::Set {
+                opt,
+                len,
+                fill,
+                place,
+            } => {
+                let served = (t.optmin..t.optmax).contains(&opt.resolve(&t));
+                let n = set_len(*len, &t);
+                if n > i32::MAX as u64 {
+                    // setsockopt(2) takes optlen as an int and refuses a negative one.
+                    return Expected::Err(vec![EINVAL]);
+                }
+                if !served {
+                    // Not the module's: the kernel's own answer (it may read the value
+                    // first), which this model does not try to predict beyond these.
+                    return Expected::Err(vec![ENOPROTOOPT, EFAULT, EINVAL]);
+                }
+                if n == 0 || n > t.capacity as u64 {
+                    return Expected::Err(vec![EINVAL]);
+                }
+                if !place.valid_for(false) {
+                    return Expected::Err(vec![EFAULT]);
+                }
+                self.store = filled(fill, n as usize);
+                Expected::Ok(None)
+            }
+            Op::Get { opt, len, place } => {
+                let served = (t.optmin..t.optmax).contains(&opt.resolve(&t));
+                let n = len.resolve(&t);
+                if n < 0 {
+                    // The kernel reads and rejects a negative length before any module.
+                    return Expected::Err(if served {
+                        vec![EINVAL]
+                    } else {
+                        vec![EINVAL, ENOPROTOOPT]
+                    });
+                }
+                if !served {
+                    return Expected::Err(vec![ENOPROTOOPT]);
+                }
+                let k = self.store.len().min(n as usize);
+                if k > 0 && !place.valid_for(true) {
+                    return Expected::Err(vec![EFAULT]);
+                }
+                Expected::Ok(Some(self.store[..k].to_vec()))
+            }
+        }
+    }
+}
+
+/// setsockopt's optlen is unsigned: a negative length wraps.
+pub fn set_len(len: Len, t: &Target) -> u64 {
+    let n = len.resolve(t);
+    if n < 0 {
+        u64::from(n as i32 as u32)
+    } else {
+        n as u64
+    }
+}
+
+/// `fill` repeated to `n` bytes (zeros when `fill` is empty).
+pub fn filled(fill: &[u8], n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    fill_into(&mut v, fill);
+    v
+}
+
+/// Writes `fill` repeated over `dst` (leaves it alone when `fill` is empty). Copies by
+/// doubling: a 1 MiB buffer takes 20 copies, not a million byte steps.
+pub fn fill_into(dst: &mut [u8], fill: &[u8]) {
+    if fill.is_empty() || dst.is_empty() {
+        return;
+    }
+    let first = fill.len().min(dst.len());
+    dst[..first].copy_from_slice(&fill[..first]);
+    let mut done = first;
+    while done < dst.len() {
+        let n = done.min(dst.len() - done);
+        dst.copy_within(..n, done);
+        done += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Opt, Place};
+
+    fn get(len: Len, place: Place) -> Op {
+        Op::Get {
+            opt: Opt::Served(0),
+            len,
+            place,
+        }
+    }
+
+    #[test]
+    fn filling_repeats_the_pattern_exactly() {
+        assert_eq!(filled(b"abc", 8), b"abcabcab");
+        assert_eq!(filled(b"", 3), vec![0; 3]);
+        assert_eq!(filled(b"abcdef", 2), b"ab");
+        let big = filled(b"xyz", 1 << 20);
+        assert!(big.chunks(3).all(|c| c == &b"xyz"[..c.len()]));
+    }
+
+    #[test]
+    fn the_contract_of_the_set_get_spec() {
+        // The same facts specs/sockopt-set-get.yaml checks on a real kernel.
+        let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT);
+        assert_eq!(
+            m.step(&get(Len::Capacity, Place::Guarded)),
+            Expected::Ok(Some(INITIAL.to_vec()))
+        );
+        let set = |len, place| Op::Set {
+            opt: Opt::Served(0),
+            len,
+            fill: b"abc".to_vec(),
+            place,
+        };
+        assert_eq!(
+            m.step(&set(Len::Small(2), Place::Guarded)),
+            Expected::Ok(None)
+        );
+        assert_eq!(
+            m.step(&get(Len::Small(4), Place::Canary)),
+            Expected::Ok(Some(b"abc".to_vec()))
+        );
+        assert_eq!(
+            m.step(&get(Len::Small(1), Place::Guarded)),
+            Expected::Ok(Some(b"ab".to_vec()))
+        );
+        assert_eq!(
+            m.step(&set(Len::CapacityPlus1, Place::Guarded)),
+            Expected::Err(vec![EINVAL])
+        );
+        assert_eq!(
+            m.step(&set(Len::Zero, Place::Null)),
+            Expected::Err(vec![EINVAL])
+        );
+        assert_eq!(
+            m.step(&set(Len::Small(0), Place::Null)),
+            Expected::Err(vec![EFAULT])
+        );
+        assert_eq!(
+            m.step(&get(Len::Capacity, Place::ReadOnly)),
+            Expected::Err(vec![EFAULT])
+        );
+        // Nothing to copy: even a NULL buffer is fine.
+        assert_eq!(
+            m.step(&get(Len::Zero, Place::Null)),
+            Expected::Ok(Some(vec![]))
+        );
+        assert_eq!(
+            m.step(&get(Len::Negative(0), Place::Guarded)),
+            Expected::Err(vec![EINVAL])
+        );
+        let above = Op::Get {
+            opt: Opt::Above(0),
+            len: Len::Small(3),
+            place: Place::Guarded,
+        };
+        assert_eq!(m.step(&above), Expected::Err(vec![ENOPROTOOPT]));
+    }
+}
