@@ -55,14 +55,22 @@ module! {
             default: 0,
             description: "1: send every received message back",
         },
+        seed_bugs: i64 {
+            default: 0,
+            description: "1: reproduce the seeds' receive-path bug (for fuzzing)",
+        },
     },
 }
+
+/// seed_bugs=1: the seeds' receive buffer (1024 bytes, see `conn_thread_seed_bugs`).
+const SEED_BUF: usize = 1024;
 
 /// One accepted connection: its socket and the thread serving it.
 struct Conn {
     sock: Socket,
     peer: Ipv4,
     echo: bool,
+    seed_bugs: bool,
     /// Set by the connection thread when the peer has gone.
     done: AtomicBool,
 }
@@ -87,6 +95,7 @@ struct Shared {
     addr: Ipv4,
     max_conns: usize,
     echo: bool,
+    seed_bugs: bool,
     /// Set before the listener is shut down, so the accept loop knows its error is the end.
     stopping: AtomicBool,
     /// Live connections. Only the accept thread touches this while it runs; `Drop` touches
@@ -104,6 +113,12 @@ unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
     // SAFETY: `data` is the `Conn` boxed in its `ConnSlot`, which is freed only after
     // `KThread::stop` on this thread has returned.
     let c = unsafe { &*(data as *const Conn) };
+    if c.seed_bugs {
+        conn_thread_seed_bugs(c);
+        c.done.store(true, Ordering::Release);
+        ksock::wait_for_stop();
+        return 0;
+    }
     let mut buf = [0u8; 512];
     loop {
         match c.sock.recv(&mut buf) {
@@ -132,6 +147,38 @@ unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
     c.done.store(true, Ordering::Release);
     ksock::wait_for_stop();
     0
+}
+
+/// seed_bugs=1: seeds 000/002's receive path, as the C port does it. One 1024-byte buffer
+/// per connection; before each receive only `size_of::<*const u8>()` bytes are cleared (the
+/// seed's `memset(buf, 0, sizeof(buf))` on a pointer), and the log prints up to the first
+/// NUL (the seed's `%s`), so it shows bytes left by earlier, longer messages. Safe Rust
+/// cannot read past the allocation as the C port does with 1024 bytes received; it stops at
+/// the buffer's end.
+fn conn_thread_seed_bugs(c: &Conn) {
+    let Ok(mut rb) = KVec::from_elem(0u8, SEED_BUF, GFP_KERNEL) else {
+        return;
+    };
+    loop {
+        rb[..core::mem::size_of::<*const u8>()].fill(0);
+        let n = match c.sock.recv(&mut rb) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                pr_info!("closed peer={}\n", c.peer);
+                break;
+            }
+        };
+        let shown = rb.iter().position(|b| *b == 0).unwrap_or(SEED_BUF);
+        pr_info!(
+            "recv peer={} len={} data={}\n",
+            c.peer,
+            n,
+            kernel::str::BStr::from_bytes(&rb[..shown])
+        );
+        if c.echo {
+            let _ = c.sock.send(&rb[..n]);
+        }
+    }
 }
 
 unsafe extern "C" fn accept_thread(data: *mut c_void) -> c_int {
@@ -178,6 +225,7 @@ unsafe extern "C" fn accept_thread(data: *mut c_void) -> c_int {
                 sock,
                 peer,
                 echo: s.echo,
+                seed_bugs: s.seed_bugs,
                 done: AtomicBool::new(false),
             },
             GFP_KERNEL,
@@ -211,6 +259,7 @@ impl kernel::Module for KsockServer {
         let backlog = ranged("backlog", param!(backlog), 1, 1024)? as i32;
         let max_conns = ranged("max_conns", param!(max_conns), 1, 64)? as usize;
         let echo = ranged("echo", param!(echo), 0, 1)? == 1;
+        let seed_bugs = ranged("seed_bugs", param!(seed_bugs), 0, 1)? == 1;
         let ip = ksock::addr_param()?;
         let addr = Ipv4 { addr: ip, port };
 
@@ -230,6 +279,7 @@ impl kernel::Module for KsockServer {
                 addr,
                 max_conns,
                 echo,
+                seed_bugs,
                 stopping: AtomicBool::new(false),
                 conns: UnsafeCell::new(KVec::new()),
             },

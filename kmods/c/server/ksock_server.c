@@ -36,6 +36,9 @@ MODULE_PARM_DESC(max_conns, "Connections served at once (1..=64)");
 static int echo;
 module_param(echo, int, 0444);
 MODULE_PARM_DESC(echo, "1: send every received message back");
+static int seed_bugs;
+module_param(seed_bugs, int, 0444);
+MODULE_PARM_DESC(seed_bugs, "1: reproduce the seeds' receive-path bug (for fuzzing)");
 
 struct conn {
 	struct list_head node;
@@ -52,10 +55,58 @@ static bool stopping;
 static LIST_HEAD(conns);
 static int nconns;
 
+#define SEED_BUF 1024
+/* The seed's memset(rb, 0, sizeof(rb)) on a pointer, spelled so gcc does not warn. */
+static const size_t seed_clear = sizeof(char *);
+
+/*
+ * seed_bugs=1: seeds 000/002's receive path. One 1024-byte buffer per connection, "cleared"
+ * with memset(buf, 0, sizeof(buf)) where buf is a pointer (8 bytes), and logged with %s:
+ * the log reads past what was received (bytes left by earlier, longer messages; with 1024
+ * bytes received, past the allocation). kzalloc, not the seed's kmalloc, keeps the log
+ * deterministic (the same stale bytes every run) without hiding the bug.
+ */
+static int conn_thread_seed_bugs(struct conn *c)
+{
+	char *rb = kzalloc(SEED_BUF, GFP_KERNEL);
+
+	if (!rb)
+		return -ENOMEM;
+	for (;;) {
+		struct kvec vec = { .iov_base = rb, .iov_len = SEED_BUF };
+		struct msghdr msg = { };
+		int n;
+
+		memset(rb, 0, seed_clear);
+		n = kernel_recvmsg(c->sock, &msg, &vec, 1, SEED_BUF, 0);
+		if (n <= 0) {
+			pr_info("closed peer=%pI4:%u\n", &c->peer.sin_addr, ntohs(c->peer.sin_port));
+			break;
+		}
+		pr_info("recv peer=%pI4:%u len=%d data=%s\n", &c->peer.sin_addr,
+			ntohs(c->peer.sin_port), n, rb);
+		if (echo) {
+			struct kvec out = { .iov_base = rb, .iov_len = n };
+			struct msghdr m = { };
+
+			kernel_sendmsg(c->sock, &m, &out, 1, n);
+		}
+	}
+	kfree(rb);
+	return 0;
+}
+
 static int conn_thread(void *data)
 {
 	struct conn *c = data;
 	char buf[512];
+
+	if (seed_bugs) {
+		conn_thread_seed_bugs(c);
+		WRITE_ONCE(c->done, true);
+		ksock_wait_for_stop();
+		return 0;
+	}
 
 	for (;;) {
 		struct kvec vec = { .iov_base = buf, .iov_len = sizeof(buf) };
@@ -160,6 +211,7 @@ static int __init ksock_server_init(void)
 	KSOCK_CHECK_RANGE(backlog, backlog, 1, 1024);
 	KSOCK_CHECK_RANGE(max_conns, max_conns, 1, 64);
 	KSOCK_CHECK_RANGE(echo, echo, 0, 1);
+	KSOCK_CHECK_RANGE(seed_bugs, seed_bugs, 0, 1);
 	if (!ksock_parse_ipv4(addr, &sa.sin_addr.s_addr)) {
 		pr_err("invalid parameter addr=%s (want a dotted quad)\n", addr);
 		return -EINVAL;
