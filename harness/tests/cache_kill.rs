@@ -67,16 +67,29 @@ fn kill_then_complete(cache: &Path, kernel: &str, what: &str, mut ready: impl Fn
 fn sigkill_during_mmdebstrap_then_the_next_run_completes() {
     let cache = tempfile::tempdir().unwrap();
     let needle = cache.path().to_string_lossy().to_string();
-    // 25 s into mmdebstrap (30–45 s in all): apt and dpkg are at work, mounts are up.
+    // 3 s after dpkg first runs under mmdebstrap (the whole root takes 25–45 s): packages are
+    // being unpacked. (Waiting a fixed time after mmdebstrap starts was seen to miss it.)
     let mut since = None;
-    kill_then_complete(cache.path(), "6.1", "25 s of mmdebstrap", || {
+    kill_then_complete(cache.path(), "6.1", "dpkg at work in the root", || {
         let running = processes_mentioning(&needle);
-        if since.is_none() && running.iter().any(|(_, c)| c.contains("mmdebstrap")) {
+        // The program's name, not its arguments (mmdebstrap's own say `--dpkgopt`).
+        let runs = |w: &str| {
+            running.iter().any(|(_, c)| {
+                let prog = c.split_whitespace().next().unwrap_or("");
+                prog.rsplit('/').next().is_some_and(|p| p.starts_with(w))
+            })
+        };
+        // Kernel packages are unpacked with dpkg-deb too: only dpkg under mmdebstrap counts.
+        let mmdebstrap = running.iter().any(|(_, c)| c.contains("mmdebstrap"));
+        if since.is_none() && mmdebstrap && runs("dpkg") {
             since = Some(std::time::Instant::now());
         }
-        let ready = since.is_some_and(|t| t.elapsed() > Duration::from_secs(25));
+        let ready = since.is_some_and(|t| t.elapsed() > Duration::from_secs(3));
         if ready {
-            eprintln!("killing ksock; its build has: {running:#?}");
+            eprintln!(
+                "killing ksock; its build has: {running:#?}\nmounts: {:#?}",
+                mounts_under(cache.path())
+            );
         }
         ready
     });
