@@ -59,8 +59,15 @@ module! {
             default: 5,
             description: "Connect/send timeout, seconds (1..=600)",
         },
+        seed_bugs: i64 {
+            default: 0,
+            description: "1: send the seed's whole 1024-byte buffer (for fuzzing)",
+        },
     },
 }
+
+/// seed_bugs=1: seed 000's send buffer, sent whole whatever the message's length.
+const SEED_BUF: usize = 1024;
 
 struct Shared {
     sock: Socket,
@@ -128,6 +135,7 @@ impl kernel::Module for KsockClient {
         let size = ranged("size", param!(size), 0, 65536)? as usize;
         let interval_ms = ranged("interval_ms", param!(interval_ms), 0, 60000)? as u32;
         let timeout_s = ranged("timeout_s", param!(timeout_s), 1, 600)?;
+        let seed_bugs = ranged("seed_bugs", param!(seed_bugs), 0, 1)? == 1;
         let ip = ksock::addr_param()?;
         let mut payload = KVec::new();
         if size > 0 {
@@ -139,6 +147,12 @@ impl kernel::Module for KsockClient {
             // long as the module.
             let m = unsafe { CStr::from_char_ptr(ksock_param_message()) };
             payload.extend_from_slice(m.to_bytes(), GFP_KERNEL)?;
+        }
+        if seed_bugs {
+            // Seed 000's send path, as the C port does it: the message in a zeroed
+            // 1024-byte buffer, all of which is sent.
+            payload.truncate(SEED_BUF);
+            payload.resize(SEED_BUF, 0, GFP_KERNEL)?;
         }
         let sock = Socket::tcp().inspect_err(|e| {
             pr_err!("sock_create_kern failed errno={}\n", e.to_errno());

@@ -39,6 +39,11 @@ MODULE_PARM_DESC(interval_ms, "Pause between messages, ms (0..=60000)");
 static int timeout_s = 5;
 module_param(timeout_s, int, 0444);
 MODULE_PARM_DESC(timeout_s, "Connect/send timeout, seconds (1..=600)");
+static int seed_bugs;
+module_param(seed_bugs, int, 0444);
+MODULE_PARM_DESC(seed_bugs, "1: send the seed's whole 1024-byte buffer (for fuzzing)");
+
+#define SEED_BUF 1024
 
 static struct socket *sock;
 static struct task_struct *task;
@@ -99,20 +104,34 @@ static int __init ksock_client_init(void)
 	KSOCK_CHECK_RANGE(size, size, 0, 65536);
 	KSOCK_CHECK_RANGE(interval_ms, interval_ms, 0, 60000);
 	KSOCK_CHECK_RANGE(timeout_s, timeout_s, 1, 600);
+	KSOCK_CHECK_RANGE(seed_bugs, seed_bugs, 0, 1);
 	if (!ksock_parse_ipv4(addr, &peer.sin_addr.s_addr)) {
 		pr_err("invalid parameter addr=%s (want a dotted quad)\n", addr);
 		return -EINVAL;
 	}
 	peer.sin_port = htons(port);
 	payload_len = size > 0 ? size : strlen(message);
-	payload = kmalloc(payload_len + 1, GFP_KERNEL);
-	if (!payload)
-		return -ENOMEM;
-	if (size > 0)
-		for (i = 0; i < size; i++)
-			payload[i] = 'a' + i % 26;
-	else
-		memcpy(payload, message, payload_len);
+	if (seed_bugs) {
+		/*
+		 * Seed 000's send path: a 1024-byte buffer, all of it sent whatever the
+		 * message's length. (The seed's kmalloc also leaked stale heap bytes to the
+		 * peer; kzalloc sends zeros instead, so every run sends the same bytes.)
+		 */
+		payload = kzalloc(SEED_BUF, GFP_KERNEL);
+		if (!payload)
+			return -ENOMEM;
+		memcpy(payload, message, min_t(int, strlen(message), SEED_BUF));
+		payload_len = SEED_BUF;
+	} else {
+		payload = kmalloc(payload_len + 1, GFP_KERNEL);
+		if (!payload)
+			return -ENOMEM;
+		if (size > 0)
+			for (i = 0; i < size; i++)
+				payload[i] = 'a' + i % 26;
+		else
+			memcpy(payload, message, payload_len);
+	}
 
 	err = ksock_sock_create(&sock);
 	if (err < 0) {
