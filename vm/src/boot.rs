@@ -130,7 +130,8 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     }
 
     // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
-    // directory of their own that is removed when this boot ends, however it ends.
+    // directory of their own, removed when this boot ends (or, if ksock is SIGKILLed, by
+    // the next ksock's sweep).
     let vng_tmp = crate::scratch::tempdir("vng")?;
     cmd.env("TMPDIR", vng_tmp.path());
     let qemu_status = vng_tmp.path().join("qemu.status");
