@@ -361,77 +361,13 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             println!("wrote {}", p.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Kernels => {
-            for e in ksock_vm::catalog::CATALOG {
-                println!(
-                    "{:<5} suites {:<28} rust={}{}",
-                    e.name,
-                    e.suites.join(","),
-                    e.rust,
-                    if e.name == ksock_vm::catalog::DEFAULT_KERNEL {
-                        "  (default)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Prepare { kernels, root: r } => {
-            setup()?;
-            let cache = ksock_vm::Cache::from_env()?;
-            for k in kernels {
-                let p = ksock_vm::kernel::prepare(
-                    &cache,
-                    &k,
-                    &ksock_vm::kernel::PrepareOptions { root: r.clone() },
-                )?;
-                println!(
-                    "kernel {k}: {} ready (root {}, tree {})",
-                    p.release,
-                    p.root.name,
-                    p.tree
-                        .as_ref()
-                        .map_or("none".into(), |t| t.display().to_string())
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Kernels => kernels_cmd(),
+        Cmd::Prepare { kernels, root: r } => prepare_cmd(kernels, r),
         Cmd::Diff {
             kernel,
             accel,
             specs: only,
-        } => {
-            let (cache, project, specs, mut opts) = run_context(&root, &only, accel)?;
-            opts.flavour = Some(Flavour::Rust);
-            let rust = run_kernel(&cache, &project, &kernel, &specs, &opts)?;
-            opts.flavour = Some(Flavour::C);
-            let c = run_kernel(&cache, &project, &kernel, &specs, &opts)?;
-            let mut all = rust.clone();
-            all.extend(c.iter().cloned());
-            print!("\n{}", ksock_harness::report::render(&all));
-            let diffs = ksock_harness::diff::compare(&rust, &c);
-            if diffs.is_empty() {
-                println!(
-                    "differential: the Rust and C modules gave the same observations on {kernel} \
-                     ({} specs)",
-                    rust.len()
-                );
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for d in &diffs {
-                    println!("\n--- {} differs (rust vs c) ---", d.spec);
-                    for l in &d.only_left {
-                        println!("  rust only: {l}");
-                    }
-                    for l in &d.only_right {
-                        println!("  c only:    {l}");
-                    }
-                }
-                println!("\ndifferential: {} spec(s) differ on {kernel}", diffs.len());
-                Ok(ExitCode::FAILURE)
-            }
-        }
+        } => diff_cmd(&root, &kernel, accel, &only),
         Cmd::Run {
             kernels,
             accel,
@@ -439,103 +375,190 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             json,
             junit,
             specs: only,
-        } => {
-            let (cache, project, specs, mut opts) = run_context(&root, &only, accel)?;
-            opts.flavour = flavour.get();
-            let mut verdicts = Vec::new();
-            for k in &kernels {
-                verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);
-            }
-            print!("\n{}", ksock_harness::report::render(&verdicts));
-            if let Some(p) = json {
-                let r = ksock_harness::report::Report::new(verdicts.clone());
-                std::fs::write(&p, r.to_json()).with_context(|| format!("{}", p.display()))?;
-                println!("JSON report: {}", p.display());
-            }
-            if let Some(p) = junit {
-                std::fs::write(&p, ksock_harness::report::junit(&verdicts))
-                    .with_context(|| format!("{}", p.display()))?;
-                println!("JUnit report: {}", p.display());
-            }
-            Ok(if verdicts.iter().any(|v| v.status == Status::Fail) {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => run_cmd(&root, &kernels, accel, flavour, json, junit, &only),
         Cmd::Test {
             kernels,
             runner_args,
-        } => {
-            setup()?;
-            build_agent(&root)?;
-            let cache = ksock_vm::Cache::from_env()?;
-            let kernels: Vec<String> = if kernels.is_empty() {
-                ksock_vm::catalog::CATALOG
-                    .iter()
-                    .map(|e| e.name.to_string())
-                    .collect()
-            } else {
-                kernels
-            };
-            // Prepare here, with progress on the terminal, rather than inside a captured test.
-            for k in &kernels {
-                ksock_vm::kernel::prepare(&cache, k, &Default::default())?;
-            }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let nextest = Command::new(&cargo)
-                .args(["nextest", "--version"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            // 1. Everything but the spec x kernel binary, the usual way.
-            let mut unit = Command::new(&cargo);
-            if nextest {
-                unit.args(["nextest", "run", "--workspace", "--no-fail-fast"])
-                    .args(["-E", "not binary(specs)"]);
-            } else {
-                unit.args([
-                    "test",
-                    "--workspace",
-                    "--no-fail-fast",
-                    "--exclude",
-                    "ksock-harness",
-                ]);
-            }
-            unit.args(&runner_args)
-                .env("KSOCK_KERNELS", kernels.join(","))
-                .current_dir(&root);
-            let mut ok = unit.status().context("running the test runner")?.success();
-            if !nextest {
-                // ksock-harness minus its spec binary.
-                ok &= Command::new(&cargo)
-                    .args([
-                        "test",
-                        "-p",
-                        "ksock-harness",
-                        "--lib",
-                        "--test",
-                        "interrupt",
-                    ])
-                    .args(["--test", "crash_recovery", "--test", "differential"])
-                    .args(["--test", "faults", "--test", "cache_kill"])
-                    .current_dir(&root)
-                    .status()?
-                    .success();
-            }
-            // 2. Spec x kernel in one process: the test binary batches each kernel's specs
-            //    into one boot (under nextest every test is its own process, so its own boot).
-            ok &= Command::new(&cargo)
-                .args(["test", "-p", "ksock-harness", "--test", "specs"])
-                .env("KSOCK_KERNELS", kernels.join(","))
-                .current_dir(&root)
-                .status()
-                .context("running the spec tests")?
-                .success();
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        } => test_cmd(&root, kernels, &runner_args),
     }
+}
+
+/// `cargo xtask kernels`: the catalog.
+fn kernels_cmd() -> Result<ExitCode> {
+    for e in ksock_vm::catalog::CATALOG {
+        println!(
+            "{:<5} suites {:<28} rust={}{}",
+            e.name,
+            e.suites.join(","),
+            e.rust,
+            if e.name == ksock_vm::catalog::DEFAULT_KERNEL {
+                "  (default)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask prepare`: fetch and build without booting.
+fn prepare_cmd(kernels: Vec<String>, r: Option<String>) -> Result<ExitCode> {
+    setup()?;
+    let cache = ksock_vm::Cache::from_env()?;
+    for k in kernels {
+        let p = ksock_vm::kernel::prepare(
+            &cache,
+            &k,
+            &ksock_vm::kernel::PrepareOptions { root: r.clone() },
+        )?;
+        println!(
+            "kernel {k}: {} ready (root {}, tree {})",
+            p.release,
+            p.root.name,
+            p.tree
+                .as_ref()
+                .map_or("none".into(), |t| t.display().to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask diff`: every spec with the Rust modules and with the C ports.
+fn diff_cmd(root: &Path, kernel: &str, accel: AccelArg, only: &[String]) -> Result<ExitCode> {
+    let (cache, project, specs, mut opts) = run_context(root, only, accel)?;
+    opts.flavour = Some(Flavour::Rust);
+    let rust = run_kernel(&cache, &project, kernel, &specs, &opts)?;
+    opts.flavour = Some(Flavour::C);
+    let c = run_kernel(&cache, &project, kernel, &specs, &opts)?;
+    let mut all = rust.clone();
+    all.extend(c.iter().cloned());
+    print!("\n{}", ksock_harness::report::render(&all));
+    let diffs = ksock_harness::diff::compare(&rust, &c);
+    if diffs.is_empty() {
+        println!(
+            "differential: the Rust and C modules gave the same observations on {kernel} \
+             ({} specs)",
+            rust.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for d in &diffs {
+            println!("\n--- {} differs (rust vs c) ---", d.spec);
+            for l in &d.only_left {
+                println!("  rust only: {l}");
+            }
+            for l in &d.only_right {
+                println!("  c only:    {l}");
+            }
+        }
+        println!("\ndifferential: {} spec(s) differ on {kernel}", diffs.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `cargo xtask run`: specs on kernels, with verdicts and reports.
+fn run_cmd(
+    root: &Path,
+    kernels: &[String],
+    accel: AccelArg,
+    flavour: FlavourArg,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    only: &[String],
+) -> Result<ExitCode> {
+    let (cache, project, specs, mut opts) = run_context(root, only, accel)?;
+    opts.flavour = flavour.get();
+    let mut verdicts = Vec::new();
+    for k in kernels {
+        verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);
+    }
+    print!("\n{}", ksock_harness::report::render(&verdicts));
+    if let Some(p) = json {
+        let r = ksock_harness::report::Report::new(verdicts.clone());
+        std::fs::write(&p, r.to_json()).with_context(|| format!("{}", p.display()))?;
+        println!("JSON report: {}", p.display());
+    }
+    if let Some(p) = junit {
+        std::fs::write(&p, ksock_harness::report::junit(&verdicts))
+            .with_context(|| format!("{}", p.display()))?;
+        println!("JUnit report: {}", p.display());
+    }
+    Ok(if verdicts.iter().any(|v| v.status == Status::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `cargo xtask test`: unit and fault tests, then spec x kernel.
+fn test_cmd(root: &Path, kernels: Vec<String>, runner_args: &[String]) -> Result<ExitCode> {
+    setup()?;
+    build_agent(root)?;
+    let cache = ksock_vm::Cache::from_env()?;
+    let kernels: Vec<String> = if kernels.is_empty() {
+        ksock_vm::catalog::CATALOG
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect()
+    } else {
+        kernels
+    };
+    // Prepare here, with progress on the terminal, rather than inside a captured test.
+    for k in &kernels {
+        ksock_vm::kernel::prepare(&cache, k, &Default::default())?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let nextest = Command::new(&cargo)
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // 1. Everything but the spec x kernel binary, the usual way.
+    let mut unit = Command::new(&cargo);
+    if nextest {
+        unit.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(["-E", "not binary(specs)"]);
+    } else {
+        unit.args([
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--exclude",
+            "ksock-harness",
+        ]);
+    }
+    unit.args(runner_args)
+        .env("KSOCK_KERNELS", kernels.join(","))
+        .current_dir(root);
+    let mut ok = unit.status().context("running the test runner")?.success();
+    if !nextest {
+        // ksock-harness minus its spec binary.
+        ok &= Command::new(&cargo)
+            .args([
+                "test",
+                "-p",
+                "ksock-harness",
+                "--lib",
+                "--test",
+                "interrupt",
+            ])
+            .args(["--test", "crash_recovery", "--test", "differential"])
+            .args(["--test", "faults", "--test", "cache_kill"])
+            .current_dir(root)
+            .status()?
+            .success();
+    }
+    // 2. Spec x kernel in one process: the test binary batches each kernel's specs
+    //    into one boot (under nextest every test is its own process, so its own boot).
+    ok &= Command::new(&cargo)
+        .args(["test", "-p", "ksock-harness", "--test", "specs"])
+        .env("KSOCK_KERNELS", kernels.join(","))
+        .current_dir(root)
+        .status()
+        .context("running the spec tests")?
+        .success();
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
