@@ -93,16 +93,30 @@ pub fn run_kernel(
     // the ones after it get a new boot.
     let mut remaining: Vec<&Spec> = to_run;
     let mut boot_no = 0;
+    // A guest that dies before the agent starts is not any spec's doing (seen under TCG: an
+    // early-boot "Oops: int3" while the kernel patches its own code): boot once more.
+    let mut early_deaths_forgiven = 1;
     while !remaining.is_empty() {
         boot_no += 1;
         let report = run.boot(&remaining, boot_no)?;
+        let agent_started = !report.results.kernel_release.is_empty();
+        if !agent_started && report.outcome.end != BootEnd::KvmFailed && early_deaths_forgiven > 0 {
+            early_deaths_forgiven -= 1;
+            eprintln!(
+                "ksock: the guest ended before the agent started ({}); booting once more \
+                 (console: {})",
+                guest_state(&report.outcome.end, false),
+                report.console_log.display()
+            );
+            continue;
+        }
         verdicts.extend(run.judge_reported(&remaining, &report));
         let done = report.results.specs.len().min(remaining.len());
         if done == remaining.len() {
             break;
         }
         verdicts.push(run.culprit(remaining[done], &report));
-        if done == 0 && report.results.kernel_release.is_empty() {
+        if done == 0 && !agent_started {
             // Not a spec's fault: the agent never started. Do not reboot for every spec.
             verdicts.extend(remaining[1..].iter().map(|s| run.not_run(s)));
             break;
@@ -128,6 +142,7 @@ struct KernelRun<'a> {
 /// One boot's outcome and what the agent reported.
 struct BootReport {
     outcome: boot::BootOutcome,
+    console_log: PathBuf,
     results: Results,
     timeout: Duration,
     /// Console tail plus where the full console is, for failures.
@@ -232,6 +247,7 @@ impl KernelRun<'_> {
         );
         Ok(BootReport {
             outcome,
+            console_log,
             results,
             timeout: req.timeout,
             tail,
