@@ -82,7 +82,7 @@ pub fn run(c: &Campaign, kmsg: &mut Kmsg, dmesg: &mut Vec<String>) -> anyhow::Re
         let (done, violation) = run_sequence(c, &ops, kmsg, dmesg, &splats)?;
         report.ops += done as u64;
         if let Some(v) = violation {
-            let small = shrink(c, &ops[..done], kmsg, dmesg, &splats)?;
+            let (small, v) = shrink(c, &ops[..done], v, kmsg, dmesg, &splats)?;
             report.finding = Some((i, v, small));
             break;
         }
@@ -130,28 +130,32 @@ fn run_sequence(
     Ok(result)
 }
 
-/// Drops ops one at a time while the sequence still fails (any oracle).
+/// Drops ops one at a time while the sequence still trips the same oracle; returns the
+/// smallest sequence and what it violated (so the report describes the sequence it shows).
 fn shrink(
     c: &Campaign,
     ops: &[Op],
+    found: Violation,
     kmsg: &mut Kmsg,
     dmesg: &mut Vec<String>,
     splats: &regex::RegexSet,
-) -> anyhow::Result<Vec<Op>> {
+) -> anyhow::Result<(Vec<Op>, Violation)> {
     let mut cur = ops.to_vec();
+    let mut found = found;
     let mut i = 0;
     while i < cur.len() && cur.len() > 1 {
         let mut trial = cur.clone();
         trial.remove(i);
         match run_sequence(c, &trial, kmsg, dmesg, splats)? {
-            (n, Some(_)) => {
+            (n, Some(v)) if v.oracle == found.oracle => {
                 trial.truncate(n);
                 cur = trial;
+                found = v;
             }
-            (_, None) => i += 1,
+            _ => i += 1,
         }
     }
-    Ok(cur)
+    Ok((cur, found))
 }
 
 fn violation(oracle: &'static str, detail: String) -> Violation {
@@ -288,13 +292,21 @@ mod tests {
     use super::*;
     use ksock_ops::{Len, Opt};
 
-    #[test]
-    fn efault_on_an_exact_guarded_buffer_is_a_guard_page_finding() {
-        let op = Op::Get {
+    /// A 5-byte get of the first served optname into a buffer placed at `place`.
+    fn get(place: Place) -> Op {
+        Op::Get {
             opt: Opt::Served(0),
             len: Len::Small(4),
-            place: Place::Guarded,
-        };
+            place,
+        }
+    }
+
+    fn oracle(op: &Op, obs: &Observed, want: Option<&Expected>) -> Option<&'static str> {
+        check(op, obs, &Target::KSOCK_SOCKOPT, want).map(|v| v.oracle)
+    }
+
+    #[test]
+    fn efault_on_an_exact_guarded_buffer_is_a_guard_page_finding() {
         let obs = Observed {
             errno: Some(model::EFAULT),
             value: None,
@@ -302,19 +314,9 @@ mod tests {
             exact: true,
             canary_intact: true,
         };
+        assert_eq!(oracle(&get(Place::Guarded), &obs, None), Some("guard page"));
         assert_eq!(
-            check(&op, &obs, &Target::KSOCK_SOCKOPT, None)
-                .unwrap()
-                .oracle,
-            "guard page"
-        );
-        let null = Op::Get {
-            opt: Opt::Served(0),
-            len: Len::Small(4),
-            place: Place::Null,
-        };
-        assert_eq!(
-            check(&null, &obs, &Target::KSOCK_SOCKOPT, None),
+            oracle(&get(Place::Null), &obs, None),
             None,
             "EFAULT on NULL is right"
         );
@@ -322,11 +324,7 @@ mod tests {
 
     #[test]
     fn a_longer_returned_length_and_a_model_mismatch_are_findings() {
-        let op = Op::Get {
-            opt: Opt::Served(0),
-            len: Len::Small(4),
-            place: Place::Canary,
-        };
+        let op = get(Place::Canary);
         let obs = Observed {
             errno: None,
             value: Some(b"a messag".to_vec()),
@@ -334,23 +332,13 @@ mod tests {
             exact: true,
             canary_intact: true,
         };
-        assert_eq!(
-            check(&op, &obs, &Target::KSOCK_SOCKOPT, None)
-                .unwrap()
-                .oracle,
-            "returned length"
-        );
+        assert_eq!(oracle(&op, &obs, None), Some("returned length"));
         let obs = Observed {
             returned_len: Some(5),
             value: Some(b"a mez".to_vec()),
             ..obs
         };
         let want = Expected::Ok(Some(b"a mes".to_vec()));
-        assert_eq!(
-            check(&op, &obs, &Target::KSOCK_SOCKOPT, Some(&want))
-                .unwrap()
-                .oracle,
-            "model"
-        );
+        assert_eq!(oracle(&op, &obs, Some(&want)), Some("model"));
     }
 }

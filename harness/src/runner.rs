@@ -326,11 +326,7 @@ fn guest_state(end: &BootEnd, complete: bool) -> String {
     match end {
         BootEnd::Exited(_) if complete => "finished".to_string(),
         BootEnd::Exited(_) => "exited early".to_string(),
-        BootEnd::TimedOut => "timed out".to_string(),
-        BootEnd::Panicked => "PANICKED".to_string(),
-        BootEnd::KvmFailed => "could not run under KVM".to_string(),
-        BootEnd::QemuKilled(sig) => format!("lost: qemu killed by signal {sig}"),
-        BootEnd::Stopped(_) => "stopped (a spec hung)".to_string(),
+        other => boot::describe_end(other),
     }
 }
 

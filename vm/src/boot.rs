@@ -375,7 +375,8 @@ pub fn probe_accel(vmlinuz: &Path, release: &str) -> Result<AccelChoice, Error> 
         ));
     }
     Err(Error::Guest(format!(
-        "cannot start a guest of {release} at all (neither with KVM nor with TCG; nothing was          cached). Last console lines:\n{}",
+        "cannot start a guest of {release} at all (neither with KVM nor with TCG; nothing was \
+         cached). Last console lines:\n{}",
         tcg.outcome.console_tail(20)
     )))
 }

@@ -1,7 +1,8 @@
 //! Temporary directories that a killed ksock does not leave behind for good.
 //!
-//! Each one is `$TMPDIR/ksock-<kind>-XXXXXX` (kind: `run`, `vng`, `probe`), holding a `.owner` file on which the creating
-//! process keeps an exclusive `flock` for the directory's lifetime. The kernel drops that lock
+//! Each one is `$TMPDIR/ksock-<kind>-XXXXXX` (kind: `run`, `vng`, `probe`), holding a
+//! `.owner` file on which the creating process keeps an exclusive `flock` for the
+//! directory's lifetime. The kernel drops that lock
 //! when the process dies, however it dies, so the next ksock to start (the first
 //! [`tempdir`] call of a process sweeps) removes every such directory whose lock it can take.
 //! A lock, unlike a pid, cannot be confused with an unrelated process that reused the pid.
