@@ -56,7 +56,7 @@ pub struct Report {
 }
 
 /// What one op did.
-struct Observed {
+pub(crate) struct Observed {
     errno: Option<i32>,
     value: Option<Vec<u8>>,
     returned_len: Option<i64>,
@@ -158,12 +158,54 @@ fn shrink(
     Ok((cur, found))
 }
 
-fn violation(oracle: &'static str, detail: String) -> Violation {
+pub(crate) fn violation(oracle: &'static str, detail: String) -> Violation {
     Violation { oracle, detail }
 }
 
+/// A finding's title, the same for every input that shows the same bug (syzkaller's
+/// manner): what went wrong, in which call, in which module. A kernel splat is titled by its
+/// report line, with addresses and offsets taken out.
+pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
+    let call = match op {
+        Some(Op::Set { .. }) => "set",
+        Some(Op::Get { .. }) => "get",
+        None => "a sequence",
+    };
+    match v.oracle {
+        "guard page" if call == "set" => format!("{call} reads past optlen in {module}"),
+        "guard page" | "canary" => format!("{call} writes past optlen in {module}"),
+        "returned length" => format!("{call} returns a larger optlen in {module}"),
+        "model" => format!("{call} breaks {module}'s contract"),
+        "kernel splat" => splat_title(&v.detail),
+        other => format!("{other} in {module}"),
+    }
+}
+
+/// `BUG: KFENCE: out-of-bounds read in foo+0x1c/0x80` → `BUG: KFENCE: out-of-bounds read
+/// in foo`: the log line from its report word on, without timestamps or offsets.
+pub fn splat_title(line: &str) -> String {
+    let words = [
+        "BUG:",
+        "WARNING:",
+        "UBSAN:",
+        "KFENCE:",
+        "INFO:",
+        "general protection",
+        "Oops",
+    ];
+    let start = words.iter().filter_map(|w| line.find(w)).min().unwrap_or(0);
+    let re = regex::Regex::new(r"\+0x[0-9a-f]+/0x[0-9a-f]+|\s+\[[^\]]*\]|0x[0-9a-f]{6,}")
+        .expect("valid regex");
+    re.replace_all(&line[start..], "").trim().to_string()
+}
+
 /// The oracles, for one op.
-fn check(op: &Op, obs: &Observed, t: &Target, expected: Option<&Expected>) -> Option<Violation> {
+pub(crate) fn check(
+    op: &Op,
+    obs: &Observed,
+    t: &Target,
+    expected: Option<&Expected>,
+) -> Option<Violation> {
     let (place, write) = match op {
         Op::Set { place, .. } => (*place, false),
         Op::Get { place, .. } => (*place, true),
@@ -230,7 +272,7 @@ fn describe_expected(e: &Expected) -> String {
 }
 
 /// Performs one op on `fd`.
-fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Observed> {
+pub(crate) fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Observed> {
     let (opt, place, stated, fill) = match op {
         Op::Set {
             opt,
@@ -303,6 +345,31 @@ mod tests {
 
     fn oracle(op: &Op, obs: &Observed, want: Option<&Expected>) -> Option<&'static str> {
         check(op, obs, &Target::KSOCK_SOCKOPT, want).map(|v| v.oracle)
+    }
+
+    #[test]
+    fn titles_name_the_bug_not_the_input() {
+        let set = Op::Set {
+            opt: Opt::Served(0),
+            len: Len::Small(1),
+            fill: vec![],
+            place: Place::Guarded,
+        };
+        let v = violation("guard page", "x".into());
+        assert_eq!(title(Some(&set), &v, "m"), "set reads past optlen in m");
+        let v = violation("canary", "y".into());
+        assert_eq!(
+            title(Some(&get(Place::Canary)), &v, "m"),
+            "get writes past optlen in m"
+        );
+        let v = violation(
+            "kernel splat",
+            "[   12.5] BUG: KFENCE: out-of-bounds read in srv_recv+0x1c/0x80 [ksock_server]".into(),
+        );
+        assert_eq!(
+            title(None, &v, "m"),
+            "BUG: KFENCE: out-of-bounds read in srv_recv"
+        );
     }
 
     #[test]

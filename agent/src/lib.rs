@@ -8,6 +8,7 @@
 //! Invariant: [`modules::load`] refuses unless [`guard`] finds the ksock guest marker on
 //! the kernel command line. Nothing in ksock loads a module any other way.
 
+pub mod cov;
 pub mod fuzz;
 pub mod guard;
 pub mod guarded;
@@ -15,6 +16,7 @@ pub mod kmsg;
 pub mod modules;
 pub mod net;
 pub mod peers;
+pub mod persistent;
 pub mod proto;
 pub mod run;
 pub mod sockets;

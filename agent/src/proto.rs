@@ -4,6 +4,59 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// File (in the shared directory) holding a [`FuzzConfig`] for the in-guest fuzzer.
+pub const FUZZ_CONFIG_FILE: &str = "fuzz.json";
+/// Prefix of the kernel log line holding the input about to run (hex), written at the
+/// emergency level so the console carries it even while quiet: when the kernel panics, the
+/// last such line on the host's console names the input that did it.
+pub const INPUT_MARK: &str = "KSOCK-INPUT";
+/// The campaign's coverage so far: a JSON list of `[section, offset]` points.
+pub const COVERAGE_FILE: &str = "coverage.json";
+/// Where findings go: one directory per title.
+pub const FINDINGS_DIR: &str = "findings";
+/// Prefix of the fuzzer's status lines on the console.
+pub const STATUS_MARK: &str = "KSOCK-FUZZ";
+/// Prefix of the console line announcing a new finding.
+pub const FINDING_MARK: &str = "KSOCK-FINDING";
+
+/// What the in-guest fuzzer (`fuzz/fuzz_targets/sockopt.rs`) runs against.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FuzzConfig {
+    pub module: String,
+    pub ko: PathBuf,
+    pub params: String,
+    /// The coverage runtime (ksock_cov.ko), when the module was built for coverage.
+    pub runtime: Option<PathBuf>,
+    pub target: ksock_ops::Target,
+    /// Check ksock_sockopt's contract too.
+    pub model: bool,
+    pub max_ops: usize,
+    /// Kernel log lines matching any of these are findings.
+    pub splats: Vec<String>,
+    /// This guest's directory (shared with the host): current input, coverage.
+    pub out: PathBuf,
+    /// Where findings are saved, one directory per title (shared with the host).
+    pub findings: PathBuf,
+}
+
+/// The `/dev/kmsg` record announcing `input` (see [`INPUT_MARK`]).
+pub fn input_record(input: &[u8]) -> String {
+    let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<0>{INPUT_MARK} {hex}\n")
+}
+
+/// The input a console line announces, if it is an [`INPUT_MARK`] line.
+pub fn parse_input_line(line: &str) -> Option<Vec<u8>> {
+    let hex = line.split_once(INPUT_MARK)?.1.trim();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Everything one boot should do: specs in order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
@@ -191,3 +244,22 @@ pub struct Results {
 /// File names in the shared directory.
 pub const PLAN_FILE: &str = "plan.json";
 pub const RESULTS_FILE: &str = "results.json";
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn an_input_survives_the_console() {
+        let data = [0u8, 1, 0xfe, 0x41];
+        let rec = input_record(&data);
+        assert_eq!(rec, "<0>KSOCK-INPUT 0001fe41\n");
+        let console = format!(
+            "[   12.345678] {}",
+            rec.trim_start_matches("<0>").trim_end()
+        );
+        assert_eq!(parse_input_line(&console).unwrap(), data);
+        assert_eq!(parse_input_line("[ 1.0] KSOCK-INPUT 0"), None);
+        assert_eq!(parse_input_line("no mark"), None);
+    }
+}

@@ -7,6 +7,8 @@
 //! - [`report`]: the terminal summary, JSON and JUnit.
 //! - [`diff`]: differential runs (Rust modules vs their C reference ports).
 
+pub mod campaign;
+pub mod coverage;
 pub mod diff;
 pub mod judge;
 pub mod project;

@@ -392,13 +392,37 @@ impl PreparedKernel {
         src: &Path,
         flavour: Flavour,
     ) -> Result<PathBuf, Error> {
+        self.build_module_with(cache, src, flavour, None)
+    }
+
+    /// [`Self::build_module`], optionally instrumented for coverage: every object of the
+    /// module is compiled with trace-pc sanitizer coverage, and `__sanitizer_cov_trace_pc`
+    /// resolves against the runtime module built in `coverage` (its `Module.symvers`).
+    pub fn build_module_with(
+        &self,
+        cache: &Cache,
+        src: &Path,
+        flavour: Flavour,
+        coverage: Option<&Path>,
+    ) -> Result<PathBuf, Error> {
         let dirname = src
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("module")
             .to_string();
-        let key = format!("{dirname}-{:016x}", hash_sources(src)?);
-        let log = logs_dir(cache)?.join(format!("module-{}-{flavour}-{dirname}.log", self.release));
+        let variant = match coverage {
+            // The runtime's directory name carries its own source hash.
+            Some(rt) => format!(
+                "-{}",
+                rt.file_name().and_then(|n| n.to_str()).unwrap_or("cov")
+            ),
+            None => String::new(),
+        };
+        let key = format!("{dirname}{variant}-{:016x}", hash_sources(src)?);
+        let log = logs_dir(cache)?.join(format!(
+            "module-{}-{flavour}-{dirname}{variant}.log",
+            self.release
+        ));
         let (kind, binds, make_dir, facts) = match flavour {
             Flavour::Rust => {
                 let tree = self.tree.as_ref().ok_or_else(|| {
@@ -473,11 +497,36 @@ impl PreparedKernel {
                 writable: true,
             });
             let compat = crate::compat::make_args(&facts);
-            let script = format!(
-                "make -C {make_dir} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}' modules",
+            let mut script = format!(
+                "make -C {make_dir} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}'",
                 self.cc, self.release, compat[0], compat[1]
             );
+            if let Some(rt) = coverage {
+                binds.push(Bind {
+                    host: rt.to_path_buf(),
+                    inside: "/ksock/cov".into(),
+                    writable: false,
+                });
+                script += &format!(" {}", coverage_make_args("/ksock/cov/Module.symvers"));
+            }
+            script += " modules";
             run_in_root(&self.root.path, &binds, &script, &log)
         })
     }
+}
+
+/// Make arguments that instrument a module for [`PreparedKernel::build_module_with`]: the
+/// flags the kernel's own `scripts/Makefile.kcov` would add under `CONFIG_KCOV` (the Rust
+/// ones from the "kcov: rust" patch), given on the command line because Debian's kernels do
+/// not set it. `KCFLAGS`/`KRUSTFLAGS` reach only the module's own objects: the kernel crate
+/// is prebuilt and stays uninstrumented.
+pub fn coverage_make_args(runtime_symvers: &str) -> String {
+    [
+        "'KCFLAGS=-fsanitize-coverage=trace-pc'".to_string(),
+        "'KRUSTFLAGS=-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=3 \
+         -Cllvm-args=-sanitizer-coverage-trace-pc'"
+            .to_string(),
+        format!("KBUILD_EXTRA_SYMBOLS={runtime_symvers}"),
+    ]
+    .join(" ")
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask …`: the project's entry points. See `cargo xtask --help`.
 
+mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -50,10 +52,12 @@ impl FlavourArg {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FuzzTarget {
     /// The YAML spec reader (host side).
     Spec,
+    /// ksock_sockopt in a guest: set/get sequences, coverage from the module itself.
+    Sockopt,
 }
 
 #[derive(Subcommand)]
@@ -122,15 +126,44 @@ enum Cmd {
     Setup,
     /// List the kernel catalog.
     Kernels,
-    /// Fuzz a target with libFuzzer (cargo-fuzz; installed from crates.io on first use).
+    /// Fuzz a target with libFuzzer.
     ///
-    /// `spec`: the spec reader, seeded with specs/*.yaml; it must never panic.
+    /// `sockopt`: boots the kernel and fuzzes ksock_sockopt from inside the guest with
+    /// sequences of setsockopt/getsockopt calls (optnames in and around its range, edge
+    /// lengths, buffers ending at a guard page, canaries, NULL, unmapped, read-only). The
+    /// module is built with trace-pc coverage and ksock's runtime (kmods/c/cov), so the
+    /// module's own basic blocks guide libFuzzer. Oracles: guard page, canary, returned
+    /// length, the module's contract (without --seed-bugs), kernel splats (KFENCE is
+    /// switched on where the kernel has it), a panic (the guest reboots and goes on), an op
+    /// that never returns. Findings are deduplicated by title and saved with their input
+    /// and decoded sequence under target/ksock/fuzz/sockopt/<release>-<flavour>/findings/;
+    /// the corpus beside them is kept between campaigns. Exit status 1 when a campaign
+    /// found something.
+    ///
+    /// Example: cargo xtask fuzz sockopt --seconds 120 --seed-bugs --kernel 6.1
+    ///
+    /// `spec`: the spec reader on the host (cargo-fuzz, installed from crates.io on first
+    /// use), seeded with specs/*.yaml; it must never panic.
     Fuzz {
         #[arg(value_enum)]
         target: FuzzTarget,
-        /// Stop after this many seconds.
+        /// Fuzzing time in seconds (boots not counted).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Catalog kernel (sockopt).
+        #[arg(long, short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+        kernel: String,
+        /// Module flavour (sockopt); default: Rust where the kernel has Rust, else C.
+        #[arg(long, value_enum, default_value = "auto")]
+        flavour: FlavourArg,
+        /// Guests fuzzing in parallel, sharing one corpus (sockopt).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Load the module with seed_bugs=1: the seed article's unchecked copies (sockopt).
+        #[arg(long)]
+        seed_bugs: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelArg,
     },
     /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot
     /// that runs one spec, each repeated; prints min / median / max.
@@ -166,13 +199,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup() -> Result<()> {
+pub(crate) fn setup() -> Result<()> {
     ksock_vm::host::require_root()?;
     ksock_vm::host::ensure_host_tools()?;
     Ok(())
 }
 
-fn build_agent(root: &Path) -> Result<()> {
+pub(crate) fn build_agent(root: &Path) -> Result<()> {
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--quiet", "-p", "ksock-agent"])
         .current_dir(root)
@@ -295,48 +328,6 @@ fn bench(root: &Path, kernel: &str, runs: usize, accel: AccelArg) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn fuzz_spec(root: &Path, seconds: u64) -> Result<ExitCode> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let have = Command::new(&cargo)
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("ksock: installing cargo-fuzz from crates.io (once)");
-        let st = Command::new(&cargo)
-            .args(["install", "--locked", "cargo-fuzz"])
-            .status()?;
-        anyhow::ensure!(st.success(), "cargo install cargo-fuzz failed");
-    }
-    // Seed the corpus with the real specs.
-    let corpus = root.join("fuzz/corpus/spec_parse");
-    std::fs::create_dir_all(&corpus)?;
-    for e in std::fs::read_dir(root.join("specs"))?.flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            std::fs::copy(&p, corpus.join(p.file_name().expect("a file name")))?;
-        }
-    }
-    let st = Command::new(&cargo)
-        .args([
-            "fuzz",
-            "run",
-            "spec_parse",
-            "--",
-            &format!("-max_total_time={seconds}"),
-        ])
-        .current_dir(root.join("fuzz"))
-        // libFuzzer needs -Z flags; allow them on a stable toolchain.
-        .env("RUSTC_BOOTSTRAP", "1")
-        .status()
-        .context("running cargo fuzz")?;
-    Ok(if st.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
 fn real_main(cli: Cli) -> Result<ExitCode> {
     let root = repo_root();
     match cli.cmd {
@@ -345,10 +336,30 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             println!("host tools are installed");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Fuzz { target, seconds } => {
-            let FuzzTarget::Spec = target;
-            fuzz_spec(&root, seconds)
-        }
+        Cmd::Fuzz {
+            target: FuzzTarget::Spec,
+            seconds,
+            ..
+        } => fuzz::spec(&root, seconds),
+        Cmd::Fuzz {
+            target: FuzzTarget::Sockopt,
+            seconds,
+            kernel,
+            flavour,
+            jobs,
+            seed_bugs,
+            accel,
+        } => fuzz::sockopt(
+            &root,
+            fuzz::SockoptArgs {
+                seconds,
+                kernel,
+                flavour: flavour.get(),
+                jobs,
+                seed_bugs,
+                accel: accel_of(accel),
+            },
+        ),
         Cmd::Bench {
             kernel,
             runs,

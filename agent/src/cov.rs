@@ -1,0 +1,174 @@
+//! The guest side of module coverage: the trace that `kmods/c/cov` (ksock_cov) fills, and
+//! the module's section addresses that turn a return address into a stable point.
+//!
+//! The trace is kcov's shape: word 0 counts entries, words 1.. hold the return addresses
+//! of `__sanitizer_cov_trace_pc` calls made by the instrumented module, from any task.
+//! A point is `(section, offset)`, the same on every load of the module, and the same as
+//! the host computes from the `.ko`'s relocations (`ksock_harness::coverage`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The runtime's device.
+pub const DEVICE: &str = "/dev/ksock_cov";
+
+/// The mapped trace.
+pub struct Trace {
+    words: *mut u64,
+    len: usize,
+}
+
+impl Trace {
+    /// Maps `words` 8-byte words of [`DEVICE`] (ksock_cov's `words` parameter).
+    pub fn open(words: usize) -> Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(DEVICE)
+            .with_context(|| format!("opening {DEVICE} (is ksock_cov loaded?)"))?;
+        let bytes = words * 8;
+        // SAFETY: a shared mapping of the device's vmalloc_user area, checked below; the
+        // fd may be closed once mapped.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+            )
+        };
+        anyhow::ensure!(
+            p != libc::MAP_FAILED,
+            "mmap {DEVICE}: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(Self {
+            words: p.cast(),
+            len: words,
+        })
+    }
+
+    /// Forgets what was recorded so far.
+    pub fn reset(&mut self) {
+        // SAFETY: word 0 lies in the mapping; the kernel updates it atomically, so a
+        // volatile store is what a concurrent kernel writer can observe.
+        unsafe { std::ptr::write_volatile(self.words, 0) };
+    }
+
+    /// Calls `f` with each address recorded since the last reset (those that fit).
+    pub fn for_each(&self, mut f: impl FnMut(u64)) {
+        // SAFETY: reads within the mapping; entries are written by the kernel as whole
+        // words (WRITE_ONCE), so a volatile read sees a whole address or 0.
+        unsafe {
+            let n = (std::ptr::read_volatile(self.words) as usize).min(self.len - 1);
+            for i in 1..=n {
+                f(std::ptr::read_volatile(self.words.add(i)));
+            }
+        }
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `open` mapped.
+        unsafe { libc::munmap(self.words.cast(), self.len * 8) };
+    }
+}
+
+/// Where a loaded module's sections lie, to turn addresses into points.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    /// (start address, name), sorted by address.
+    starts: Vec<(u64, String)>,
+}
+
+impl Sections {
+    /// Reads `/sys/module/<module>/sections/` (root only; addresses are real for root).
+    pub fn of_module(module: &str) -> Result<Self> {
+        let dir = Path::new("/sys/module").join(module).join("sections");
+        let mut starts = Vec::new();
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let text = std::fs::read_to_string(e.path())?;
+            let addr = u64::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+                .with_context(|| format!("{}: not an address", e.path().display()))?;
+            starts.push((addr, e.file_name().to_string_lossy().into_owned()));
+        }
+        Ok(Self::from_starts(starts))
+    }
+
+    pub fn from_starts(mut starts: Vec<(u64, String)>) -> Self {
+        // Zero-sized and unloaded sections report 0; they hold no code.
+        starts.retain(|(a, _)| *a != 0);
+        starts.sort();
+        Self { starts }
+    }
+
+    /// The section holding `addr` and the offset in it; `None` below the first section.
+    /// (Addresses past the module's end map to its last section: the runtime only records
+    /// calls made by the module, so that does not happen.)
+    pub fn locate(&self, addr: u64) -> Option<(usize, u64)> {
+        let i = self.starts.partition_point(|(a, _)| *a <= addr);
+        i.checked_sub(1).map(|i| (i, addr - self.starts[i].0))
+    }
+
+    pub fn name(&self, index: usize) -> &str {
+        &self.starts[index].1
+    }
+}
+
+/// Every point seen over a campaign, as `(section name, offset)`.
+#[derive(Debug, Default)]
+pub struct Seen {
+    points: BTreeSet<(String, u64)>,
+}
+
+impl Seen {
+    /// Records a located point; true when it is new.
+    pub fn insert(&mut self, sections: &Sections, (index, offset): (usize, u64)) -> bool {
+        let name = sections.name(index);
+        if self.points.contains(&(name.to_string(), offset)) {
+            return false;
+        }
+        self.points.insert((name.to_string(), offset))
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, u64)> {
+        self.points.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_map_to_the_section_below_them() {
+        let s = Sections::from_starts(vec![
+            (0x2000, ".init.text".into()),
+            (0x1000, ".text".into()),
+            (0, ".bss".into()),
+        ]);
+        assert_eq!(s.locate(0xfff), None);
+        let (i, off) = s.locate(0x1010).unwrap();
+        assert_eq!((s.name(i), off), (".text", 0x10));
+        let (i, off) = s.locate(0x2004).unwrap();
+        assert_eq!((s.name(i), off), (".init.text", 4));
+        let mut seen = Seen::default();
+        assert!(seen.insert(&s, (i, off)));
+        assert!(!seen.insert(&s, (i, off)));
+        assert_eq!(seen.len(), 1);
+    }
+}

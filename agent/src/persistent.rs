@@ -1,0 +1,336 @@
+//! The in-guest fuzzer's session: one module load, one socket, many inputs.
+//!
+//! libFuzzer (`fuzz/fuzz_targets/sockopt.rs`) calls [`Session::run`] with each input. The
+//! session logs the input on the console *before* running it (a kernel panic then cannot
+//! lose it: [`proto::INPUT_MARK`]), restores the module's state (ksock_sockopt's message) so an input
+//! means the same whenever it runs, executes the decoded ops with every oracle of
+//! [`crate::fuzz`], and folds the module's coverage trace into libFuzzer's extra counters.
+//! A violation is shrunk in place and saved once per title under `findings/`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ksock_ops::{model, Op};
+
+use crate::cov::{Sections, Seen, Trace};
+use crate::fuzz::{self, Violation};
+use crate::kmsg::Kmsg;
+use crate::modules;
+use crate::proto::{self, FuzzConfig};
+
+/// Trace words the runtime is loaded with (2 MiB).
+const TRACE_WORDS: usize = 1 << 18;
+/// How often a status line is printed.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+pub struct Session {
+    cfg: FuzzConfig,
+    fd: libc::c_int,
+    kmsg: Kmsg,
+    splats: regex::RegexSet,
+    trace: Option<(Trace, Sections)>,
+    seen: Seen,
+    /// `/dev/kmsg` for writing: each input is logged before it runs.
+    announce: std::fs::File,
+    titles: BTreeSet<String>,
+    execs: u64,
+    ops: u64,
+    started: Instant,
+    last_status: Instant,
+    /// Where the time goes: persisting inputs, executing them, folding coverage.
+    spent: [Duration; 3],
+}
+
+// SAFETY: the trace mapping is plain shared memory; the session is used by one thread at a
+// time (libFuzzer's), behind a Mutex.
+unsafe impl Send for Session {}
+
+impl Session {
+    /// Loads the runtime and the module, opens the socket, quiets the console.
+    pub fn start(cfg: FuzzConfig) -> Result<Self> {
+        // Module log lines on the emulated serial console cost ~5x the syscall rate; the
+        // log is read from /dev/kmsg instead (an oops raises the console level itself).
+        // SAFETY: klogctl(SYSLOG_ACTION_CONSOLE_LEVEL) takes no buffer.
+        unsafe { libc::klogctl(8, std::ptr::null_mut(), 1) };
+        let kmsg = Kmsg::open_at_end()?;
+        for m in [cfg.module.as_str(), "ksock_cov"] {
+            if modules::is_loaded(m) {
+                modules::unload(m).with_context(|| format!("unloading a leftover {m}"))?;
+            }
+        }
+        if let Some(rt) = &cfg.runtime {
+            modules::load(rt, &format!("words={TRACE_WORDS}"))
+                .context("loading the coverage runtime ksock_cov")?;
+        }
+        modules::load(&cfg.ko, &cfg.params)
+            .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
+        let trace = match cfg.runtime {
+            Some(_) => Some((Trace::open(TRACE_WORDS)?, Sections::of_module(&cfg.module)?)),
+            None => None,
+        };
+        // SAFETY: plain socket(2); closed in Drop.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        std::fs::create_dir_all(&cfg.findings)?;
+        let announce = std::fs::OpenOptions::new().write(true).open("/dev/kmsg")?;
+        Ok(Self {
+            splats: regex::RegexSet::new(&cfg.splats)?,
+            cfg,
+            fd,
+            kmsg,
+            trace,
+            seen: Seen::default(),
+            announce,
+            titles: BTreeSet::new(),
+            execs: 0,
+            ops: 0,
+            started: Instant::now(),
+            last_status: Instant::now(),
+            spent: [Duration::ZERO; 3],
+        })
+    }
+
+    /// Runs one input; folds coverage into `counters`. Returns false for an input that
+    /// decodes to nothing (libFuzzer should not keep it).
+    pub fn run(&mut self, data: &[u8], counters: &mut [u8]) -> Result<bool> {
+        let ops = ksock_ops::decode(data, self.cfg.max_ops);
+        if ops.is_empty() {
+            return Ok(false);
+        }
+        let t0 = Instant::now();
+        // On the console before anything runs (see proto::INPUT_MARK); one write(2).
+        self.announce
+            .write_all(proto::input_record(data).as_bytes())
+            .context("logging the input to /dev/kmsg")?;
+        if let Some((t, _)) = &mut self.trace {
+            t.reset();
+        }
+        let t1 = Instant::now();
+        let (done, violation) = self.execute(&ops)?;
+        self.execs += 1;
+        self.ops += done as u64;
+        let t2 = Instant::now();
+        self.fold_coverage(counters)?;
+        let t3 = Instant::now();
+        self.spent[0] += t1 - t0;
+        self.spent[1] += t2 - t1;
+        self.spent[2] += t3 - t2;
+        if let Some((at, v)) = violation {
+            self.report(data, &ops, at, v)?;
+        }
+        if self.last_status.elapsed() >= STATUS_EVERY {
+            self.status();
+        }
+        Ok(true)
+    }
+
+    /// Resets the module, runs `ops`; returns how many ran and the first violation with
+    /// the index of the op it followed.
+    fn execute(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
+        if self.cfg.model {
+            self.reset_message()?;
+        }
+        let mut m = model::SockoptModel::new(self.cfg.target);
+        for (i, op) in ops.iter().enumerate() {
+            let obs = fuzz::exec(self.fd, op, &self.cfg.target)?;
+            let expected = m.step(op);
+            let want = self.cfg.model.then_some(&expected);
+            if let Some(v) = fuzz::check(op, &obs, &self.cfg.target, want) {
+                return Ok((i + 1, Some((i, v))));
+            }
+        }
+        let logged: Vec<String> = self
+            .kmsg
+            .read_available()
+            .iter()
+            .map(|r| r.line())
+            .collect();
+        if let Some(l) = logged.iter().find(|l| self.splats.is_match(l)) {
+            let v = fuzz::violation("kernel splat", l.clone());
+            return Ok((ops.len(), Some((ops.len() - 1, v))));
+        }
+        Ok((ops.len(), None))
+    }
+
+    /// Puts ksock_sockopt's message back to what it holds after loading, from a buffer big
+    /// enough for the seeded fixed-size copy, so every input starts from the same state.
+    fn reset_message(&mut self) -> Result<()> {
+        let mut buf = [0u8; 4096];
+        buf[..model::INITIAL.len()].copy_from_slice(model::INITIAL);
+        // SAFETY: a valid 4 KiB buffer; the stated length is within it.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd,
+                libc::SOL_IP,
+                self.cfg.target.optmin,
+                buf.as_ptr().cast(),
+                model::INITIAL.len() as libc::socklen_t,
+            )
+        };
+        anyhow::ensure!(
+            rc == 0,
+            "resetting {}'s message failed: {}",
+            self.cfg.module,
+            std::io::Error::last_os_error()
+        );
+        Ok(())
+    }
+
+    /// Folds the trace into libFuzzer's counters and records new points.
+    fn fold_coverage(&mut self, counters: &mut [u8]) -> Result<()> {
+        let Some((trace, sections)) = &self.trace else {
+            return Ok(());
+        };
+        let mut new = false;
+        let seen = &mut self.seen;
+        let n = counters.len().max(1) as u64;
+        trace.for_each(|pc| {
+            if let Some((s, off)) = sections.locate(pc) {
+                let slot = ((s as u64) << 20 ^ off).wrapping_mul(0x9e37_79b9_7f4a_7c15) % n;
+                if let Some(c) = counters.get_mut(slot as usize) {
+                    *c = c.saturating_add(1);
+                }
+                new |= seen.insert(sections, (s, off));
+            }
+        });
+        if new {
+            self.write_coverage()?;
+        }
+        Ok(())
+    }
+
+    fn write_coverage(&self) -> Result<()> {
+        let points: Vec<&(String, u64)> = self.seen.iter().collect();
+        let path = self.cfg.out.join(proto::COVERAGE_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&points)?)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Shrinks the failing ops and saves them under their title, once per title.
+    fn report(&mut self, data: &[u8], ops: &[Op], at: usize, v: Violation) -> Result<()> {
+        let t = fuzz::title(ops.get(at), &v, &self.cfg.module);
+        if !self.titles.insert(t.clone()) {
+            return Ok(());
+        }
+        let (small, v) = self.shrink(&ops[..=at], &t, v)?;
+        let dir = self.cfg.findings.join(slug(&t));
+        let fresh = !dir.exists();
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("input.bin"), data)?;
+        let report = format!(
+            "title: {t}\noracle: {}\ndetail: {}\nmodule: {} {}\n\nsequence (shrunk from {} ops):\n{}\n",
+            v.oracle,
+            v.detail,
+            self.cfg.module,
+            self.cfg.params,
+            ops.len(),
+            ksock_ops::describe(&small, &self.cfg.target),
+        );
+        std::fs::write(dir.join("report.txt"), report)?;
+        std::fs::write(
+            dir.join("sequence.json"),
+            serde_json::to_vec_pretty(&small)?,
+        )?;
+        println!(
+            "{} {} {t}",
+            proto::FINDING_MARK,
+            if fresh { "new" } else { "again" }
+        );
+        Ok(())
+    }
+
+    /// Drops ops one at a time while the same title still fires (same guest, no reload).
+    fn shrink(&mut self, ops: &[Op], t: &str, found: Violation) -> Result<(Vec<Op>, Violation)> {
+        let mut cur = ops.to_vec();
+        let mut found = found;
+        let mut i = 0;
+        while i < cur.len() && cur.len() > 1 {
+            let mut trial = cur.clone();
+            trial.remove(i);
+            match self.execute(&trial)? {
+                (_, Some((at, v))) if fuzz::title(trial.get(at), &v, &self.cfg.module) == t => {
+                    trial.truncate(at + 1);
+                    cur = trial;
+                    found = v;
+                }
+                _ => i += 1,
+            }
+        }
+        Ok((cur, found))
+    }
+
+    fn status(&mut self) {
+        self.last_status = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        println!(
+            "{} execs={} ops={} execs_per_s={:.0} ops_per_s={:.0} points={} findings={} \
+             persist_s={:.1} exec_s={:.1} fold_s={:.1}",
+            proto::STATUS_MARK,
+            self.execs,
+            self.ops,
+            self.execs as f64 / secs,
+            self.ops as f64 / secs,
+            self.seen.len(),
+            self.titles.len(),
+            self.spent[0].as_secs_f64(),
+            self.spent[1].as_secs_f64(),
+            self.spent[2].as_secs_f64(),
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    /// A last status line (libFuzzer calls `exit` when its time is up).
+    pub fn finish(&mut self) {
+        self.status();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: closing the socket opened in `start`.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// A title as a directory name: `set reads past optlen in m` → `set-reads-past-optlen-in-m`.
+pub fn slug(title: &str) -> String {
+    let s: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Reads the config the harness wrote.
+pub fn read_config(path: &Path) -> Result<FuzzConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_directory_names() {
+        assert_eq!(
+            slug("BUG: KFENCE: out-of-bounds read in f"),
+            "bug-kfence-out-of-bounds-read-in-f"
+        );
+    }
+}

@@ -1,0 +1,544 @@
+//! Coverage-guided fuzzing campaigns in a guest (`cargo xtask fuzz sockopt`).
+//!
+//! The host builds the coverage runtime (`kmods/c/cov`) and the module under test with
+//! trace-pc instrumentation, then boots the kernel with the libFuzzer binary
+//! (`fuzz/fuzz_targets/sockopt.rs`) as the guest's command. The guest fuzzes persistently;
+//! the host follows its console for a live status, keeps the corpus between campaigns, and
+//! when the kernel panics, turns the input the guest wrote before running it into a finding
+//! and boots again until the time is spent. `--jobs N` runs N guests sharing one corpus
+//! (libFuzzer re-reads the corpus directory every second).
+//!
+//! Layout under `target/ksock/fuzz/<target>/<release>-<flavour>/`: `corpus/` (kept),
+//! `findings/<title>/` (kept; `input.bin`, `report.txt`, `sequence.json`), `jobs/<n>/`
+//! (the directory each guest writes: config, coverage), console logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ksock_agent::proto::{self, FuzzConfig};
+use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
+use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
+use ksock_vm::progress::Step as Progress;
+use ksock_vm::Cache;
+
+use crate::coverage::{self, Point};
+use crate::project::Project;
+
+/// The module the `sockopt` target fuzzes.
+pub const SOCKOPT_MODULE: &str = "ksock_sockopt";
+/// The coverage runtime module.
+pub const RUNTIME_MODULE: &str = "ksock_cov";
+/// A guest that prints no status for this long is hung (an op that never returns).
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// libFuzzer's own per-input limit, in seconds.
+const INPUT_TIMEOUT_S: u64 = 10;
+/// Longest input libFuzzer makes: 16 ops fit easily (a set's fill repeats to its length),
+/// and an input's hex must fit one kernel log record.
+const MAX_INPUT: usize = 256;
+/// Status lines in plain (non-terminal) output, this often.
+const PLAIN_STATUS_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct CampaignOptions {
+    pub kernel: String,
+    pub flavour: Option<Flavour>,
+    /// Fuzzing time, boots excluded.
+    pub seconds: u64,
+    pub jobs: usize,
+    /// Load the module with `seed_bugs=1`.
+    pub seed_bugs: bool,
+    pub accel: Option<Accel>,
+    /// The libFuzzer binary to run in the guest.
+    pub fuzzer: PathBuf,
+    /// `target/ksock/fuzz`.
+    pub out: PathBuf,
+    pub memory: String,
+    pub cpus: u32,
+}
+
+/// One finding of this campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub title: String,
+    pub dir: PathBuf,
+    /// False when an earlier campaign already saved this title.
+    pub new: bool,
+}
+
+#[derive(Debug)]
+pub struct CampaignReport {
+    pub release: String,
+    pub flavour: Flavour,
+    pub execs: u64,
+    pub fuzz_seconds: f64,
+    pub boots: usize,
+    pub findings: Vec<Finding>,
+    /// "N of M instrumented points of ksock_sockopt (P%)".
+    pub coverage: String,
+    pub corpus: PathBuf,
+    /// Seconds from the campaign's start (boots excluded) to each title's first report.
+    pub time_to_find: BTreeMap<String, f64>,
+}
+
+/// What the console has told us so far, shared with the console reader.
+#[derive(Debug, Default)]
+struct Live {
+    /// Execs of finished boots, and of the current one.
+    execs_done: u64,
+    execs_now: u64,
+    execs_per_s: f64,
+    corpus: u64,
+    points: BTreeSet<Point>,
+    titles: BTreeMap<String, bool>,
+    time_to_find: BTreeMap<String, f64>,
+    /// Fuzzing seconds of finished boots; the current boot's fuzzing start.
+    fuzzed: f64,
+    fuzz_started: Option<Instant>,
+    last_heard: Option<Instant>,
+    exit_status: Option<i32>,
+    /// Per job: the input its guest announced last (see `proto::INPUT_MARK`).
+    last_input: BTreeMap<usize, Vec<u8>>,
+}
+
+impl Live {
+    fn fuzz_seconds(&self) -> f64 {
+        self.fuzzed + self.fuzz_started.map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+}
+
+/// Everything the jobs share.
+struct Shared {
+    live: Arc<Mutex<Live>>,
+    all_points: BTreeSet<Point>,
+    k: PreparedKernel,
+    accel: Accel,
+    opts: CampaignOptions,
+    base: PathBuf,
+    config: FuzzConfig,
+}
+
+/// Prepares, builds, and fuzzes for `opts.seconds`; returns what was found.
+pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<CampaignReport> {
+    let k = kernel::prepare(cache, &opts.kernel, &PrepareOptions::default())?;
+    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
+        Flavour::Rust
+    } else {
+        Flavour::C
+    });
+    let (ko, runtime) = build(cache, project, &k, flavour)?;
+    let all_points = coverage::points(&ko)?;
+    anyhow::ensure!(
+        !all_points.is_empty(),
+        "{} has no coverage points: the instrumented build did not instrument it",
+        ko.display()
+    );
+    let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
+    let base = opts
+        .out
+        .join("sockopt")
+        .join(format!("{}-{flavour}", k.release));
+    for d in ["corpus", proto::FINDINGS_DIR] {
+        std::fs::create_dir_all(base.join(d))
+            .with_context(|| base.join(d).display().to_string())?;
+    }
+    let config = FuzzConfig {
+        module: SOCKOPT_MODULE.into(),
+        ko,
+        params: if opts.seed_bugs { "seed_bugs=1" } else { "" }.into(),
+        runtime: Some(runtime),
+        target: ksock_ops::Target::KSOCK_SOCKOPT,
+        model: !opts.seed_bugs,
+        max_ops: 16,
+        splats: fuzz_splats(),
+        out: PathBuf::new(),
+        findings: base.join(proto::FINDINGS_DIR),
+    };
+    let shared = Arc::new(Shared {
+        live: Arc::new(Mutex::new(Live::default())),
+        all_points,
+        k,
+        accel,
+        opts: opts.clone(),
+        base: base.clone(),
+        config,
+    });
+    let boots = fuzz_jobs(&shared)?;
+    let live = shared.live.lock().expect("live status");
+    Ok(CampaignReport {
+        release: shared.k.release.clone(),
+        flavour,
+        execs: live.execs_done + live.execs_now,
+        fuzz_seconds: live.fuzz_seconds(),
+        boots,
+        findings: live
+            .titles
+            .iter()
+            .map(|(t, new)| Finding {
+                title: t.clone(),
+                dir: base
+                    .join(proto::FINDINGS_DIR)
+                    .join(ksock_agent::persistent::slug(t)),
+                new: *new,
+            })
+            .collect(),
+        coverage: coverage::summary(SOCKOPT_MODULE, &live.points, &shared.all_points),
+        corpus: base.join("corpus"),
+        time_to_find: live.time_to_find.clone(),
+    })
+}
+
+/// Kernel log lines that are findings: the suite's splats, plus hung tasks.
+fn fuzz_splats() -> Vec<String> {
+    let mut s: Vec<String> = boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect();
+    s.push(r"blocked for more than \d+ seconds".into());
+    s
+}
+
+/// Builds the runtime (C, uninstrumented) and the module under test (instrumented);
+/// returns the module's `.ko` and the runtime's.
+fn build(
+    cache: &Cache,
+    project: &Project,
+    k: &PreparedKernel,
+    flavour: Flavour,
+) -> Result<(PathBuf, PathBuf)> {
+    let src = |m: &str, f: Flavour| {
+        project
+            .modules
+            .get(m)
+            .and_then(|s| s.get(f))
+            .with_context(|| format!("module {m} has no {f} flavour in kmods/"))
+    };
+    let step = Progress::start(format!(
+        "building {RUNTIME_MODULE} and {SOCKOPT_MODULE} ({flavour}, coverage) for {}",
+        k.release
+    ));
+    let rt_dir = k.build_module(cache, src(RUNTIME_MODULE, Flavour::C)?, Flavour::C)?;
+    let dir = k.build_module_with(cache, src(SOCKOPT_MODULE, flavour)?, flavour, Some(&rt_dir))?;
+    step.done("ok");
+    let ko = dir.join(format!("{SOCKOPT_MODULE}.ko"));
+    let rt = rt_dir.join(format!("{RUNTIME_MODULE}.ko"));
+    for f in [&ko, &rt] {
+        anyhow::ensure!(f.is_file(), "kbuild produced no {}", f.display());
+    }
+    Ok((ko, rt))
+}
+
+/// Runs the jobs in parallel with a live status; returns the number of boots.
+fn fuzz_jobs(shared: &Arc<Shared>) -> Result<usize> {
+    let o = &shared.opts;
+    let progress = Progress::start(format!(
+        "fuzzing {SOCKOPT_MODULE} on {} ({}, {} job(s), {} s{})",
+        shared.k.release,
+        shared.accel,
+        o.jobs,
+        o.seconds,
+        if o.seed_bugs { ", seed_bugs=1" } else { "" }
+    ));
+    let handles: Vec<_> = (0..o.jobs.max(1))
+        .map(|n| {
+            let shared = shared.clone();
+            std::thread::spawn(move || job(&shared, n))
+        })
+        .collect();
+    let detail = progress.detail_handle();
+    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_plain = Instant::now();
+    while handles.iter().any(|h| !h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(250));
+        let line = status_line(shared);
+        detail.set(&line);
+        if plain && last_plain.elapsed() >= PLAIN_STATUS_EVERY {
+            last_plain = Instant::now();
+            eprintln!("ksock: fuzz: {line}");
+        }
+    }
+    let mut boots = 0;
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(b)) => boots += b,
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(_) => errors.push("a fuzz job panicked".into()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    progress.done(&status_line(shared));
+    Ok(boots)
+}
+
+fn status_line(shared: &Shared) -> String {
+    let l = shared.live.lock().expect("live status");
+    format!(
+        "{:.0}/{} s, {} execs ({:.0}/s), corpus {}, {} of {} points, {} finding(s)",
+        l.fuzz_seconds(),
+        shared.opts.seconds,
+        l.execs_done + l.execs_now,
+        l.execs_per_s,
+        l.corpus,
+        l.points.intersection(&shared.all_points).count(),
+        shared.all_points.len(),
+        l.titles.len()
+    )
+}
+
+/// One job: boots until its share of the time is fuzzed; a panic is a finding, then a
+/// new boot. Returns the number of boots.
+fn job(shared: &Shared, n: usize) -> Result<usize> {
+    let dir = shared.base.join("jobs").join(n.to_string());
+    std::fs::create_dir_all(&dir)?;
+    let mut boots = 0;
+    loop {
+        let left = shared.opts.seconds as f64 - shared.live.lock().expect("live").fuzz_seconds();
+        if left < 1.0 {
+            return Ok(boots);
+        }
+        boots += 1;
+        let outcome = boot_once(shared, &dir, n, boots, left.ceil() as u64)?;
+        match outcome.end.clone() {
+            BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
+            BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
+            BootEnd::Exited(_) => {
+                let status = shared.live.lock().expect("live").exit_status.take();
+                match status {
+                    Some(0) => {}
+                    Some(s) => bail!(
+                        "the fuzzer exited with status {s}; console tail:\n{}",
+                        outcome.console_tail(30)
+                    ),
+                    None => bail!(
+                        "the guest ended before the fuzzer finished; console tail:\n{}",
+                        outcome.console_tail(30)
+                    ),
+                }
+            }
+            other => bail!(
+                "the guest ended: {}; console tail:\n{}",
+                boot::describe_end(&other),
+                outcome.console_tail(30)
+            ),
+        }
+    }
+}
+
+/// One boot running the fuzzer for at most `seconds`.
+fn boot_once(
+    shared: &Shared,
+    dir: &Path,
+    job: usize,
+    boot_no: usize,
+    seconds: u64,
+) -> Result<boot::BootOutcome> {
+    let cfg = FuzzConfig {
+        out: dir.to_path_buf(),
+        ..shared.config.clone()
+    };
+    let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
+    std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
+    let corpus = shared.base.join("corpus");
+    let exec = format!(
+        "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
+         -max_len={MAX_INPUT} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
+         echo {mark}-EXIT $?",
+        cfg = cfg_file.display(),
+        fuzzer = shared.opts.fuzzer.display(),
+        dir = dir.display(),
+        corpus = corpus.display(),
+        mark = proto::STATUS_MARK,
+    );
+    let mut append = vec![
+        ksock_agent::guard::GUEST_MARKER.to_string(),
+        "oops=panic".to_string(),
+        // The fuzzer logs every input through /dev/kmsg, which is rate-limited by default.
+        "printk.devkmsg=on".to_string(),
+    ];
+    if has_kfence(&shared.k) {
+        // Guard one slab allocation every 10 ms (off by default in Debian's kernels).
+        append.push("kfence.sample_interval=10".into());
+    }
+    {
+        let mut l = shared.live.lock().expect("live");
+        l.last_heard = None;
+        l.exit_status = None;
+        l.last_input.remove(&job);
+    }
+    let req = BootRequest {
+        vmlinuz: shared.k.vmlinuz.clone(),
+        accel: shared.accel,
+        exec,
+        append,
+        rwdirs: vec![shared.base.clone()],
+        memory: shared.opts.memory.clone(),
+        cpus: shared.opts.cpus,
+        timeout: Duration::from_secs(seconds + 300),
+        console_log: shared
+            .base
+            .join(format!("console-job{job}-boot{boot_no}.log")),
+        on_line: Some(console_reader(shared, dir, job)),
+        watchdog: Some(silence_watchdog(shared)),
+    };
+    let outcome = boot::boot(&req)?;
+    let mut l = shared.live.lock().expect("live");
+    if let Some(t) = l.fuzz_started.take() {
+        l.fuzzed += t.elapsed().as_secs_f64();
+    }
+    l.execs_done += std::mem::take(&mut l.execs_now);
+    merge_coverage(&mut l, dir);
+    Ok(outcome)
+}
+
+/// Follows the guest's console: the fuzzer's status and finding lines, libFuzzer's corpus
+/// size, and its exit status.
+fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
+    let live = shared.live.clone();
+    let dir = dir.to_path_buf();
+    let corp = regex::Regex::new(r"\bcorp: (\d+)/").expect("valid regex");
+    Arc::new(move |line: &str| {
+        let mut l = live.lock().expect("live");
+        if let Some(input) = proto::parse_input_line(line) {
+            l.last_input.insert(job, input);
+        } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
+            l.last_heard = Some(Instant::now());
+            if let Some(code) = rest.strip_prefix("-EXIT ") {
+                l.exit_status = code.trim().parse().ok();
+                return;
+            }
+            l.fuzz_started.get_or_insert_with(Instant::now);
+            let field = |k: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            l.execs_now = field("execs").unwrap_or(0.0) as u64;
+            l.execs_per_s = field("execs_per_s").unwrap_or(0.0);
+            merge_coverage(&mut l, &dir);
+        } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
+            let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));
+            let t = l.fuzz_seconds();
+            l.time_to_find.entry(title.to_string()).or_insert(t);
+            l.titles.entry(title.to_string()).or_insert(kind == "new");
+        } else if let Some(c) = corp.captures(line) {
+            l.last_heard = Some(Instant::now());
+            l.fuzz_started.get_or_insert_with(Instant::now);
+            l.corpus = c[1].parse().unwrap_or(l.corpus);
+        }
+    })
+}
+
+/// Stops a guest whose fuzzer has been silent for [`SILENCE_LIMIT`] once it started.
+fn silence_watchdog(shared: &Shared) -> boot::Watchdog {
+    let live = shared.live.clone();
+    Arc::new(move || {
+        let l = live.lock().ok()?;
+        let heard = l.last_heard?;
+        (heard.elapsed() > SILENCE_LIMIT).then(|| {
+            format!(
+                "the fuzzer printed nothing for {} s: an input did not return",
+                SILENCE_LIMIT.as_secs()
+            )
+        })
+    })
+}
+
+fn merge_coverage(l: &mut Live, dir: &Path) {
+    let Ok(bytes) = std::fs::read(dir.join(proto::COVERAGE_FILE)) else {
+        return;
+    };
+    if let Ok(points) = serde_json::from_slice::<Vec<(String, u64)>>(&bytes) {
+        l.points.extend(
+            points
+                .into_iter()
+                .map(|(section, offset)| Point { section, offset }),
+        );
+    }
+}
+
+fn has_kfence(k: &PreparedKernel) -> bool {
+    kernel_config(k).is_some_and(|c| c.lines().any(|l| l.trim() == "CONFIG_KFENCE=y"))
+}
+
+/// The kernel's config, from its image package.
+fn kernel_config(k: &PreparedKernel) -> Option<String> {
+    [
+        k.dir.join(format!("boot/config-{}", k.release)),
+        k.dir.join(format!("usr/lib/modules/{}/config", k.release)),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+}
+
+/// The input the guest was running when the kernel panicked becomes a finding.
+fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> {
+    let first = boot::splats(console.iter().map(String::as_str))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "Kernel panic".into());
+    let title = ksock_agent::fuzz::splat_title(&first);
+    let summary = boot::crash_summary(console);
+    save_host_finding(shared, job, &title, "kernel panic", &summary, console)
+}
+
+/// An input that never returned becomes a finding.
+fn hang_finding(shared: &Shared, job: usize, why: &str, console: &[String]) -> Result<()> {
+    let title = format!("an op does not return in {}", shared.config.module);
+    save_host_finding(shared, job, &title, "deadline", why, console)
+}
+
+fn save_host_finding(
+    shared: &Shared,
+    job: usize,
+    title: &str,
+    oracle: &str,
+    detail: &str,
+    console: &[String],
+) -> Result<()> {
+    let input = shared
+        .live
+        .lock()
+        .expect("live")
+        .last_input
+        .remove(&job)
+        .with_context(|| {
+            format!(
+                "the guest ended ({detail}) before the fuzzer ran any input; console tail:\n{}",
+                console[console.len().saturating_sub(30)..].join("\n")
+            )
+        })?;
+    let ops = ksock_ops::decode(&input, shared.config.max_ops);
+    let fdir = shared
+        .config
+        .findings
+        .join(ksock_agent::persistent::slug(title));
+    let new = !fdir.exists();
+    std::fs::create_dir_all(&fdir)?;
+    std::fs::write(fdir.join("input.bin"), &input)?;
+    std::fs::write(fdir.join("sequence.json"), serde_json::to_vec_pretty(&ops)?)?;
+    let tail = &console[console.len().saturating_sub(60)..];
+    std::fs::write(
+        fdir.join("report.txt"),
+        format!(
+            "title: {title}\noracle: {oracle}\ndetail: {detail}\nmodule: {} {}\n\n\
+             sequence (the whole input; the kernel went down while it ran):\n{}\n\n\
+             console:\n{}\n",
+            shared.config.module,
+            shared.config.params,
+            ksock_ops::describe(&ops, &shared.config.target),
+            tail.join("\n")
+        ),
+    )?;
+    let mut l = shared.live.lock().expect("live");
+    let t = l.fuzz_seconds();
+    l.time_to_find.entry(title.to_string()).or_insert(t);
+    l.titles.entry(title.to_string()).or_insert(new);
+    eprintln!(
+        "ksock: fuzz: {} finding: {title} ({detail}); saved in {}; booting again",
+        if new { "new" } else { "known" },
+        fdir.display()
+    );
+    Ok(())
+}
