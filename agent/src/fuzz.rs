@@ -177,6 +177,8 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
         "returned length" => format!("{call} returns a larger optlen in {module}"),
         "model" => format!("{call} breaks {module}'s contract"),
         "kernel splat" => splat_title(&v.detail),
+        "log" => format!("{module} logs bytes it did not receive"),
+        "echo" => format!("{module} echoes bytes it was not sent"),
         other => format!("{other} in {module}"),
     }
 }

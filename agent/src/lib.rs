@@ -14,6 +14,7 @@ pub mod guard;
 pub mod guarded;
 pub mod kmsg;
 pub mod modules;
+pub mod msgfuzz;
 pub mod net;
 pub mod peers;
 pub mod persistent;

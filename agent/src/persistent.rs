@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ksock_ops::msg::MsgOp;
 use ksock_ops::{model, Op};
 
 use crate::cov::{Sections, Seen, Trace};
@@ -76,13 +77,22 @@ impl Session {
         anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         std::fs::create_dir_all(&cfg.findings)?;
         let announce = std::fs::OpenOptions::new().write(true).open("/dev/kmsg")?;
+        let mut seen = Seen::default();
+        if let Some((t, sections)) = &trace {
+            // What loading ran (init, registration) is covered too.
+            t.for_each(|pc| {
+                if let Some(p) = sections.locate(pc) {
+                    seen.insert(sections, p);
+                }
+            });
+        }
         Ok(Self {
             splats: regex::RegexSet::new(&cfg.splats)?,
             cfg,
             fd,
             kmsg,
             trace,
-            seen: Seen::default(),
+            seen,
             announce,
             titles: BTreeSet::new(),
             execs: 0,
@@ -96,7 +106,7 @@ impl Session {
     /// Runs one input; folds coverage into `counters`. Returns false for an input that
     /// decodes to nothing (libFuzzer should not keep it).
     pub fn run(&mut self, data: &[u8], counters: &mut [u8]) -> Result<bool> {
-        let ops = ksock_ops::decode(data, self.cfg.max_ops);
+        let ops = Decoded::new(data, &self.cfg);
         if ops.is_empty() {
             return Ok(false);
         }
@@ -129,13 +139,28 @@ impl Session {
 
     /// Resets the module, runs `ops`; returns how many ran and the first violation with
     /// the index of the op it followed.
-    fn execute(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
-        if self.cfg.model {
-            self.reset_message()?;
+    fn execute(&mut self, ops: &Decoded) -> Result<(usize, Option<(usize, Violation)>)> {
+        match ops {
+            Decoded::Sockopt(ops) => self.execute_sockopt(ops),
+            Decoded::Msg(ops) => {
+                let t = self
+                    .cfg
+                    .server
+                    .expect("message ops only with a server target");
+                let mut logged = Vec::new();
+                crate::msgfuzz::run(&t, ops, &mut self.kmsg, &self.splats, &mut logged)
+            }
         }
+    }
+
+    fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
+        // Always: the module's state must come from this input alone (its findings are
+        // replayed from the input, and a planted bug may depend on an earlier call).
+        self.reset_message()?;
+        let fd = self.fd;
         let mut m = model::SockoptModel::new(self.cfg.target);
         for (i, op) in ops.iter().enumerate() {
-            let obs = fuzz::exec(self.fd, op, &self.cfg.target)?;
+            let obs = fuzz::exec(fd, op, &self.cfg.target)?;
             let expected = m.step(op);
             let want = self.cfg.model.then_some(&expected);
             if let Some(v) = fuzz::check(op, &obs, &self.cfg.target, want) {
@@ -212,12 +237,12 @@ impl Session {
     }
 
     /// Shrinks the failing ops and saves them under their title, once per title.
-    fn report(&mut self, data: &[u8], ops: &[Op], at: usize, v: Violation) -> Result<()> {
-        let t = fuzz::title(ops.get(at), &v, &self.cfg.module);
+    fn report(&mut self, data: &[u8], ops: &Decoded, at: usize, v: Violation) -> Result<()> {
+        let t = ops.title(at, &v, &self.cfg.module);
         if !self.titles.insert(t.clone()) {
             return Ok(());
         }
-        let (small, v) = self.shrink(&ops[..=at], &t, v)?;
+        let (small, v) = self.shrink(ops.prefix(at + 1), &t, v)?;
         let dir = self.cfg.findings.join(slug(&t));
         let fresh = !dir.exists();
         std::fs::create_dir_all(&dir)?;
@@ -229,13 +254,10 @@ impl Session {
             self.cfg.module,
             self.cfg.params,
             ops.len(),
-            ksock_ops::describe(&small, &self.cfg.target),
+            small.describe(&self.cfg.target),
         );
         std::fs::write(dir.join("report.txt"), report)?;
-        std::fs::write(
-            dir.join("sequence.json"),
-            serde_json::to_vec_pretty(&small)?,
-        )?;
+        std::fs::write(dir.join("sequence.json"), small.to_json()?)?;
         println!(
             "{} {} {t}",
             proto::FINDING_MARK,
@@ -245,17 +267,15 @@ impl Session {
     }
 
     /// Drops ops one at a time while the same title still fires (same guest, no reload).
-    fn shrink(&mut self, ops: &[Op], t: &str, found: Violation) -> Result<(Vec<Op>, Violation)> {
-        let mut cur = ops.to_vec();
+    fn shrink(&mut self, ops: Decoded, t: &str, found: Violation) -> Result<(Decoded, Violation)> {
+        let mut cur = ops;
         let mut found = found;
         let mut i = 0;
         while i < cur.len() && cur.len() > 1 {
-            let mut trial = cur.clone();
-            trial.remove(i);
+            let trial = cur.without(i);
             match self.execute(&trial)? {
-                (_, Some((at, v))) if fuzz::title(trial.get(at), &v, &self.cfg.module) == t => {
-                    trial.truncate(at + 1);
-                    cur = trial;
+                (_, Some((at, v))) if trial.title(at, &v, &self.cfg.module) == t => {
+                    cur = trial.prefix(at + 1);
                     found = v;
                 }
                 _ => i += 1,
@@ -294,6 +314,70 @@ impl Drop for Session {
     fn drop(&mut self) {
         // SAFETY: closing the socket opened in `start`.
         unsafe { libc::close(self.fd) };
+    }
+}
+
+/// An input's ops, in the language of the session's target.
+#[derive(Debug, Clone)]
+enum Decoded {
+    Sockopt(Vec<Op>),
+    Msg(Vec<MsgOp>),
+}
+
+impl Decoded {
+    fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
+        match cfg.server {
+            Some(_) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
+            None => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Decoded::Sockopt(o) => o.len(),
+            Decoded::Msg(o) => o.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn prefix(&self, n: usize) -> Self {
+        match self {
+            Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
+            Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),
+        }
+    }
+
+    fn without(&self, i: usize) -> Self {
+        let mut d = self.clone();
+        match &mut d {
+            Decoded::Sockopt(o) => drop(o.remove(i)),
+            Decoded::Msg(o) => drop(o.remove(i)),
+        }
+        d
+    }
+
+    fn title(&self, at: usize, v: &Violation, module: &str) -> String {
+        match self {
+            Decoded::Sockopt(o) => fuzz::title(o.get(at), v, module),
+            Decoded::Msg(_) => fuzz::title(None, v, module),
+        }
+    }
+
+    fn describe(&self, t: &ksock_ops::Target) -> String {
+        match self {
+            Decoded::Sockopt(o) => ksock_ops::describe(o, t),
+            Decoded::Msg(o) => ksock_ops::msg::describe(o),
+        }
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Decoded::Sockopt(o) => serde_json::to_vec_pretty(o)?,
+            Decoded::Msg(o) => serde_json::to_vec_pretty(o)?,
+        })
     }
 }
 

@@ -37,6 +37,9 @@ pub struct FuzzConfig {
     pub out: PathBuf,
     /// Where findings are saved, one directory per title (shared with the host).
     pub findings: PathBuf,
+    /// Message ops against a TCP server module instead of sockopt calls.
+    #[serde(default)]
+    pub server: Option<ksock_ops::msg::MsgTarget>,
 }
 
 /// The `/dev/kmsg` record announcing `input` (see [`INPUT_MARK`]).

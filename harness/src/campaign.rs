@@ -10,7 +10,7 @@
 //!
 //! Layout under `target/ksock/fuzz/<target>/<release>-<flavour>/`: `corpus/` (kept),
 //! `findings/<title>/` (kept; `input.bin`, `report.txt`, `sequence.json`), `jobs/<n>/`
-//! (the directory each guest writes: config, coverage), console logs.
+//! (this campaign's files of each guest: config, coverage, console logs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,12 +27,51 @@ use ksock_vm::Cache;
 use crate::coverage::{self, Point};
 use crate::project::Project;
 
-/// The module the `sockopt` target fuzzes.
-pub const SOCKOPT_MODULE: &str = "ksock_sockopt";
+/// What a campaign fuzzes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// ksock_sockopt: setsockopt/getsockopt sequences.
+    Sockopt,
+    /// ksock_server (`echo=1`): TCP connections and messages.
+    Server,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Sockopt => "sockopt",
+            Target::Server => "server",
+        }
+    }
+
+    pub fn module(self) -> &'static str {
+        match self {
+            Target::Sockopt => "ksock_sockopt",
+            Target::Server => "ksock_server",
+        }
+    }
+
+    /// The module's parameters for a campaign with the `seed_bugs` mask.
+    fn params(self, seed_bugs: u8) -> String {
+        let mut p = match self {
+            Target::Sockopt => vec![],
+            Target::Server => vec![format!(
+                "port={} echo=1",
+                ksock_ops::msg::MsgTarget::KSOCK_SERVER.port
+            )],
+        };
+        if seed_bugs != 0 {
+            p.push(format!("seed_bugs={seed_bugs}"));
+        }
+        p.join(" ")
+    }
+}
 /// The coverage runtime module.
 pub const RUNTIME_MODULE: &str = "ksock_cov";
 /// A guest that prints no status for this long is hung (an op that never returns).
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// The same crash this many times ends the campaign (each costs a boot).
+const CRASH_LOOP_LIMIT: usize = 3;
 /// libFuzzer's own per-input limit, in seconds.
 const INPUT_TIMEOUT_S: u64 = 10;
 /// Longest input libFuzzer makes: 16 ops fit easily (a set's fill repeats to its length),
@@ -43,13 +82,14 @@ const PLAIN_STATUS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct CampaignOptions {
+    pub target: Target,
     pub kernel: String,
     pub flavour: Option<Flavour>,
     /// Fuzzing time, boots excluded.
     pub seconds: u64,
     pub jobs: usize,
-    /// Load the module with `seed_bugs=1`.
-    pub seed_bugs: bool,
+    /// The module's `seed_bugs` mask (0: none).
+    pub seed_bugs: u8,
     pub accel: Option<Accel>,
     /// The libFuzzer binary to run in the guest.
     pub fuzzer: PathBuf,
@@ -81,6 +121,8 @@ pub struct CampaignReport {
     pub corpus: PathBuf,
     /// Seconds from the campaign's start (boots excluded) to each title's first report.
     pub time_to_find: BTreeMap<String, f64>,
+    /// Why the campaign ended before its time, if it did.
+    pub stopped: Option<String>,
 }
 
 /// What the console has told us so far, shared with the console reader.
@@ -99,6 +141,10 @@ struct Live {
     fuzz_started: Option<Instant>,
     last_heard: Option<Instant>,
     exit_status: Option<i32>,
+    /// Panics per title.
+    crashes: BTreeMap<String, usize>,
+    /// Why the campaign ended before its time (a crash loop).
+    stopped: Option<String>,
     /// Per job: the input its guest announced last (see `proto::INPUT_MARK`).
     last_input: BTreeMap<usize, Vec<u8>>,
 }
@@ -128,7 +174,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     } else {
         Flavour::C
     });
-    let (ko, runtime) = build(cache, project, &k, flavour)?;
+    let (ko, runtime) = build(cache, project, &k, flavour, opts.target.module())?;
     let all_points = coverage::points(&ko)?;
     anyhow::ensure!(
         !all_points.is_empty(),
@@ -138,23 +184,25 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     let base = opts
         .out
-        .join("sockopt")
+        .join(opts.target.name())
         .join(format!("{}-{flavour}", k.release));
     for d in ["corpus", proto::FINDINGS_DIR] {
         std::fs::create_dir_all(base.join(d))
             .with_context(|| base.join(d).display().to_string())?;
     }
     let config = FuzzConfig {
-        module: SOCKOPT_MODULE.into(),
+        module: opts.target.module().into(),
         ko,
-        params: if opts.seed_bugs { "seed_bugs=1" } else { "" }.into(),
+        params: opts.target.params(opts.seed_bugs),
         runtime: Some(runtime),
         target: ksock_ops::Target::KSOCK_SOCKOPT,
-        model: !opts.seed_bugs,
+        // The contract holds unless the seed's copies are planted.
+        model: opts.target == Target::Sockopt && opts.seed_bugs & 1 == 0,
         max_ops: 16,
         splats: fuzz_splats(),
         out: PathBuf::new(),
         findings: base.join(proto::FINDINGS_DIR),
+        server: (opts.target == Target::Server).then_some(ksock_ops::msg::MsgTarget::KSOCK_SERVER),
     };
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
@@ -184,9 +232,10 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
                 new: *new,
             })
             .collect(),
-        coverage: coverage::summary(SOCKOPT_MODULE, &live.points, &shared.all_points),
+        coverage: coverage::summary(opts.target.module(), &live.points, &shared.all_points),
         corpus: base.join("corpus"),
         time_to_find: live.time_to_find.clone(),
+        stopped: live.stopped.clone(),
     })
 }
 
@@ -204,6 +253,7 @@ fn build(
     project: &Project,
     k: &PreparedKernel,
     flavour: Flavour,
+    module: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let src = |m: &str, f: Flavour| {
         project
@@ -213,13 +263,13 @@ fn build(
             .with_context(|| format!("module {m} has no {f} flavour in kmods/"))
     };
     let step = Progress::start(format!(
-        "building {RUNTIME_MODULE} and {SOCKOPT_MODULE} ({flavour}, coverage) for {}",
+        "building {RUNTIME_MODULE} and {module} ({flavour}, coverage) for {}",
         k.release
     ));
     let rt_dir = k.build_module(cache, src(RUNTIME_MODULE, Flavour::C)?, Flavour::C)?;
-    let dir = k.build_module_with(cache, src(SOCKOPT_MODULE, flavour)?, flavour, Some(&rt_dir))?;
+    let dir = k.build_module_with(cache, src(module, flavour)?, flavour, Some(&rt_dir))?;
     step.done("ok");
-    let ko = dir.join(format!("{SOCKOPT_MODULE}.ko"));
+    let ko = dir.join(format!("{module}.ko"));
     let rt = rt_dir.join(format!("{RUNTIME_MODULE}.ko"));
     for f in [&ko, &rt] {
         anyhow::ensure!(f.is_file(), "kbuild produced no {}", f.display());
@@ -231,12 +281,16 @@ fn build(
 fn fuzz_jobs(shared: &Arc<Shared>) -> Result<usize> {
     let o = &shared.opts;
     let progress = Progress::start(format!(
-        "fuzzing {SOCKOPT_MODULE} on {} ({}, {} job(s), {} s{})",
+        "fuzzing {} on {} ({}, {} job(s), {} s{})",
+        o.target.module(),
         shared.k.release,
         shared.accel,
         o.jobs,
         o.seconds,
-        if o.seed_bugs { ", seed_bugs=1" } else { "" }
+        match o.seed_bugs {
+            0 => String::new(),
+            m => format!(", seed_bugs={m}"),
+        }
     ));
     let handles: Vec<_> = (0..o.jobs.max(1))
         .map(|n| {
@@ -291,10 +345,18 @@ fn status_line(shared: &Shared) -> String {
 /// new boot. Returns the number of boots.
 fn job(shared: &Shared, n: usize) -> Result<usize> {
     let dir = shared.base.join("jobs").join(n.to_string());
+    // A job's directory holds only this campaign's files (the corpus and findings are kept).
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let mut boots = 0;
     loop {
-        let left = shared.opts.seconds as f64 - shared.live.lock().expect("live").fuzz_seconds();
+        let left = {
+            let l = shared.live.lock().expect("live");
+            if l.stopped.is_some() {
+                return Ok(boots);
+            }
+            shared.opts.seconds as f64 - l.fuzz_seconds()
+        };
         if left < 1.0 {
             return Ok(boots);
         }
@@ -376,9 +438,7 @@ fn boot_once(
         memory: shared.opts.memory.clone(),
         cpus: shared.opts.cpus,
         timeout: Duration::from_secs(seconds + 300),
-        console_log: shared
-            .base
-            .join(format!("console-job{job}-boot{boot_no}.log")),
+        console_log: dir.join(format!("console-boot{boot_no}.log")),
         on_line: Some(console_reader(shared, dir, job)),
         watchdog: Some(silence_watchdog(shared)),
     };
@@ -422,6 +482,10 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             let t = l.fuzz_seconds();
             l.time_to_find.entry(title.to_string()).or_insert(t);
             l.titles.entry(title.to_string()).or_insert(kind == "new");
+        } else if line.contains("INFO: Seed:") {
+            // libFuzzer starts: the campaign's clock runs from here (boots excluded).
+            l.last_heard = Some(Instant::now());
+            l.fuzz_started.get_or_insert_with(Instant::now);
         } else if let Some(c) = corp.captures(line) {
             l.last_heard = Some(Instant::now());
             l.fuzz_started.get_or_insert_with(Instant::now);
@@ -474,19 +538,63 @@ fn kernel_config(k: &PreparedKernel) -> Option<String> {
 
 /// The input the guest was running when the kernel panicked becomes a finding.
 fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> {
-    let first = boot::splats(console.iter().map(String::as_str))
+    let title = crash_title(console);
+    let summary = boot::crash_summary(console);
+    let input = save_host_finding(shared, job, &title, "kernel panic", &summary, console)?;
+    // A corpus input that crashes would crash every boot while libFuzzer replays the
+    // corpus: it lives on in the finding instead.
+    quarantine(&shared.base.join("corpus"), &input);
+    let mut l = shared.live.lock().expect("live");
+    let n = l.crashes.entry(title.clone()).or_insert(0);
+    *n += 1;
+    if *n >= CRASH_LOOP_LIMIT {
+        l.stopped = Some(format!(
+            "stopped early: \"{title}\" crashed the kernel {n} times; a crash this easy to reach \
+             hides everything behind it: fix it (its input and sequence are in {}), then fuzz \
+             again",
+            shared
+                .config
+                .findings
+                .join(ksock_agent::persistent::slug(&title))
+                .display()
+        ));
+    }
+    Ok(())
+}
+
+/// syzkaller-style title of a crash: the kernel's first report line, without addresses,
+/// and the function it happened in: `BUG: kernel NULL pointer dereference in
+/// ksock_sockopt_get`. Userspace lines on the console (libFuzzer's) are not the kernel's.
+pub fn crash_title(console: &[String]) -> String {
+    let kernel: Vec<&str> = console
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.trim_start().starts_with('['))
+        .collect();
+    let first = boot::splats(kernel.iter().copied())
         .into_iter()
         .next()
         .unwrap_or_else(|| "Kernel panic".into());
-    let title = ksock_agent::fuzz::splat_title(&first);
-    let summary = boot::crash_summary(console);
-    save_host_finding(shared, job, &title, "kernel panic", &summary, console)
+    let mut title = ksock_agent::fuzz::splat_title(&first);
+    if let Some(i) = title.find(", address:") {
+        title.truncate(i);
+    }
+    let rip = kernel.iter().find_map(|l| {
+        let f = l.split_once("RIP: 0010:")?.1;
+        Some(f.split(['+', ' ']).next()?.to_string())
+    });
+    match rip {
+        Some(f) if !title.contains(" in ") && !f.is_empty() => format!("{title} in {f}"),
+        _ => title,
+    }
 }
 
 /// An input that never returned becomes a finding.
 fn hang_finding(shared: &Shared, job: usize, why: &str, console: &[String]) -> Result<()> {
     let title = format!("an op does not return in {}", shared.config.module);
-    save_host_finding(shared, job, &title, "deadline", why, console)
+    let input = save_host_finding(shared, job, &title, "deadline", why, console)?;
+    quarantine(&shared.base.join("corpus"), &input);
+    Ok(())
 }
 
 fn save_host_finding(
@@ -496,7 +604,7 @@ fn save_host_finding(
     oracle: &str,
     detail: &str,
     console: &[String],
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let input = shared
         .live
         .lock()
@@ -540,5 +648,41 @@ fn save_host_finding(
         if new { "new" } else { "known" },
         fdir.display()
     );
-    Ok(())
+    Ok(input)
+}
+
+/// Removes corpus files holding exactly `input`.
+fn quarantine(corpus: &Path, input: &[u8]) {
+    let Ok(rd) = std::fs::read_dir(corpus) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if std::fs::read(e.path()).is_ok_and(|b| b == input) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_titles_come_from_the_kernel_and_name_the_function() {
+        let console: Vec<String> = [
+            "WARNING: Failed to find function \"__sanitizer_print_stack_trace\".",
+            "[    7.532194] BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            "[    7.533065] Oops: Oops: 0002 [#1] SMP NOPTI",
+            "[    7.534824] RIP: 0010:ksock_sockopt_get+0x78/0x380 [ksock_sockopt]",
+            "[    7.540170] RIP: 0033:0x7f2bff3478ba",
+            "[    7.545898] Kernel panic - not syncing: Fatal exception",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            crash_title(&console),
+            "BUG: kernel NULL pointer dereference in ksock_sockopt_get"
+        );
+        assert_eq!(crash_title(&[]), "Kernel panic");
+    }
 }

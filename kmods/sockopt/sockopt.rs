@@ -9,9 +9,12 @@
 //!   back the length it copied; a negative `*len` is `-EINVAL`.
 //! - User memory is touched only through `kernel::uaccess::UserSlice` (checked copies).
 //!
-//! `seed_bugs=1` reproduces the seed article's two mistakes, for the fuzzer to find:
-//! `set` always copies 64 bytes whatever optlen says, and `get` copies the whole kernel
-//! message whatever `*len` allows.
+//! `seed_bugs` is a bit mask of planted bugs, for the fuzzer to find. Bit 0 (`1`) is the seed
+//! article's two mistakes: `set` always copies 64 bytes whatever optlen says, and `get`
+//! copies the whole kernel message whatever `*len` allows. Bit 1 (`2`) is a crash: a `get`
+//! with a zero length right after a `set` of exactly [`CAPACITY`] bytes dereferences NULL
+//! (ksock's own test that a panic mid-campaign is a finding and the campaign goes on; it
+//! takes a two-call sequence, so a campaign meets it only now and then).
 //!
 //! Log lines: `registered optnames=128..129 capacity=64 seed_bugs=0`, `set optname=128
 //! len=5`, `get optname=128 len=5`, `set rejected optname=128 len=65 errno=-22`,
@@ -20,7 +23,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use kernel::ffi::{c_int, c_uint};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -51,7 +54,7 @@ module! {
         },
         seed_bugs: i64 {
             default: 0,
-            description: "1: reproduce the seed article's unchecked copies (for fuzzing)",
+            description: "Planted bugs for fuzzing: 1 the seed's unchecked copies, 2 a crash",
         },
     },
 }
@@ -79,7 +82,14 @@ static STORE: Locked = Locked(UnsafeCell::new(Store {
     buf: [0; CAPACITY],
     len: 0,
 }));
-static SEED_BUGS: AtomicBool = AtomicBool::new(false);
+/// The `seed_bugs` mask.
+static SEED_BUGS: AtomicI64 = AtomicI64::new(0);
+/// Bit of [`SEED_BUGS`]: the seed article's unchecked copies.
+const SEED_COPIES: i64 = 1;
+/// Bit of [`SEED_BUGS`]: a NULL dereference on a zero-length get after a full set.
+const SEED_CRASH: i64 = 2;
+/// Whether the last `set` stated exactly [`CAPACITY`] bytes (for [`SEED_CRASH`]).
+static LAST_SET_FULL: AtomicBool = AtomicBool::new(false);
 
 /// Called by the glue's `set` with the lock held.
 #[no_mangle]
@@ -87,7 +97,8 @@ extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uint) -
     // SAFETY: the caller holds ksock_sockopt_lock (see `Locked`).
     let store = unsafe { &mut *STORE.0.get() };
     let len = len as usize;
-    if SEED_BUGS.load(Ordering::Relaxed) {
+    LAST_SET_FULL.store(len == CAPACITY, Ordering::Relaxed);
+    if SEED_BUGS.load(Ordering::Relaxed) & SEED_COPIES != 0 {
         // Seed bug: a fixed-size copy that ignores optlen.
         let mut r = UserSlice::new(UserPtr::from_ptr(user), SEED_SET_COPY).reader();
         if let Err(e) = r.read_slice(&mut store.buf[..SEED_SET_COPY]) {
@@ -128,7 +139,13 @@ extern "C" fn ksock_sockopt_get(optval: c_int, user: *mut c_void, len: *mut c_in
     let store = unsafe { &*STORE.0.get() };
     // SAFETY: `len` points to the IP layer's kernel copy of the length, valid for the call.
     let want = unsafe { *len };
-    if SEED_BUGS.load(Ordering::Relaxed) {
+    let full = LAST_SET_FULL.load(Ordering::Relaxed);
+    if SEED_BUGS.load(Ordering::Relaxed) & SEED_CRASH != 0 && want == 0 && full {
+        pr_info!("get optname={} len=0: seeded crash\n", optval);
+        // SAFETY: none; this is the planted crash (NULL write → oops → panic in a guest).
+        unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u8>(), 0) };
+    }
+    if SEED_BUGS.load(Ordering::Relaxed) & SEED_COPIES != 0 {
         // Seed bug: copies the whole message whatever the caller's buffer holds.
         let mut w = UserSlice::new(UserPtr::from_ptr(user), store.len).writer();
         if let Err(e) = w.write_slice(&store.buf[..store.len]) {
@@ -160,8 +177,8 @@ impl kernel::Module for KsockSockopt {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let min = ranged("optmin", param!(optmin), 64, 4095)?;
         let max = ranged("optmax", param!(optmax), min + 1, min + 16)?;
-        let bugs = ranged("seed_bugs", param!(seed_bugs), 0, 1)?;
-        SEED_BUGS.store(bugs == 1, Ordering::Relaxed);
+        let bugs = ranged("seed_bugs", param!(seed_bugs), 0, 3)?;
+        SEED_BUGS.store(bugs, Ordering::Relaxed);
         // SAFETY: not registered yet, so no set/get can run concurrently.
         let store = unsafe { &mut *STORE.0.get() };
         store.buf[..INITIAL.len()].copy_from_slice(INITIAL);

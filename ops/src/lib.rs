@@ -10,6 +10,7 @@
 //! Nothing here performs I/O.
 
 pub mod model;
+pub mod msg;
 
 use std::fmt;
 

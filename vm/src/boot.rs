@@ -439,7 +439,12 @@ pub fn crash_summary(console: &[String]) -> String {
         .iter()
         .find(|l| l.contains(PANIC_MARK))
         .map(|l| strip(l));
-    let first = splats(console.iter().map(String::as_str))
+    // Kernel lines carry a timestamp; userspace on the console (a fuzzer's warnings) not.
+    let kernel = console
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.trim_start().starts_with('['));
+    let first = splats(kernel)
         .into_iter()
         .find(|l| !l.contains(PANIC_MARK))
         .map(|l| strip(&l));

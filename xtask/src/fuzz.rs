@@ -9,23 +9,25 @@ use ksock_harness::project::Project;
 use ksock_vm::boot::Accel;
 use ksock_vm::kernel::Flavour;
 
-pub struct SockoptArgs {
+pub struct GuestArgs {
+    pub target: campaign::Target,
     pub seconds: u64,
     pub kernel: String,
     pub flavour: Option<Flavour>,
     pub jobs: usize,
-    pub seed_bugs: bool,
+    pub seed_bugs: u8,
     pub accel: Option<Accel>,
 }
 
-/// `cargo xtask fuzz sockopt`.
-pub fn sockopt(root: &Path, a: SockoptArgs) -> Result<ExitCode> {
+/// `cargo xtask fuzz sockopt|server`.
+pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
     crate::setup()?;
-    let fuzzer = build_fuzzer(root, "sockopt")?;
+    let fuzzer = build_fuzzer(root, "in_guest")?;
     let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
     let opts = CampaignOptions {
+        target: a.target,
         kernel: a.kernel,
         flavour: a.flavour,
         seconds: a.seconds,
@@ -39,7 +41,8 @@ pub fn sockopt(root: &Path, a: SockoptArgs) -> Result<ExitCode> {
     };
     let r = campaign::run(&cache, &project, &opts)?;
     println!(
-        "fuzzed ksock_sockopt ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
+        "fuzzed {} ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
+        a.target.module(),
         r.flavour,
         r.release,
         r.fuzz_seconds,
@@ -48,6 +51,9 @@ pub fn sockopt(root: &Path, a: SockoptArgs) -> Result<ExitCode> {
         r.boots
     );
     println!("coverage: {}", r.coverage);
+    if let Some(why) = &r.stopped {
+        println!("{why}");
+    }
     println!("corpus: {}", r.corpus.display());
     if r.findings.is_empty() {
         println!("no findings");

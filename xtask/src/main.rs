@@ -58,6 +58,9 @@ enum FuzzTarget {
     Spec,
     /// ksock_sockopt in a guest: set/get sequences, coverage from the module itself.
     Sockopt,
+    /// ksock_server (echo=1) in a guest: connections, messages at its buffer's edges,
+    /// half-closes and resets.
+    Server,
 }
 
 #[derive(Subcommand)]
@@ -159,9 +162,12 @@ enum Cmd {
         /// Guests fuzzing in parallel, sharing one corpus (sockopt).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
-        /// Load the module with seed_bugs=1: the seed article's unchecked copies (sockopt).
-        #[arg(long)]
-        seed_bugs: bool,
+        /// Load the module with planted bugs (sockopt's `seed_bugs` mask): alone it means 1,
+        /// the seed article's unchecked copies; `--seed-bugs=2` plants a crash (a panic in
+        /// the guest, which the campaign survives), `=3` both.
+        #[arg(long, value_name = "MASK", num_args = 0..=1, default_missing_value = "1",
+              value_parser = clap::value_parser!(u8).range(0..=3))]
+        seed_bugs: Option<u8>,
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelArg,
     },
@@ -342,21 +348,26 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             ..
         } => fuzz::spec(&root, seconds),
         Cmd::Fuzz {
-            target: FuzzTarget::Sockopt,
+            target: target @ (FuzzTarget::Sockopt | FuzzTarget::Server),
             seconds,
             kernel,
             flavour,
             jobs,
             seed_bugs,
             accel,
-        } => fuzz::sockopt(
+        } => fuzz::in_guest(
             &root,
-            fuzz::SockoptArgs {
+            fuzz::GuestArgs {
+                target: if target == FuzzTarget::Server {
+                    ksock_harness::campaign::Target::Server
+                } else {
+                    ksock_harness::campaign::Target::Sockopt
+                },
                 seconds,
                 kernel,
                 flavour: flavour.get(),
                 jobs,
-                seed_bugs,
+                seed_bugs: seed_bugs.unwrap_or(0),
                 accel: accel_of(accel),
             },
         ),

@@ -2,8 +2,10 @@
 /*
  * ksock_sockopt (C reference): seed 003's user<->kernel channel through
  * nf_register_sockopt(), with the same parameters and log lines as
- * kmods/sockopt/sockopt.rs. seed_bugs=1 reproduces the seed's two mistakes: a fixed
- * 64-byte copy_from_user() whatever optlen says, and a copy_to_user() that ignores *len.
+ * kmods/sockopt/sockopt.rs. seed_bugs is a bit mask of planted bugs: 1 reproduces the
+ * seed's two mistakes (a fixed 64-byte copy_from_user() whatever optlen says, and a
+ * copy_to_user() that ignores *len); 2 makes a zero-length get right after a set of
+ * exactly CAPACITY bytes dereference NULL.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,6 +19,8 @@
 
 #define CAPACITY 64
 #define SEED_SET_COPY 64
+#define SEED_COPIES 1
+#define SEED_CRASH 2
 #define INITIAL "a message from kernel"
 
 static int optmin = 128;
@@ -27,12 +31,14 @@ module_param(optmax, int, 0444);
 MODULE_PARM_DESC(optmax, "One past the last optname served (optmin+1..=optmin+16)");
 static int seed_bugs;
 module_param(seed_bugs, int, 0444);
-MODULE_PARM_DESC(seed_bugs, "1: reproduce the seed article's unchecked copies (for fuzzing)");
+MODULE_PARM_DESC(seed_bugs, "Planted bugs for fuzzing: 1 the seed's unchecked copies, 2 a crash");
 
 /* The stored message; every access holds `lock`. */
 static DEFINE_MUTEX(lock);
 static char store[CAPACITY];
 static unsigned int store_len;
+/* Whether the last set stated exactly CAPACITY bytes (for SEED_CRASH). */
+static bool last_set_full;
 
 static int do_set(struct sock *sk, int optval, sockptr_t arg, unsigned int len)
 {
@@ -42,7 +48,8 @@ static int do_set(struct sock *sk, int optval, sockptr_t arg, unsigned int len)
 	if (sockptr_is_kernel(arg))
 		return -EINVAL;
 	mutex_lock(&lock);
-	if (seed_bugs) {
+	last_set_full = len == CAPACITY;
+	if (seed_bugs & SEED_COPIES) {
 		/* Seed bug: a fixed-size copy that ignores optlen. */
 		if (copy_from_user(store, arg.user, SEED_SET_COPY)) {
 			pr_info("set fault optname=%d errno=%d\n", optval, -EFAULT);
@@ -78,7 +85,13 @@ static int do_get(struct sock *sk, int optval, void __user *user, int *len)
 	int ret = 0;
 
 	mutex_lock(&lock);
-	if (seed_bugs) {
+	if ((seed_bugs & SEED_CRASH) && *len == 0 && last_set_full) {
+		int *volatile null = NULL;
+
+		pr_info("get optname=%d len=0: seeded crash\n", optval);
+		*null = 0;
+	}
+	if (seed_bugs & SEED_COPIES) {
 		/* Seed bug: copies the whole message whatever the caller's buffer holds. */
 		if (copy_to_user(user, store, store_len)) {
 			pr_info("get fault optname=%d errno=%d\n", optval, -EFAULT);
@@ -126,8 +139,8 @@ static int __init ksock_sockopt_init(void)
 		       optmin + 16);
 		return -EINVAL;
 	}
-	if (seed_bugs < 0 || seed_bugs > 1) {
-		pr_err("invalid parameter seed_bugs=%d (want 0..=1)\n", seed_bugs);
+	if (seed_bugs < 0 || seed_bugs > 3) {
+		pr_err("invalid parameter seed_bugs=%d (want 0..=3)\n", seed_bugs);
 		return -EINVAL;
 	}
 	memcpy(store, INITIAL, sizeof(INITIAL) - 1);

@@ -1,0 +1,197 @@
+//! Executes message sequences ([`ksock_ops::msg`]) against a module serving TCP
+//! (ksock_server loaded with `echo=1`), with its oracles: what comes back on a connection
+//! is a prefix of what was sent on it (the echo), the module's `recv … len=N data=…` log
+//! lines hold at most the N bytes received, and no kernel splat.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ksock_ops::msg::{MsgOp, MsgTarget, MAX_CONNS};
+
+use crate::fuzz::{violation, Violation};
+use crate::kmsg::Kmsg;
+
+/// How long a `Recv` waits for the echo.
+const RECV_WAIT: Duration = Duration::from_millis(20);
+/// How long the end of an input waits for the module to log every connection's close.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+struct Conn {
+    stream: TcpStream,
+    sent: Vec<u8>,
+    echoed: Vec<u8>,
+}
+
+/// Runs `ops`; returns how many ran and the first violation with the op it followed.
+pub fn run(
+    t: &MsgTarget,
+    ops: &[MsgOp],
+    kmsg: &mut Kmsg,
+    splats: &regex::RegexSet,
+    logged: &mut Vec<String>,
+) -> anyhow::Result<(usize, Option<(usize, Violation)>)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], t.port));
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut opened = 0;
+    for (i, op) in ops.iter().enumerate() {
+        let pick = |n: u8, len: usize| (len > 0).then(|| usize::from(n) % len);
+        match op {
+            MsgOp::Connect if conns.len() < MAX_CONNS => {
+                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                stream.set_nodelay(true)?;
+                opened += 1;
+                conns.push(Conn {
+                    stream,
+                    sent: Vec::new(),
+                    echoed: Vec::new(),
+                });
+            }
+            MsgOp::Connect => {}
+            MsgOp::Send { conn, payload } => {
+                if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
+                    let bytes = payload.bytes(t);
+                    c.stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+                    // A peer that was reset or half-closed refuses; that is not a finding.
+                    if c.stream.write_all(&bytes).is_ok() {
+                        c.sent.extend_from_slice(&bytes);
+                    }
+                }
+            }
+            MsgOp::Recv { conn } => {
+                if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
+                    read_echo(c)?;
+                    if !c.sent.starts_with(&c.echoed) {
+                        let v = violation(
+                            "echo",
+                            format!(
+                                "{} byte(s) came back that differ from the {} sent",
+                                c.echoed.len(),
+                                c.sent.len()
+                            ),
+                        );
+                        return Ok((i + 1, Some((i, v))));
+                    }
+                }
+            }
+            MsgOp::HalfClose { conn } => {
+                if let Some(c) = pick(*conn, conns.len()).map(|k| &conns[k]) {
+                    let _ = c.stream.shutdown(Shutdown::Write);
+                }
+            }
+            MsgOp::Reset { conn } => {
+                if let Some(k) = pick(*conn, conns.len()) {
+                    let c = conns.remove(k);
+                    reset(&c.stream);
+                }
+            }
+        }
+    }
+    drop(conns);
+    let lines = wait_for_closes(kmsg, opened);
+    let found = check_log(&lines, splats);
+    logged.extend(lines);
+    Ok((ops.len(), found.map(|v| (ops.len() - 1, v))))
+}
+
+fn read_echo(c: &mut Conn) -> anyhow::Result<()> {
+    c.stream.set_read_timeout(Some(RECV_WAIT))?;
+    let mut buf = [0u8; 8192];
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => c.echoed.extend_from_slice(&buf[..n]),
+            Err(_) => return Ok(()), // timeout, reset: nothing more now
+        }
+    }
+}
+
+/// Closes with a RST instead of a FIN.
+fn reset(s: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Reads the log until the module has logged `opened` closes (or rejections), or for at
+/// most [`CLOSE_WAIT`]: its connection threads log asynchronously.
+fn wait_for_closes(kmsg: &mut Kmsg, opened: usize) -> Vec<String> {
+    let start = Instant::now();
+    let mut lines: Vec<String> = Vec::new();
+    loop {
+        lines.extend(kmsg.read_available().iter().map(|r| r.line()));
+        let closed = lines
+            .iter()
+            .filter(|l| l.contains(": closed peer=") || l.contains(": rejected peer="))
+            .count();
+        if closed >= opened || start.elapsed() > CLOSE_WAIT {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The log oracles: splats, and `recv … len=N data=D` with more than N bytes in D.
+pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation> {
+    if let Some(l) = lines.iter().find(|l| splats.is_match(l)) {
+        return Some(violation("kernel splat", l.clone()));
+    }
+    let re = regex::Regex::new(r": recv peer=\S+ len=(\d+) data=(.*)$").expect("valid regex");
+    lines.iter().find_map(|l| {
+        let c = re.captures(l)?;
+        let n: usize = c[1].parse().ok()?;
+        let logged = logged_bytes(&c[2]);
+        (logged > n).then(|| {
+            violation(
+                "log",
+                format!("the module logged {logged} data bytes for a {n}-byte message: {l}"),
+            )
+        })
+    })
+}
+
+/// How many bytes a logged `data=` value stands for, at least: Rust modules print bytes
+/// with `BStr` (`\xNN`, `\t`, `\n`, `\r` for one byte each), C's `%s` raw (which
+/// `/dev/kmsg` escapes and [`Kmsg`] unescapes). A payload that itself holds `\x41` is
+/// counted short, never long: this oracle may miss, it does not invent.
+fn logged_bytes(data: &str) -> usize {
+    let re = regex::Regex::new(r"\\x[0-9a-f]{2}|\\[tnr]").expect("valid regex");
+    let escapes = re.find_iter(data).count();
+    let escaped_chars: usize = re.find_iter(data).map(|m| m.as_str().chars().count()).sum();
+    data.chars().count() - escaped_chars + escapes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_with_more_data_than_received_is_a_finding() {
+        let none = regex::RegexSet::new(["BUG:"]).unwrap();
+        let ok =
+            vec!["[ 1.0] ksock_server: recv peer=127.0.0.1:4000 len=10 data=bbbbbbbbbb".into()];
+        assert!(check_log(&ok, &none).is_none());
+        let stale = vec![
+            "[ 1.0] ksock_server: recv peer=127.0.0.1:4000 len=10 data=bbbbbbbbbbAAAAAA".into(),
+        ];
+        assert_eq!(check_log(&stale, &none).unwrap().oracle, "log");
+        // Rust's BStr escapes are one byte each.
+        let rust = vec![r"[ 1.0] ksock_server: recv peer=127.0.0.1:4000 len=2 data=\xff".into()];
+        assert!(check_log(&rust, &none).is_none());
+        assert_eq!(logged_bytes(r"ab\x00\tc"), 5);
+        let splat = vec!["[ 2.0] BUG: KFENCE: out-of-bounds read in x".into()];
+        assert_eq!(check_log(&splat, &none).unwrap().oracle, "kernel splat");
+        let _ = MsgTarget::KSOCK_SERVER;
+    }
+}

@@ -1,0 +1,142 @@
+//! TCP traffic to a module that serves connections (ksock_server): the message half of
+//! the op language. Sizes are relative to the module's receive buffer, so the boundary
+//! cases (one byte short of it, exactly it, one past it) come up often.
+
+use std::fmt;
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde::{Deserialize, Serialize};
+
+/// What the ops are relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MsgTarget {
+    pub port: u16,
+    /// The module's receive buffer in bytes.
+    pub buffer: usize,
+}
+
+impl MsgTarget {
+    /// ksock_server as the fuzzer loads it (`port=9100 echo=1`).
+    pub const KSOCK_SERVER: MsgTarget = MsgTarget {
+        port: 9100,
+        buffer: 1024,
+    };
+}
+
+/// Connections an input may hold at once.
+pub const MAX_CONNS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MsgOp {
+    /// Opens a connection (up to [`MAX_CONNS`]).
+    Connect,
+    /// Sends a payload on connection `conn` (modulo the open ones).
+    Send { conn: u8, payload: Payload },
+    /// Reads what has come back on `conn` (waiting briefly).
+    Recv { conn: u8 },
+    /// `shutdown(SHUT_WR)` on `conn`.
+    HalfClose { conn: u8 },
+    /// Closes `conn` with a reset (SO_LINGER 0).
+    Reset { conn: u8 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// `fill` repeated to a size at the module's edges.
+    Sized { size: Size, fill: u8 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Size {
+    One,
+    BufferMinus1,
+    Buffer,
+    BufferPlus1,
+    Page,
+    /// Up to 8191 bytes.
+    Raw(u16),
+}
+
+impl Payload {
+    pub fn bytes(&self, t: &MsgTarget) -> Vec<u8> {
+        match self {
+            Payload::Bytes(b) => b.clone(),
+            Payload::Sized { size, fill } => {
+                let n = match size {
+                    Size::One => 1,
+                    Size::BufferMinus1 => t.buffer - 1,
+                    Size::Buffer => t.buffer,
+                    Size::BufferPlus1 => t.buffer + 1,
+                    Size::Page => 4096,
+                    Size::Raw(n) => usize::from(*n % 8192),
+                };
+                vec![*fill; n]
+            }
+        }
+    }
+}
+
+impl fmt::Display for MsgOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MsgOp::Connect => write!(f, "connect"),
+            MsgOp::Send { conn, payload } => match payload {
+                Payload::Bytes(b) => {
+                    write!(f, "send conn={conn} {:?}", String::from_utf8_lossy(b))
+                }
+                Payload::Sized { size, fill } => {
+                    write!(f, "send conn={conn} {size:?} bytes of {fill:#04x}")
+                }
+            },
+            MsgOp::Recv { conn } => write!(f, "recv conn={conn}"),
+            MsgOp::HalfClose { conn } => write!(f, "half-close conn={conn}"),
+            MsgOp::Reset { conn } => write!(f, "reset conn={conn}"),
+        }
+    }
+}
+
+/// The sequence `bytes` decode to, at most `max_ops` long (as [`crate::decode`]).
+pub fn decode(bytes: &[u8], max_ops: usize) -> Vec<MsgOp> {
+    let mut u = Unstructured::new(bytes);
+    let n = u.int_in_range(1..=max_ops.max(1)).unwrap_or(1);
+    (0..n)
+        .map_while(|_| MsgOp::arbitrary(&mut u).ok())
+        .collect()
+}
+
+/// One op per line, numbered.
+pub fn describe(ops: &[MsgOp]) -> String {
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| format!("  {}. {op}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_sit_at_the_buffer_edges() {
+        let t = MsgTarget::KSOCK_SERVER;
+        let len = |size| Payload::Sized { size, fill: b'x' }.bytes(&t).len();
+        assert_eq!(len(Size::BufferMinus1), 1023);
+        assert_eq!(len(Size::Buffer), 1024);
+        assert_eq!(len(Size::BufferPlus1), 1025);
+        assert_eq!(len(Size::Raw(9000)), 9000 % 8192);
+    }
+
+    #[test]
+    fn bytes_decode_to_message_ops() {
+        let ops = decode(&[3, 0, 1, 0, 0, 0, 2, 0], 8);
+        assert!(!ops.is_empty());
+        assert_eq!(ops[0], MsgOp::Connect);
+        assert!(describe(&ops).starts_with("  1. connect"));
+    }
+}
