@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use ksock_agent::proto::Plan;
 
-const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent check-guest\n\
+const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent check-guest | \
+                     ksock-agent raw-loop --config FUZZ.json --seconds N\n\
                      Runs inside guests booted by ksock; refuses to load modules anywhere else.";
 
 fn main() -> ExitCode {
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         },
+        Some("raw-loop") => raw_loop(&args),
         Some("run") => {
             let get = |flag: &str| {
                 args.windows(2)
@@ -57,6 +59,31 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The fuzz benchmark's floor: plain set+get pairs on the fuzz config's module, in the same
+/// boot as the fuzzer, printed as `KSOCK-RAW syscalls_per_s=N`.
+fn raw_loop(args: &[String]) -> ExitCode {
+    let get = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+    let (Some(config), Some(seconds)) = (get("--config"), get("--seconds")) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let run = || -> anyhow::Result<f64> {
+        let cfg = ksock_agent::persistent::read_config(std::path::Path::new(&config))?;
+        let mut s = ksock_agent::persistent::Session::start(cfg)?;
+        s.raw_loop(std::time::Duration::from_secs(seconds.parse()?))
+    };
+    match run() {
+        Ok(rate) => {
+            println!("KSOCK-RAW syscalls_per_s={rate:.0}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ksock-agent: raw loop: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

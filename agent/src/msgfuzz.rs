@@ -38,17 +38,17 @@ pub fn run(
         let pick = |n: u8, len: usize| (len > 0).then(|| usize::from(n) % len);
         match op {
             MsgOp::Connect if conns.len() < MAX_CONNS => {
-                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-                stream.set_nodelay(true)?;
+                conns.push(connect(&addr)?);
                 opened += 1;
-                conns.push(Conn {
-                    stream,
-                    sent: Vec::new(),
-                    echoed: Vec::new(),
-                });
             }
             MsgOp::Connect => {}
             MsgOp::Send { conn, payload } => {
+                // A send with nothing open opens a connection first: most inputs then
+                // reach the module's receive path.
+                if conns.is_empty() {
+                    conns.push(connect(&addr)?);
+                    opened += 1;
+                }
                 if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
                     let bytes = payload.bytes(t);
                     c.stream.set_write_timeout(Some(Duration::from_secs(2)))?;
@@ -92,6 +92,16 @@ pub fn run(
     let found = check_log(&lines, splats);
     logged.extend(lines);
     Ok((ops.len(), found.map(|v| (ops.len() - 1, v))))
+}
+
+fn connect(addr: &SocketAddr) -> anyhow::Result<Conn> {
+    let stream = TcpStream::connect_timeout(addr, Duration::from_secs(2))?;
+    stream.set_nodelay(true)?;
+    Ok(Conn {
+        stream,
+        sent: Vec::new(),
+        echoed: Vec::new(),
+    })
 }
 
 fn read_echo(c: &mut Conn) -> anyhow::Result<()> {

@@ -304,6 +304,35 @@ impl Session {
         let _ = std::io::stdout().flush();
     }
 
+    /// setsockopt(5 bytes) + getsockopt(64 bytes) pairs on the first served optname for
+    /// `d`, with plain buffers: the syscall rate the fuzzer is measured against.
+    pub fn raw_loop(&mut self, d: Duration) -> Result<f64> {
+        let opt = self.cfg.target.optmin;
+        let val = *b"hello";
+        let mut out = [0u8; 64];
+        let start = Instant::now();
+        let mut calls = 0u64;
+        while start.elapsed() < d {
+            for _ in 0..100 {
+                let mut len = out.len() as libc::socklen_t;
+                // SAFETY: valid buffers of the stated lengths; `len` is ours.
+                unsafe {
+                    libc::setsockopt(self.fd, libc::SOL_IP, opt, val.as_ptr().cast(), 5);
+                    libc::getsockopt(
+                        self.fd,
+                        libc::SOL_IP,
+                        opt,
+                        out.as_mut_ptr().cast(),
+                        &mut len,
+                    );
+                }
+                calls += 2;
+            }
+        }
+        let _ = self.kmsg.read_available();
+        Ok(calls as f64 / start.elapsed().as_secs_f64())
+    }
+
     /// A last status line (libFuzzer calls `exit` when its time is up).
     pub fn finish(&mut self) {
         self.status();

@@ -97,6 +97,9 @@ pub struct CampaignOptions {
     pub out: PathBuf,
     pub memory: String,
     pub cpus: u32,
+    /// Benchmark: before fuzzing, run the agent's raw set+get loop for this many seconds in
+    /// the same boot (see [`CampaignReport::raw_syscalls_per_s`]).
+    pub raw_loop: Option<u64>,
 }
 
 /// One finding of this campaign.
@@ -123,6 +126,10 @@ pub struct CampaignReport {
     pub time_to_find: BTreeMap<String, f64>,
     /// Why the campaign ended before its time, if it did.
     pub stopped: Option<String>,
+    /// With [`CampaignOptions::raw_loop`]: the raw loop's syscalls/s, and the fuzzer's
+    /// syscalls on the module per second (its ops plus the per-input reset).
+    pub raw_syscalls_per_s: Option<f64>,
+    pub fuzz_syscalls_per_s: f64,
 }
 
 /// What the console has told us so far, shared with the console reader.
@@ -145,6 +152,9 @@ struct Live {
     crashes: BTreeMap<String, usize>,
     /// Why the campaign ended before its time (a crash loop).
     stopped: Option<String>,
+    /// The raw loop's rate, and the fuzzer's last reported module syscalls/s.
+    raw: Option<f64>,
+    syscalls_per_s: f64,
     /// Per job: the input its guest announced last (see `proto::INPUT_MARK`).
     last_input: BTreeMap<usize, Vec<u8>>,
 }
@@ -164,6 +174,8 @@ struct Shared {
     opts: CampaignOptions,
     base: PathBuf,
     config: FuzzConfig,
+    /// The guest agent (for the benchmark's raw loop).
+    agent: PathBuf,
 }
 
 /// Prepares, builds, and fuzzes for `opts.seconds`; returns what was found.
@@ -212,6 +224,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         opts: opts.clone(),
         base: base.clone(),
         config,
+        agent: project.agent.clone(),
     });
     let boots = fuzz_jobs(&shared)?;
     let live = shared.live.lock().expect("live status");
@@ -236,7 +249,29 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         corpus: base.join("corpus"),
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
+        raw_syscalls_per_s: live.raw,
+        fuzz_syscalls_per_s: live.syscalls_per_s,
     })
+}
+
+/// Builds the guest-side libFuzzer binary from fuzz/ (its own workspace) with plain cargo
+/// and returns its path: coverage comes from the kernel module, so the binary needs no
+/// compiler instrumentation. (C++ for libFuzzer itself: the host's g++.)
+pub fn build_fuzzer(root: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = root.join("fuzz/target");
+    let step = Progress::start("building the in-guest fuzzer (fuzz/, release)");
+    let st = std::process::Command::new(&cargo)
+        .args(["build", "--quiet", "--release", "--bin", "in_guest"])
+        .arg("--manifest-path")
+        .arg(root.join("fuzz/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .context("running cargo build for the in-guest fuzzer")?;
+    anyhow::ensure!(st.success(), "building the in-guest fuzzer failed");
+    step.done("ok");
+    Ok(target_dir.join("release/in_guest"))
 }
 
 /// Kernel log lines that are findings: the suite's splats, plus hung tasks.
@@ -403,8 +438,16 @@ fn boot_once(
     let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
     std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
     let corpus = shared.base.join("corpus");
+    let raw = match shared.opts.raw_loop {
+        Some(secs) if boot_no == 1 => format!(
+            "{agent} raw-loop --config {cfg} --seconds {secs}; ",
+            agent = shared.agent.display(),
+            cfg = cfg_file.display()
+        ),
+        _ => String::new(),
+    };
     let exec = format!(
-        "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
+        "{raw}KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
          -max_len={MAX_INPUT} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
          echo {mark}-EXIT $?",
         cfg = cfg_file.display(),
@@ -462,6 +505,8 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
         let mut l = live.lock().expect("live");
         if let Some(input) = proto::parse_input_line(line) {
             l.last_input.insert(job, input);
+        } else if let Some(v) = line.split_once("KSOCK-RAW syscalls_per_s=") {
+            l.raw = v.1.trim().parse().ok();
         } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
             l.last_heard = Some(Instant::now());
             if let Some(code) = rest.strip_prefix("-EXIT ") {
@@ -476,6 +521,7 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             };
             l.execs_now = field("execs").unwrap_or(0.0) as u64;
             l.execs_per_s = field("execs_per_s").unwrap_or(0.0);
+            l.syscalls_per_s = l.execs_per_s + field("ops_per_s").unwrap_or(0.0);
             merge_coverage(&mut l, &dir);
         } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
             let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));

@@ -31,7 +31,8 @@ pub const MAX_CONNS: usize = 4;
 pub enum MsgOp {
     /// Opens a connection (up to [`MAX_CONNS`]).
     Connect,
-    /// Sends a payload on connection `conn` (modulo the open ones).
+    /// Sends a payload on connection `conn` (modulo the open ones; with none open, a new
+    /// one).
     Send { conn: u8, payload: Payload },
     /// Reads what has come back on `conn` (waiting briefly).
     Recv { conn: u8 },

@@ -31,6 +31,8 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("unshare", "util-linux"),
     ("dpkg-deb", "dpkg"),
     ("apt-get", "apt"),
+    // libfuzzer-sys compiles libFuzzer (C++) for the in-guest fuzzer.
+    ("g++", "g++"),
 ];
 
 /// System directories searched after ksock's venv, whatever the user's `PATH` holds.

@@ -1,6 +1,6 @@
 //! `cargo xtask fuzz`: the host-side spec reader (cargo-fuzz) and the in-guest campaigns.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
@@ -22,7 +22,7 @@ pub struct GuestArgs {
 /// `cargo xtask fuzz sockopt|server`.
 pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
     crate::setup()?;
-    let fuzzer = build_fuzzer(root, "in_guest")?;
+    let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
@@ -38,6 +38,7 @@ pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
         out: root.join("target/ksock/fuzz"),
         memory: "2G".into(),
         cpus: 2,
+        raw_loop: None,
     };
     let r = campaign::run(&cache, &project, &opts)?;
     println!(
@@ -73,29 +74,6 @@ pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::FAILURE)
-}
-
-/// Builds a guest-side libFuzzer target from fuzz/ (its own workspace) with plain cargo:
-/// coverage comes from the kernel module, so no compiler instrumentation is needed.
-fn build_fuzzer(root: &Path, bin: &str) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = root.join("fuzz/target");
-    let st = Command::new(&cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--bin",
-            bin,
-            "--manifest-path",
-        ])
-        .arg(root.join("fuzz/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .status()
-        .with_context(|| format!("running cargo build for the {bin} fuzzer"))?;
-    anyhow::ensure!(st.success(), "building the {bin} fuzzer failed");
-    Ok(target_dir.join("release").join(bin))
 }
 
 pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
@@ -138,4 +116,77 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask bench fuzz`: `runs` campaigns of `seconds` with ksock_sockopt's seeded
+/// copies, each from an empty corpus, each first running the raw set+get loop in the same
+/// boot. Prints per run and medians: raw syscalls/s, the fuzzer's module syscalls/s and
+/// their ratio, execs/s, coverage, and the time to find each seeded bug.
+pub fn bench(
+    root: &Path,
+    kernel: &str,
+    runs: usize,
+    seconds: u64,
+    accel: Option<Accel>,
+) -> Result<ExitCode> {
+    crate::setup()?;
+    crate::build_agent(root)?;
+    let fuzzer = campaign::build_fuzzer(root)?;
+    let cache = ksock_vm::Cache::from_env()?;
+    let project = Project::open(root)?;
+    let mut rows = Vec::new();
+    for i in 0..runs {
+        let out = tempfile::tempdir()?;
+        let opts = CampaignOptions {
+            target: campaign::Target::Sockopt,
+            kernel: kernel.to_string(),
+            flavour: None,
+            seconds,
+            jobs: 1,
+            seed_bugs: 1,
+            accel,
+            fuzzer: fuzzer.clone(),
+            out: out.path().to_path_buf(),
+            memory: "2G".into(),
+            cpus: 2,
+            raw_loop: Some(5),
+        };
+        let r = campaign::run(&cache, &project, &opts)?;
+        let raw = r.raw_syscalls_per_s.unwrap_or(0.0);
+        let found: Vec<String> = r
+            .time_to_find
+            .iter()
+            .map(|(t, s)| format!("{t}: {s:.1} s"))
+            .collect();
+        println!(
+            "run {}: raw {raw:.0} syscalls/s, fuzzer {:.0} syscalls/s ({:.0}%), {:.0} execs/s, {}; found {}",
+            i + 1,
+            r.fuzz_syscalls_per_s,
+            100.0 * r.fuzz_syscalls_per_s / raw.max(1.0),
+            r.execs as f64 / r.fuzz_seconds.max(1.0),
+            r.coverage,
+            found.join(", ")
+        );
+        rows.push((raw, r.fuzz_syscalls_per_s, r.time_to_find));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let raw = median(rows.iter().map(|r| r.0).collect());
+    let fz = median(rows.iter().map(|r| r.1).collect());
+    println!(
+        "median: raw {raw:.0} syscalls/s, fuzzer {fz:.0} syscalls/s ({:.0}% of raw)",
+        100.0 * fz / raw.max(1.0)
+    );
+    let titles: std::collections::BTreeSet<&String> =
+        rows.iter().flat_map(|r| r.2.keys()).collect();
+    for t in titles {
+        let times: Vec<f64> = rows
+            .iter()
+            .map(|r| r.2.get(t).copied().unwrap_or(f64::INFINITY))
+            .collect();
+        println!("median time to find \"{t}\": {:.1} s", median(times));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -53,6 +53,14 @@ impl FlavourArg {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchWhat {
+    /// Preparation, module build, boot + one spec.
+    Pipeline,
+    /// The in-guest fuzzer.
+    Fuzz,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FuzzTarget {
     /// The YAML spec reader (host side).
     Spec,
@@ -173,7 +181,15 @@ enum Cmd {
     },
     /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot
     /// that runs one spec, each repeated; prints min / median / max.
+    ///
+    /// `bench fuzz`: the in-guest fuzzer against a raw syscall loop in the same boot, execs/s,
+    /// coverage, and the time to find ksock_sockopt's seeded bugs (medians over --runs).
     Bench {
+        #[arg(value_enum, default_value = "pipeline")]
+        what: BenchWhat,
+        /// Fuzzing seconds per run (bench fuzz).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
         #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
         kernel: String,
         /// Repetitions of each measurement.
@@ -372,10 +388,19 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Cmd::Bench {
+            what: BenchWhat::Pipeline,
             kernel,
             runs,
             accel,
+            ..
         } => bench(&root, &kernel, runs.max(1), accel),
+        Cmd::Bench {
+            what: BenchWhat::Fuzz,
+            kernel,
+            runs,
+            accel,
+            seconds,
+        } => fuzz::bench(&root, &kernel, runs.max(1), seconds, accel_of(accel)),
         Cmd::Schema => {
             let p = root.join("specs/ksock-spec.schema.json");
             std::fs::write(&p, ksock_spec::json_schema())
@@ -516,6 +541,8 @@ fn run_cmd(
 fn test_cmd(root: &Path, kernels: Vec<String>, runner_args: &[String]) -> Result<ExitCode> {
     setup()?;
     build_agent(root)?;
+    // Here, with progress, rather than inside the fuzz campaign tests (which find it built).
+    ksock_harness::campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     let kernels: Vec<String> = if kernels.is_empty() {
         ksock_vm::catalog::CATALOG
@@ -564,7 +591,14 @@ fn test_cmd(root: &Path, kernels: Vec<String>, runner_args: &[String]) -> Result
                 "interrupt",
             ])
             .args(["--test", "crash_recovery", "--test", "differential"])
-            .args(["--test", "faults", "--test", "cache_kill"])
+            .args([
+                "--test",
+                "faults",
+                "--test",
+                "cache_kill",
+                "--test",
+                "fuzz_campaign",
+            ])
             .current_dir(root)
             .status()?
             .success();
