@@ -402,8 +402,18 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
             BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
             BootEnd::Exited(_) => {
                 let status = shared.live.lock().expect("live").exit_status.take();
+                let timed_out = outcome
+                    .console
+                    .iter()
+                    .any(|l| l.contains("ERROR: libFuzzer: timeout"));
                 match status {
                     Some(0) => {}
+                    Some(_) if timed_out => hang_finding(
+                        shared,
+                        n,
+                        &format!("an input ran longer than libFuzzer's {INPUT_TIMEOUT_S} s limit"),
+                        &outcome.console,
+                    )?,
                     Some(s) => bail!(
                         "the fuzzer exited with status {s}; console tail:\n{}",
                         outcome.console_tail(30)
