@@ -74,6 +74,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 const CRASH_LOOP_LIMIT: usize = 3;
 /// libFuzzer's own per-input limit, in seconds.
 const INPUT_TIMEOUT_S: u64 = 10;
+/// Where the guest writes the fuzzer's exit status (in the job's directory).
+const EXIT_FILE: &str = "fuzzer.exit";
 /// Longest input libFuzzer makes: 16 ops fit easily (a set's fill repeats to its length),
 /// and an input's hex must fit one kernel log record.
 const MAX_INPUT: usize = 256;
@@ -401,7 +403,13 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
             BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
             BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
             BootEnd::Exited(_) => {
-                let status = shared.live.lock().expect("live").exit_status.take();
+                // The file is written through 9p before the guest powers off; the console
+                // line may be lost in the power-off (seen once under load).
+                let from_file = std::fs::read_to_string(dir.join(EXIT_FILE))
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok());
+                let from_console = shared.live.lock().expect("live").exit_status.take();
+                let status = from_file.or(from_console);
                 let timed_out = outcome
                     .console
                     .iter()
@@ -445,6 +453,7 @@ fn boot_once(
         out: dir.to_path_buf(),
         ..shared.config.clone()
     };
+    let _ = std::fs::remove_file(dir.join(EXIT_FILE));
     let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
     std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
     let corpus = shared.base.join("corpus");
@@ -459,7 +468,7 @@ fn boot_once(
     let exec = format!(
         "{raw}KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
          -max_len={MAX_INPUT} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
-         echo {mark}-EXIT $?",
+         s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s",
         cfg = cfg_file.display(),
         fuzzer = shared.opts.fuzzer.display(),
         dir = dir.display(),
