@@ -151,6 +151,10 @@ enum Cmd {
     /// the corpus beside them is kept between campaigns. Exit status 1 when a campaign
     /// found something.
     ///
+    /// `server`: the same for ksock_server (loaded with echo=1): connections, messages at
+    /// the edges of its 1024-byte buffer, half-closes and resets; oracles: the echo, its
+    /// `recv … len=N data=…` log lines (never more than N bytes), splats, panics, deadlines.
+    ///
     /// Example: cargo xtask fuzz sockopt --seconds 120 --seed-bugs --kernel 6.1
     ///
     /// `spec`: the spec reader on the host (cargo-fuzz, installed from crates.io on first
@@ -161,17 +165,17 @@ enum Cmd {
         /// Fuzzing time in seconds (boots not counted).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Catalog kernel (sockopt).
+        /// Catalog kernel (sockopt, server).
         #[arg(long, short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
         kernel: String,
-        /// Module flavour (sockopt); default: Rust where the kernel has Rust, else C.
+        /// Module flavour (sockopt, server); default: Rust where the kernel has Rust, else C.
         #[arg(long, value_enum, default_value = "auto")]
         flavour: FlavourArg,
-        /// Guests fuzzing in parallel, sharing one corpus (sockopt).
+        /// Guests fuzzing in parallel, sharing one corpus (sockopt, server).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
-        /// Load the module with planted bugs (sockopt's `seed_bugs` mask): alone it means 1,
-        /// the seed article's unchecked copies; `--seed-bugs=2` plants a crash (a panic in
+        /// Load the module with planted bugs (its `seed_bugs` mask): alone it means 1, the
+        /// seed article's bugs (sockopt's unchecked copies, server's receive path); for sockopt `--seed-bugs=2` plants a crash (a panic in
         /// the guest, which the campaign survives), `=3` both.
         #[arg(long, value_name = "MASK", num_args = 0..=1, default_missing_value = "1",
               value_parser = clap::value_parser!(u8).range(0..=3))]
