@@ -121,20 +121,17 @@ impl Sections {
     }
 }
 
-/// Every point seen over a campaign, as `(section name, offset)`.
+/// Every point seen in one load of the module, as `(section index, offset)`: no allocation
+/// on the per-address path; names come in when they are written out.
 #[derive(Debug, Default)]
 pub struct Seen {
-    points: BTreeSet<(String, u64)>,
+    points: BTreeSet<(usize, u64)>,
 }
 
 impl Seen {
     /// Records a located point; true when it is new.
-    pub fn insert(&mut self, sections: &Sections, (index, offset): (usize, u64)) -> bool {
-        let name = sections.name(index);
-        if self.points.contains(&(name.to_string(), offset)) {
-            return false;
-        }
-        self.points.insert((name.to_string(), offset))
+    pub fn insert(&mut self, point: (usize, u64)) -> bool {
+        self.points.insert(point)
     }
 
     pub fn len(&self) -> usize {
@@ -145,8 +142,12 @@ impl Seen {
         self.points.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &(String, u64)> {
-        self.points.iter()
+    /// The points as `(section name, offset)`, as the host names them.
+    pub fn named(&self, sections: &Sections) -> Vec<(String, u64)> {
+        self.points
+            .iter()
+            .map(|&(i, off)| (sections.name(i).to_string(), off))
+            .collect()
     }
 }
 
@@ -167,8 +168,8 @@ mod tests {
         let (i, off) = s.locate(0x2004).unwrap();
         assert_eq!((s.name(i), off), (".init.text", 4));
         let mut seen = Seen::default();
-        assert!(seen.insert(&s, (i, off)));
-        assert!(!seen.insert(&s, (i, off)));
+        assert!(seen.insert((i, off)));
+        assert!(!seen.insert((i, off)));
         assert_eq!(seen.len(), 1);
     }
 }

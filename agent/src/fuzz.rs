@@ -196,9 +196,11 @@ pub fn splat_title(line: &str) -> String {
         "Oops",
     ];
     let start = words.iter().filter_map(|w| line.find(w)).min().unwrap_or(0);
-    let re = regex::Regex::new(r"\+0x[0-9a-f]+/0x[0-9a-f]+|\s+\[[^\]]*\]|0x[0-9a-f]{6,}")
-        .expect("valid regex");
-    re.replace_all(&line[start..], "").trim().to_string()
+    static NOISE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\+0x[0-9a-f]+/0x[0-9a-f]+|\s+\[[^\]]*\]|0x[0-9a-f]{6,}")
+            .expect("valid regex")
+    });
+    NOISE.replace_all(&line[start..], "").trim().to_string()
 }
 
 /// The oracles, for one op.

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use ksock_ops::msg::{MsgOp, MsgTarget, MAX_CONNS};
@@ -157,9 +158,11 @@ pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation
     if let Some(l) = lines.iter().find(|l| splats.is_match(l)) {
         return Some(violation("kernel splat", l.clone()));
     }
-    let re = regex::Regex::new(r": recv peer=\S+ len=(\d+) data=(.*)$").expect("valid regex");
+    static RECV: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r": recv peer=\S+ len=(\d+) data=(.*)$").expect("valid regex")
+    });
     lines.iter().find_map(|l| {
-        let c = re.captures(l)?;
+        let c = RECV.captures(l)?;
         let n: usize = c[1].parse().ok()?;
         let logged = logged_bytes(&c[2]);
         (logged > n).then(|| {
@@ -176,10 +179,11 @@ pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation
 /// `/dev/kmsg` escapes and [`Kmsg`] unescapes). A payload that itself holds `\x41` is
 /// counted short, never long: this oracle may miss, it does not invent.
 fn logged_bytes(data: &str) -> usize {
-    let re = regex::Regex::new(r"\\x[0-9a-f]{2}|\\[tnr]").expect("valid regex");
-    let escapes = re.find_iter(data).count();
-    let escaped_chars: usize = re.find_iter(data).map(|m| m.as_str().chars().count()).sum();
-    data.chars().count() - escaped_chars + escapes
+    static ESCAPE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\\x[0-9a-f]{2}|\\[tnr]").expect("valid regex"));
+    // Each escape is one byte, however many characters it takes.
+    let extra: usize = ESCAPE.find_iter(data).map(|m| m.as_str().len() - 1).sum();
+    data.chars().count() - extra
 }
 
 #[cfg(test)]

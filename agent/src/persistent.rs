@@ -82,7 +82,7 @@ impl Session {
             // What loading ran (init, registration) is covered too.
             t.for_each(|pc| {
                 if let Some(p) = sections.locate(pc) {
-                    seen.insert(sections, p);
+                    seen.insert(p);
                 }
             });
         }
@@ -218,7 +218,7 @@ impl Session {
                 if let Some(c) = counters.get_mut(slot as usize) {
                     *c = c.saturating_add(1);
                 }
-                new |= seen.insert(sections, (s, off));
+                new |= seen.insert((s, off));
             }
         });
         if new {
@@ -228,7 +228,10 @@ impl Session {
     }
 
     fn write_coverage(&self) -> Result<()> {
-        let points: Vec<&(String, u64)> = self.seen.iter().collect();
+        let Some((_, sections)) = &self.trace else {
+            return Ok(());
+        };
+        let points = self.seen.named(sections);
         let path = self.cfg.out.join(proto::COVERAGE_FILE);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec(&points)?)?;
@@ -346,15 +349,16 @@ impl Drop for Session {
     }
 }
 
-/// An input's ops, in the language of the session's target.
+/// An input's ops, in the language of the campaign's target (the host decodes a crashing
+/// input the same way).
 #[derive(Debug, Clone)]
-enum Decoded {
+pub enum Decoded {
     Sockopt(Vec<Op>),
     Msg(Vec<MsgOp>),
 }
 
 impl Decoded {
-    fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
+    pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
         match cfg.server {
             Some(_) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
             None => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
@@ -395,14 +399,14 @@ impl Decoded {
         }
     }
 
-    fn describe(&self, t: &ksock_ops::Target) -> String {
+    pub fn describe(&self, t: &ksock_ops::Target) -> String {
         match self {
             Decoded::Sockopt(o) => ksock_ops::describe(o, t),
             Decoded::Msg(o) => ksock_ops::msg::describe(o),
         }
     }
 
-    fn to_json(&self) -> Result<Vec<u8>> {
+    pub fn to_json(&self) -> Result<Vec<u8>> {
         Ok(match self {
             Decoded::Sockopt(o) => serde_json::to_vec_pretty(o)?,
             Decoded::Msg(o) => serde_json::to_vec_pretty(o)?,

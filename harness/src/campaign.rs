@@ -104,6 +104,27 @@ pub struct CampaignOptions {
     pub raw_loop: Option<u64>,
 }
 
+impl CampaignOptions {
+    /// One job for 60 s on `kernel`, no planted bugs, the default flavour and accelerator,
+    /// a 2 GiB, 2-CPU guest.
+    pub fn new(target: Target, kernel: &str, fuzzer: PathBuf, out: PathBuf) -> Self {
+        Self {
+            target,
+            kernel: kernel.to_string(),
+            flavour: None,
+            seconds: 60,
+            jobs: 1,
+            seed_bugs: 0,
+            accel: None,
+            fuzzer,
+            out,
+            memory: "2G".into(),
+            cpus: 2,
+            raw_loop: None,
+        }
+    }
+}
+
 /// One finding of this campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -137,33 +158,77 @@ pub struct CampaignReport {
 /// What the console has told us so far, shared with the console reader.
 #[derive(Debug, Default)]
 struct Live {
-    /// Execs of finished boots, and of the current one.
-    execs_done: u64,
-    execs_now: u64,
-    execs_per_s: f64,
+    /// Per job (one guest at a time each).
+    jobs: BTreeMap<usize, JobLive>,
     corpus: u64,
     points: BTreeSet<Point>,
     titles: BTreeMap<String, bool>,
     time_to_find: BTreeMap<String, f64>,
+    /// Panics per title.
+    crashes: BTreeMap<String, usize>,
+    /// Why the campaign ended before its time (a crash loop).
+    stopped: Option<String>,
+    /// The raw loop's rate (benchmark).
+    raw: Option<f64>,
+}
+
+/// What one job's console has said.
+#[derive(Debug, Default)]
+struct JobLive {
+    /// Execs of finished boots, and of the current one.
+    execs_done: u64,
+    execs_now: u64,
+    execs_per_s: f64,
+    /// The fuzzer's last reported module syscalls/s.
+    syscalls_per_s: f64,
     /// Fuzzing seconds of finished boots; the current boot's fuzzing start.
     fuzzed: f64,
     fuzz_started: Option<Instant>,
     last_heard: Option<Instant>,
     exit_status: Option<i32>,
-    /// Panics per title.
-    crashes: BTreeMap<String, usize>,
-    /// Why the campaign ended before its time (a crash loop).
-    stopped: Option<String>,
-    /// The raw loop's rate, and the fuzzer's last reported module syscalls/s.
-    raw: Option<f64>,
-    syscalls_per_s: f64,
-    /// Per job: the input its guest announced last (see `proto::INPUT_MARK`).
-    last_input: BTreeMap<usize, Vec<u8>>,
+    /// The input its guest announced last (see `proto::INPUT_MARK`).
+    last_input: Option<Vec<u8>>,
+}
+
+impl JobLive {
+    fn fuzz_seconds(&self) -> f64 {
+        self.fuzzed + self.fuzz_started.map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+
+    /// A boot ended: its fuzzing time and execs join the finished ones.
+    fn boot_ended(&mut self) {
+        if let Some(t) = self.fuzz_started.take() {
+            self.fuzzed += t.elapsed().as_secs_f64();
+        }
+        self.execs_done += std::mem::take(&mut self.execs_now);
+    }
 }
 
 impl Live {
+    fn job(&mut self, n: usize) -> &mut JobLive {
+        self.jobs.entry(n).or_default()
+    }
+
+    /// The jobs fuzz side by side: the campaign has fuzzed as long as its longest job.
     fn fuzz_seconds(&self) -> f64 {
-        self.fuzzed + self.fuzz_started.map_or(0.0, |t| t.elapsed().as_secs_f64())
+        self.jobs
+            .values()
+            .map(JobLive::fuzz_seconds)
+            .fold(0.0, f64::max)
+    }
+
+    fn execs(&self) -> u64 {
+        self.jobs.values().map(|j| j.execs_done + j.execs_now).sum()
+    }
+
+    fn execs_per_s(&self) -> f64 {
+        self.jobs.values().map(|j| j.execs_per_s).sum()
+    }
+
+    /// Records a finding's title and when it was first seen.
+    fn found(&mut self, title: &str, new: bool, at: f64) {
+        self.time_to_find.entry(title.to_string()).or_insert(at);
+        self.titles.entry(title.to_string()).or_insert(new);
     }
 }
 
@@ -233,7 +298,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     Ok(CampaignReport {
         release: shared.k.release.clone(),
         flavour,
-        execs: live.execs_done + live.execs_now,
+        execs: live.execs(),
         fuzz_seconds: live.fuzz_seconds(),
         boots,
         findings: live
@@ -252,7 +317,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,
-        fuzz_syscalls_per_s: live.syscalls_per_s,
+        fuzz_syscalls_per_s: live.jobs.values().map(|j| j.syscalls_per_s).sum(),
     })
 }
 
@@ -369,8 +434,8 @@ fn status_line(shared: &Shared) -> String {
         "{:.0}/{} s, {} execs ({:.0}/s), corpus {}, {} of {} points, {} finding(s)",
         l.fuzz_seconds(),
         shared.opts.seconds,
-        l.execs_done + l.execs_now,
-        l.execs_per_s,
+        l.execs(),
+        l.execs_per_s(),
         l.corpus,
         l.points.intersection(&shared.all_points).count(),
         shared.all_points.len(),
@@ -392,7 +457,7 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
             if l.stopped.is_some() {
                 return Ok(boots);
             }
-            shared.opts.seconds as f64 - l.fuzz_seconds()
+            shared.opts.seconds as f64 - l.jobs.get(&n).map_or(0.0, JobLive::fuzz_seconds)
         };
         if left < 1.0 {
             return Ok(boots);
@@ -408,7 +473,7 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
                 let from_file = std::fs::read_to_string(dir.join(EXIT_FILE))
                     .ok()
                     .and_then(|t| t.trim().parse::<i32>().ok());
-                let from_console = shared.live.lock().expect("live").exit_status.take();
+                let from_console = shared.live.lock().expect("live").job(n).exit_status.take();
                 let status = from_file.or(from_console);
                 let timed_out = outcome
                     .console
@@ -487,9 +552,10 @@ fn boot_once(
     }
     {
         let mut l = shared.live.lock().expect("live");
-        l.last_heard = None;
-        l.exit_status = None;
-        l.last_input.remove(&job);
+        let j = l.job(job);
+        j.last_heard = None;
+        j.exit_status = None;
+        j.last_input = None;
     }
     let req = BootRequest {
         vmlinuz: shared.k.vmlinuz.clone(),
@@ -502,14 +568,11 @@ fn boot_once(
         timeout: Duration::from_secs(seconds + 300),
         console_log: dir.join(format!("console-boot{boot_no}.log")),
         on_line: Some(console_reader(shared, dir, job)),
-        watchdog: Some(silence_watchdog(shared)),
+        watchdog: Some(silence_watchdog(shared, job)),
     };
     let outcome = boot::boot(&req)?;
     let mut l = shared.live.lock().expect("live");
-    if let Some(t) = l.fuzz_started.take() {
-        l.fuzzed += t.elapsed().as_secs_f64();
-    }
-    l.execs_done += std::mem::take(&mut l.execs_now);
+    l.job(job).boot_ended();
     merge_coverage(&mut l, dir);
     Ok(outcome)
 }
@@ -522,49 +585,52 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
     let corp = regex::Regex::new(r"\bcorp: (\d+)/").expect("valid regex");
     Arc::new(move |line: &str| {
         let mut l = live.lock().expect("live");
+        let l = &mut *l;
+        let j = l.jobs.entry(job).or_default();
         if let Some(input) = proto::parse_input_line(line) {
-            l.last_input.insert(job, input);
-        } else if let Some(v) = line.split_once("KSOCK-RAW syscalls_per_s=") {
+            j.last_input = Some(input);
+            return;
+        }
+        if let Some(v) = line.split_once("KSOCK-RAW syscalls_per_s=") {
             l.raw = v.1.trim().parse().ok();
         } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
-            l.last_heard = Some(Instant::now());
+            j.last_heard = Some(Instant::now());
             if let Some(code) = rest.strip_prefix("-EXIT ") {
-                l.exit_status = code.trim().parse().ok();
+                j.exit_status = code.trim().parse().ok();
                 return;
             }
-            l.fuzz_started.get_or_insert_with(Instant::now);
+            j.fuzz_started.get_or_insert_with(Instant::now);
             let field = |k: &str| {
                 rest.split_whitespace()
                     .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
                     .and_then(|v| v.parse::<f64>().ok())
             };
-            l.execs_now = field("execs").unwrap_or(0.0) as u64;
-            l.execs_per_s = field("execs_per_s").unwrap_or(0.0);
-            l.syscalls_per_s = l.execs_per_s + field("ops_per_s").unwrap_or(0.0);
-            merge_coverage(&mut l, &dir);
+            j.execs_now = field("execs").unwrap_or(0.0) as u64;
+            j.execs_per_s = field("execs_per_s").unwrap_or(0.0);
+            j.syscalls_per_s = j.execs_per_s + field("ops_per_s").unwrap_or(0.0);
+            merge_coverage(l, &dir);
         } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
             let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));
-            let t = l.fuzz_seconds();
-            l.time_to_find.entry(title.to_string()).or_insert(t);
-            l.titles.entry(title.to_string()).or_insert(kind == "new");
+            let at = j.fuzz_seconds();
+            l.found(title, kind == "new", at);
         } else if line.contains("INFO: Seed:") {
             // libFuzzer starts: the campaign's clock runs from here (boots excluded).
-            l.last_heard = Some(Instant::now());
-            l.fuzz_started.get_or_insert_with(Instant::now);
+            j.last_heard = Some(Instant::now());
+            j.fuzz_started.get_or_insert_with(Instant::now);
         } else if let Some(c) = corp.captures(line) {
-            l.last_heard = Some(Instant::now());
-            l.fuzz_started.get_or_insert_with(Instant::now);
+            j.last_heard = Some(Instant::now());
+            j.fuzz_started.get_or_insert_with(Instant::now);
             l.corpus = c[1].parse().unwrap_or(l.corpus);
         }
     })
 }
 
 /// Stops a guest whose fuzzer has been silent for [`SILENCE_LIMIT`] once it started.
-fn silence_watchdog(shared: &Shared) -> boot::Watchdog {
+fn silence_watchdog(shared: &Shared, job: usize) -> boot::Watchdog {
     let live = shared.live.clone();
     Arc::new(move || {
         let l = live.lock().ok()?;
-        let heard = l.last_heard?;
+        let heard = l.jobs.get(&job)?.last_heard?;
         (heard.elapsed() > SILENCE_LIMIT).then(|| {
             format!(
                 "the fuzzer printed nothing for {} s: an input did not return",
@@ -631,11 +697,7 @@ fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> 
 /// and the function it happened in: `BUG: kernel NULL pointer dereference in
 /// ksock_sockopt_get`. Userspace lines on the console (libFuzzer's) are not the kernel's.
 pub fn crash_title(console: &[String]) -> String {
-    let kernel: Vec<&str> = console
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.trim_start().starts_with('['))
-        .collect();
+    let kernel: Vec<&str> = boot::kernel_lines(console).collect();
     let first = boot::splats(kernel.iter().copied())
         .into_iter()
         .next()
@@ -674,15 +736,16 @@ fn save_host_finding(
         .live
         .lock()
         .expect("live")
+        .job(job)
         .last_input
-        .remove(&job)
+        .take()
         .with_context(|| {
             format!(
                 "the guest ended ({detail}) before the fuzzer ran any input; console tail:\n{}",
                 console[console.len().saturating_sub(30)..].join("\n")
             )
         })?;
-    let ops = ksock_ops::decode(&input, shared.config.max_ops);
+    let ops = ksock_agent::persistent::Decoded::new(&input, &shared.config);
     let fdir = shared
         .config
         .findings
@@ -690,7 +753,7 @@ fn save_host_finding(
     let new = !fdir.exists();
     std::fs::create_dir_all(&fdir)?;
     std::fs::write(fdir.join("input.bin"), &input)?;
-    std::fs::write(fdir.join("sequence.json"), serde_json::to_vec_pretty(&ops)?)?;
+    std::fs::write(fdir.join("sequence.json"), ops.to_json()?)?;
     let tail = &console[console.len().saturating_sub(60)..];
     std::fs::write(
         fdir.join("report.txt"),
@@ -700,14 +763,13 @@ fn save_host_finding(
              console:\n{}\n",
             shared.config.module,
             shared.config.params,
-            ksock_ops::describe(&ops, &shared.config.target),
+            ops.describe(&shared.config.target),
             tail.join("\n")
         ),
     )?;
     let mut l = shared.live.lock().expect("live");
-    let t = l.fuzz_seconds();
-    l.time_to_find.entry(title.to_string()).or_insert(t);
-    l.titles.entry(title.to_string()).or_insert(new);
+    let at = l.job(job).fuzz_seconds();
+    l.found(title, new, at);
     eprintln!(
         "ksock: fuzz: {} finding: {title} ({detail}); saved in {}; booting again",
         if new { "new" } else { "known" },

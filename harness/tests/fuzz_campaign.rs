@@ -20,18 +20,14 @@ fn campaign(target: Target, seed_bugs: u8, seconds: u64, out: &Path) -> Campaign
     let cache = ksock_vm::Cache::from_env().unwrap();
     let project = Project::open(&root).unwrap();
     let opts = CampaignOptions {
-        target,
-        kernel: ksock_vm::catalog::DEFAULT_KERNEL.into(),
-        flavour: None,
         seconds,
-        jobs: 1,
         seed_bugs,
-        accel: None,
-        fuzzer: campaign::build_fuzzer(&root).unwrap(),
-        out: out.to_path_buf(),
-        memory: "2G".into(),
-        cpus: 2,
-        raw_loop: None,
+        ..CampaignOptions::new(
+            target,
+            ksock_vm::catalog::DEFAULT_KERNEL,
+            campaign::build_fuzzer(&root).unwrap(),
+            out.to_path_buf(),
+        )
     };
     campaign::run(&cache, &project, &opts).unwrap()
 }

@@ -439,12 +439,7 @@ pub fn crash_summary(console: &[String]) -> String {
         .iter()
         .find(|l| l.contains(PANIC_MARK))
         .map(|l| strip(l));
-    // Kernel lines carry a timestamp; userspace on the console (a fuzzer's warnings) not.
-    let kernel = console
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.trim_start().starts_with('['));
-    let first = splats(kernel)
+    let first = splats(kernel_lines(console))
         .into_iter()
         .find(|l| !l.contains(PANIC_MARK))
         .map(|l| strip(&l));
@@ -454,6 +449,15 @@ pub fn crash_summary(console: &[String]) -> String {
         (Some(s), None) => format!("the kernel panicked after: {s}"),
         (None, None) => "the kernel panicked".to_string(),
     }
+}
+
+/// The console lines the kernel printed: they carry a `[ seconds]` timestamp, userspace
+/// output on the console (a fuzzer's warnings) does not.
+pub fn kernel_lines(console: &[String]) -> impl Iterator<Item = &str> {
+    console
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.trim_start().starts_with('['))
 }
 
 /// Kernel splats that fail any spec: a line matching one of these in dmesg or on the console.

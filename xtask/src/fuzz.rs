@@ -27,18 +27,12 @@ pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
     crate::build_agent(root)?;
     let project = Project::open(root)?;
     let opts = CampaignOptions {
-        target: a.target,
-        kernel: a.kernel,
         flavour: a.flavour,
         seconds: a.seconds,
         jobs: a.jobs.max(1),
         seed_bugs: a.seed_bugs,
         accel: a.accel,
-        fuzzer,
-        out: root.join("target/ksock/fuzz"),
-        memory: "2G".into(),
-        cpus: 2,
-        raw_loop: None,
+        ..CampaignOptions::new(a.target, &a.kernel, fuzzer, root.join("target/ksock/fuzz"))
     };
     let r = campaign::run(&cache, &project, &opts)?;
     println!(
@@ -138,18 +132,16 @@ pub fn bench(
     for i in 0..runs {
         let out = tempfile::tempdir()?;
         let opts = CampaignOptions {
-            target: campaign::Target::Sockopt,
-            kernel: kernel.to_string(),
-            flavour: None,
             seconds,
-            jobs: 1,
             seed_bugs: 1,
             accel,
-            fuzzer: fuzzer.clone(),
-            out: out.path().to_path_buf(),
-            memory: "2G".into(),
-            cpus: 2,
             raw_loop: Some(5),
+            ..CampaignOptions::new(
+                campaign::Target::Sockopt,
+                kernel,
+                fuzzer.clone(),
+                out.path().to_path_buf(),
+            )
         };
         let r = campaign::run(&cache, &project, &opts)?;
         let raw = r.raw_syscalls_per_s.unwrap_or(0.0);
