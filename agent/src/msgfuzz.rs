@@ -52,7 +52,7 @@ pub fn run(
                 }
                 if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
                     let bytes = payload.bytes(t);
-                    c.stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+                    let _ = c.stream.set_write_timeout(Some(Duration::from_secs(2)));
                     // A peer that was reset or half-closed refuses; that is not a finding.
                     if c.stream.write_all(&bytes).is_ok() {
                         c.sent.extend_from_slice(&bytes);
@@ -97,7 +97,9 @@ pub fn run(
 
 fn connect(addr: &SocketAddr) -> anyhow::Result<Conn> {
     let stream = TcpStream::connect_timeout(addr, Duration::from_secs(2))?;
-    stream.set_nodelay(true)?;
+    // Socket options on a connection the module already reset fail: that is the module's
+    // right (max_conns), not the fuzzer's error.
+    let _ = stream.set_nodelay(true);
     Ok(Conn {
         stream,
         sent: Vec::new(),
@@ -106,7 +108,7 @@ fn connect(addr: &SocketAddr) -> anyhow::Result<Conn> {
 }
 
 fn read_echo(c: &mut Conn) -> anyhow::Result<()> {
-    c.stream.set_read_timeout(Some(RECV_WAIT))?;
+    let _ = c.stream.set_read_timeout(Some(RECV_WAIT));
     let mut buf = [0u8; 8192];
     loop {
         match c.stream.read(&mut buf) {
