@@ -13,7 +13,7 @@ use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::{Op, Place, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
+use crate::guarded::{Arena, BAD_USER_POINTER, FILL_LIMIT};
 use crate::kmsg::Kmsg;
 use crate::modules;
 
@@ -21,6 +21,11 @@ use crate::modules;
 const CANARY_LEN: usize = 16;
 /// Buffers are never larger than this; a longer stated length is not "exact".
 const MAX_BUF: usize = (1 << 20) + 4096;
+
+/// The arena every op's buffer is placed in.
+pub(crate) fn arena() -> std::io::Result<Arena> {
+    Arena::new(MAX_BUF + CANARY_LEN)
+}
 
 /// A bounded, deterministic campaign (the `fuzz` spec step).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,13 +81,14 @@ pub fn run(c: &Campaign, kmsg: &mut Kmsg, dmesg: &mut Vec<String>) -> anyhow::Re
         seconds: 0.0,
         finding: None,
     };
+    let mut arena = arena()?;
     for i in 0..c.runs {
         let ops = ksock_ops::generate(c.seed, i, c.max_ops);
         report.sequences += 1;
-        let (done, violation) = run_sequence(c, &ops, kmsg, dmesg, &splats)?;
+        let (done, violation) = run_sequence(c, &ops, &mut arena, kmsg, dmesg, &splats)?;
         report.ops += done as u64;
         if let Some(v) = violation {
-            let (small, v) = shrink(c, &ops[..done], v, kmsg, dmesg, &splats)?;
+            let (small, v) = shrink(c, &ops[..done], v, &mut arena, kmsg, dmesg, &splats)?;
             report.finding = Some((i, v, small));
             break;
         }
@@ -96,6 +102,7 @@ pub fn run(c: &Campaign, kmsg: &mut Kmsg, dmesg: &mut Vec<String>) -> anyhow::Re
 fn run_sequence(
     c: &Campaign,
     ops: &[Op],
+    arena: &mut Arena,
     kmsg: &mut Kmsg,
     dmesg: &mut Vec<String>,
     splats: &regex::RegexSet,
@@ -112,7 +119,7 @@ fn run_sequence(
     anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
     let mut result = (ops.len(), None);
     for (i, op) in ops.iter().enumerate() {
-        let obs = exec(fd, op, &c.target)?;
+        let obs = exec(arena, fd, op, &c.target)?;
         let expected = m.step(op);
         let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
         let splat = logged.iter().find(|l| splats.is_match(l)).cloned();
@@ -136,6 +143,7 @@ fn shrink(
     c: &Campaign,
     ops: &[Op],
     found: Violation,
+    arena: &mut Arena,
     kmsg: &mut Kmsg,
     dmesg: &mut Vec<String>,
     splats: &regex::RegexSet,
@@ -146,7 +154,7 @@ fn shrink(
     while i < cur.len() && cur.len() > 1 {
         let mut trial = cur.clone();
         trial.remove(i);
-        match run_sequence(c, &trial, kmsg, dmesg, splats)? {
+        match run_sequence(c, &trial, arena, kmsg, dmesg, splats)? {
             (n, Some(v)) if v.oracle == found.oracle => {
                 trial.truncate(n);
                 cur = trial;
@@ -276,7 +284,12 @@ fn describe_expected(e: &Expected) -> String {
 }
 
 /// Performs one op on `fd`.
-pub(crate) fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Observed> {
+pub(crate) fn exec(
+    arena: &mut Arena,
+    fd: libc::c_int,
+    op: &Op,
+    t: &Target,
+) -> anyhow::Result<Observed> {
     let (opt, place, stated, fill) = match op {
         Op::Set {
             opt,
@@ -297,16 +310,11 @@ pub(crate) fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Obser
     } else {
         0
     };
-    let mut buf = GuardedBuf::with_canary(size, canary)?;
-    if let Some(fill) = fill {
-        model::fill_into(buf.as_mut_slice(), fill);
-    }
-    if place == Place::ReadOnly {
-        buf.make_read_only()?;
-    }
+    let mut buf = arena.buf(size, canary, fill.map_or(&[][..], Vec::as_slice));
     let ptr = match place {
         Place::Null => std::ptr::null_mut(),
         Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,
+        Place::ReadOnly => buf.read_only_ptr() as *mut libc::c_void,
         _ => buf.ptr() as *mut libc::c_void,
     };
     let mut returned = stated as libc::socklen_t;
@@ -320,6 +328,11 @@ pub(crate) fn exec(fd: libc::c_int, op: &Op, t: &Target) -> anyhow::Result<Obser
     let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     let get_ok = fill.is_none() && errno.is_none();
     let returned_len = get_ok.then_some(returned as i32 as i64);
+    if fill.is_none() {
+        // Even a failed get may have written part of the buffer.
+        let said = returned_len.map_or(0, |r| r.max(0) as usize);
+        buf.kernel_wrote(said.max(size.min(FILL_LIMIT)));
+    }
     let value = returned_len.map(|r| {
         let n = (r.max(0) as usize).min(size);
         buf.as_mut_slice()[..n].to_vec()

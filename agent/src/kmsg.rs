@@ -102,8 +102,79 @@ impl Kmsg {
     }
 }
 
+/// The kernel log through syslog(2)'s reader (the one `/proc/kmsg` serves): every new line
+/// in one read, where `/dev/kmsg` gives one record per read(2). The fuzzer checks the log
+/// after every input, and the module under test logs a line per call. Nothing else in a
+/// ksock guest reads this log (no syslog daemon), so no line goes to another reader.
+pub struct Syslog {
+    buf: Vec<u8>,
+}
+
+const SYSLOG_ACTION_READ: libc::c_int = 2;
+const SYSLOG_ACTION_SIZE_UNREAD: libc::c_int = 9;
+
+impl Syslog {
+    /// Starts after what is in the log now.
+    pub fn open_at_end() -> Self {
+        let mut s = Self {
+            buf: vec![0; 64 * 1024],
+        };
+        while !s.read_new().is_empty() {}
+        s
+    }
+
+    /// The lines logged since the last call, as `[ts] text`; no allocation when none were.
+    pub fn read_new(&mut self) -> Vec<String> {
+        // SAFETY: SIZE_UNREAD takes no buffer.
+        let unread = unsafe { libc::klogctl(SYSLOG_ACTION_SIZE_UNREAD, std::ptr::null_mut(), 0) };
+        if unread <= 0 {
+            return Vec::new();
+        }
+        // SAFETY: READ fills at most `len` bytes of our buffer; it does not block, as there
+        // are unread bytes.
+        let n = unsafe {
+            libc::klogctl(
+                SYSLOG_ACTION_READ,
+                self.buf.as_mut_ptr().cast(),
+                self.buf.len() as libc::c_int,
+            )
+        };
+        if n <= 0 {
+            return Vec::new();
+        }
+        parse_syslog(&self.buf[..n as usize])
+    }
+}
+
+/// `<6>[    1.234567] text` lines, without the level.
+fn parse_syslog(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(
+            |l| match l.strip_prefix('<').and_then(|r| r.split_once('>')) {
+                Some((lvl, rest)) if lvl.chars().all(|c| c.is_ascii_digit()) => rest.to_string(),
+                _ => l.to_string(),
+            },
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn syslog_lines_lose_their_level_only() {
+        assert_eq!(
+            parse_syslog(
+                b"<6>[    1.5] ksock: set optname=128 len=5\n<4>[    1.6] WARNING: x\nplain\n"
+            ),
+            [
+                "[    1.5] ksock: set optname=128 len=5",
+                "[    1.6] WARNING: x",
+                "plain"
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]

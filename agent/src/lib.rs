@@ -19,5 +19,6 @@ pub mod net;
 pub mod peers;
 pub mod persistent;
 pub mod proto;
+pub mod record;
 pub mod run;
 pub mod sockets;

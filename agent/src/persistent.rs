@@ -1,14 +1,14 @@
 //! The in-guest fuzzer's session: one module load, one socket, many inputs.
 //!
-//! libFuzzer (`fuzz/fuzz_targets/sockopt.rs`) calls [`Session::run`] with each input. The
-//! session logs the input on the console *before* running it (a kernel panic then cannot
-//! lose it: [`proto::INPUT_MARK`]), restores the module's state (ksock_sockopt's message) so an input
+//! libFuzzer (`fuzz/fuzz_targets/in_guest.rs`) calls [`Session::run`] with each input. The
+//! session writes the input where a kernel panic cannot lose it *before* running it
+//! ([`InputLog`]: the host's shared memory, else the console), restores the module's state (ksock_sockopt's message) so an input
 //! means the same whenever it runs, executes the decoded ops with every oracle of
 //! [`crate::fuzz`], and folds the module's coverage trace into libFuzzer's extra counters.
 //! A violation is shrunk in place and saved once per title under `findings/`.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,11 @@ use ksock_ops::{model, Op};
 
 use crate::cov::{Sections, Seen, Trace};
 use crate::fuzz::{self, Violation};
-use crate::kmsg::Kmsg;
+use crate::guarded::Arena;
+use crate::kmsg::{Kmsg, Syslog};
 use crate::modules;
 use crate::proto::{self, FuzzConfig};
+use crate::record::InputLog;
 
 /// Trace words the runtime is loaded with (2 MiB).
 const TRACE_WORDS: usize = 1 << 18;
@@ -31,11 +33,15 @@ pub struct Session {
     cfg: FuzzConfig,
     fd: libc::c_int,
     kmsg: Kmsg,
+    /// The log as sockopt inputs check it: all new lines in one read.
+    syslog: Syslog,
+    /// Where every op's user buffer is placed.
+    arena: Arena,
     splats: regex::RegexSet,
     trace: Option<(Trace, Sections)>,
     seen: Seen,
-    /// `/dev/kmsg` for writing: each input is logged before it runs.
-    announce: std::fs::File,
+    /// Each input is written here before it runs.
+    inputs: InputLog,
     titles: BTreeSet<String>,
     execs: u64,
     ops: u64,
@@ -76,7 +82,8 @@ impl Session {
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
         anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         std::fs::create_dir_all(&cfg.findings)?;
-        let announce = std::fs::OpenOptions::new().write(true).open("/dev/kmsg")?;
+        let inputs = InputLog::open()?;
+        eprintln!("ksock-agent: inputs are recorded in {}", inputs.describe());
         let mut seen = Seen::default();
         if let Some((t, sections)) = &trace {
             // What loading ran (init, registration) is covered too.
@@ -91,9 +98,11 @@ impl Session {
             cfg,
             fd,
             kmsg,
+            syslog: Syslog::open_at_end(),
+            arena: fuzz::arena()?,
             trace,
             seen,
-            announce,
+            inputs,
             titles: BTreeSet::new(),
             execs: 0,
             ops: 0,
@@ -111,10 +120,7 @@ impl Session {
             return Ok(false);
         }
         let t0 = Instant::now();
-        // On the console before anything runs (see proto::INPUT_MARK); one write(2).
-        self.announce
-            .write_all(proto::input_record(data).as_bytes())
-            .context("logging the input to /dev/kmsg")?;
+        self.inputs.write(data)?;
         if let Some((t, _)) = &mut self.trace {
             t.reset();
         }
@@ -160,19 +166,14 @@ impl Session {
         let fd = self.fd;
         let mut m = model::SockoptModel::new(self.cfg.target);
         for (i, op) in ops.iter().enumerate() {
-            let obs = fuzz::exec(fd, op, &self.cfg.target)?;
+            let obs = fuzz::exec(&mut self.arena, fd, op, &self.cfg.target)?;
             let expected = m.step(op);
             let want = self.cfg.model.then_some(&expected);
             if let Some(v) = fuzz::check(op, &obs, &self.cfg.target, want) {
                 return Ok((i + 1, Some((i, v))));
             }
         }
-        let logged: Vec<String> = self
-            .kmsg
-            .read_available()
-            .iter()
-            .map(|r| r.line())
-            .collect();
+        let logged = self.syslog.read_new();
         if let Some(l) = logged.iter().find(|l| self.splats.is_match(l)) {
             let v = fuzz::violation("kernel splat", l.clone());
             return Ok((ops.len(), Some((ops.len() - 1, v))));
@@ -332,7 +333,7 @@ impl Session {
                 calls += 2;
             }
         }
-        let _ = self.kmsg.read_available();
+        let _ = self.syslog.read_new();
         Ok(calls as f64 / start.elapsed().as_secs_f64())
     }
 

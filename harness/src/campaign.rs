@@ -51,6 +51,23 @@ impl Target {
         }
     }
 
+    /// Longest sequence an input decodes to. Sockopt calls are cheap: long sequences spread
+    /// libFuzzer's own cost per input over more syscalls. Message ops wait on the network.
+    fn max_ops(self) -> usize {
+        match self {
+            Target::Sockopt => 64,
+            Target::Server => 16,
+        }
+    }
+
+    /// Longest input libFuzzer makes: room for [`Self::max_ops`] ops.
+    fn max_input(self) -> usize {
+        match self {
+            Target::Sockopt => 1024,
+            Target::Server => 256,
+        }
+    }
+
     /// The module's parameters for a campaign with the `seed_bugs` mask.
     fn params(self, seed_bugs: u8) -> String {
         let mut p = match self {
@@ -76,9 +93,6 @@ const CRASH_LOOP_LIMIT: usize = 3;
 const INPUT_TIMEOUT_S: u64 = 10;
 /// Where the guest writes the fuzzer's exit status (in the job's directory).
 const EXIT_FILE: &str = "fuzzer.exit";
-/// Longest input libFuzzer makes: 16 ops fit easily (a set's fill repeats to its length),
-/// and an input's hex must fit one kernel log record.
-const MAX_INPUT: usize = 256;
 /// Status lines in plain (non-terminal) output, this often.
 const PLAIN_STATUS_EVERY: Duration = Duration::from_secs(10);
 
@@ -277,7 +291,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         target: ksock_ops::Target::KSOCK_SOCKOPT,
         // The contract holds unless the seed's copies are planted.
         model: opts.target == Target::Sockopt && opts.seed_bugs & 1 == 0,
-        max_ops: 16,
+        max_ops: opts.target.max_ops(),
         splats: fuzz_splats(),
         out: PathBuf::new(),
         findings: base.join(proto::FINDINGS_DIR),
@@ -464,6 +478,10 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
         }
         boots += 1;
         let outcome = boot_once(shared, &dir, n, boots, left.ceil() as u64)?;
+        if let Some(input) = recorded_input(&dir) {
+            // More reliable than the console's last input line, which needs the console.
+            shared.live.lock().expect("live").job(n).last_input = Some(input);
+        }
         match outcome.end.clone() {
             BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
             BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
@@ -532,18 +550,20 @@ fn boot_once(
     };
     let exec = format!(
         "{raw}KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
-         -max_len={MAX_INPUT} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
+         -max_len={max_len} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
          s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s",
         cfg = cfg_file.display(),
         fuzzer = shared.opts.fuzzer.display(),
         dir = dir.display(),
         corpus = corpus.display(),
+        max_len = shared.opts.target.max_input(),
         mark = proto::STATUS_MARK,
     );
     let mut append = vec![
         ksock_agent::guard::GUEST_MARKER.to_string(),
         "oops=panic".to_string(),
-        // The fuzzer logs every input through /dev/kmsg, which is rate-limited by default.
+        // Without shared memory the fuzzer logs every input through /dev/kmsg, which is
+        // rate-limited by default.
         "printk.devkmsg=on".to_string(),
     ];
     if has_kfence(&shared.k) {
@@ -558,6 +578,7 @@ fn boot_once(
         j.last_input = None;
     }
     let req = BootRequest {
+        shared_memory: input_record_file(dir)?,
         vmlinuz: shared.k.vmlinuz.clone(),
         accel: shared.accel,
         exec,
@@ -577,6 +598,24 @@ fn boot_once(
     Ok(outcome)
 }
 
+/// A zeroed file for the guest to record each input in before running it (see
+/// `ksock_agent::record`); `None` where QEMU could not be given its path (then the guest
+/// logs inputs on the console).
+fn input_record_file(dir: &Path) -> Result<Option<PathBuf>> {
+    let f = dir.join(proto::RECORD_FILE);
+    if f.to_string_lossy().contains([',', ' ', '\t']) {
+        return Ok(None);
+    }
+    std::fs::write(&f, vec![0u8; proto::RECORD_BYTES])
+        .with_context(|| format!("writing {}", f.display()))?;
+    Ok(Some(f))
+}
+
+/// The input the guest recorded last, if it recorded one.
+fn recorded_input(dir: &Path) -> Option<Vec<u8>> {
+    proto::read_input_record(&std::fs::read(dir.join(proto::RECORD_FILE)).ok()?)
+}
+
 /// Follows the guest's console: the fuzzer's status and finding lines, libFuzzer's corpus
 /// size, and its exit status.
 fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
@@ -587,8 +626,11 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
         let mut l = live.lock().expect("live");
         let l = &mut *l;
         let j = l.jobs.entry(job).or_default();
-        if let Some(input) = proto::parse_input_line(line) {
-            j.last_input = Some(input);
+        if let Some((more, bytes)) = proto::parse_input_line(line) {
+            match (&mut j.last_input, more) {
+                (Some(input), true) => input.extend(bytes),
+                _ => j.last_input = Some(bytes),
+            }
             return;
         }
         if let Some(v) = line.split_once("KSOCK-RAW syscalls_per_s=") {

@@ -228,6 +228,7 @@ impl KernelRun<'_> {
                 let clock = clock.clone();
                 std::sync::Arc::new(move || clock.overdue())
             }),
+            shared_memory: None,
         };
         let outcome = boot::boot(&req)?;
         let results: Results = std::fs::read(shared.path().join(RESULTS_FILE))

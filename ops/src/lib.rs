@@ -41,7 +41,8 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
-    /// `setsockopt(SOL_IP, opt, buf, len)`; the buffer holds `fill` repeated to `len` bytes.
+    /// `setsockopt(SOL_IP, opt, buf, len)`; the buffer holds `fill` repeated to `len` bytes
+    /// (in its first 4 KiB; zeros past that, which no module's contract reads).
     Set {
         opt: Opt,
         len: Len,

@@ -16,7 +16,7 @@ pub enum Expected {
     /// Success; for a get, exactly these bytes come back (and the returned length is theirs).
     Ok(Option<Vec<u8>>),
     /// Fails with one of these errnos.
-    Err(Vec<i32>),
+    Err(&'static [i32]),
 }
 
 /// ksock_sockopt's state as its contract defines it.
@@ -48,20 +48,23 @@ impl SockoptModel {
                 let n = set_len(*len, &t);
                 if n > i32::MAX as u64 {
                     // setsockopt(2) takes optlen as an int and refuses a negative one.
-                    return Expected::Err(vec![EINVAL]);
+                    return Expected::Err(&[EINVAL]);
                 }
                 if !served {
                     // Not the module's: the kernel's own answer (it may read the value
                     // first), which this model does not try to predict beyond these.
-                    return Expected::Err(vec![ENOPROTOOPT, EFAULT, EINVAL]);
+                    return Expected::Err(&[ENOPROTOOPT, EFAULT, EINVAL]);
                 }
                 if n == 0 || n > t.capacity as u64 {
-                    return Expected::Err(vec![EINVAL]);
+                    return Expected::Err(&[EINVAL]);
                 }
                 if !place.valid_for(false) {
-                    return Expected::Err(vec![EFAULT]);
+                    return Expected::Err(&[EFAULT]);
                 }
-                self.store = filled(fill, n as usize);
+                // In place: this runs for every op the fuzzer executes.
+                self.store.clear();
+                self.store.resize(n as usize, 0);
+                fill_into(&mut self.store, fill);
                 Expected::Ok(None)
             }
             Op::Get { opt, len, place } => {
@@ -70,17 +73,17 @@ impl SockoptModel {
                 if n < 0 {
                     // The kernel reads and rejects a negative length before any module.
                     return Expected::Err(if served {
-                        vec![EINVAL]
+                        &[EINVAL]
                     } else {
-                        vec![EINVAL, ENOPROTOOPT]
+                        &[EINVAL, ENOPROTOOPT]
                     });
                 }
                 if !served {
-                    return Expected::Err(vec![ENOPROTOOPT]);
+                    return Expected::Err(&[ENOPROTOOPT]);
                 }
                 let k = self.store.len().min(n as usize);
                 if k > 0 && !place.valid_for(true) {
-                    return Expected::Err(vec![EFAULT]);
+                    return Expected::Err(&[EFAULT]);
                 }
                 Expected::Ok(Some(self.store[..k].to_vec()))
             }
@@ -171,19 +174,19 @@ mod tests {
         );
         assert_eq!(
             m.step(&set(Len::CapacityPlus1, Place::Guarded)),
-            Expected::Err(vec![EINVAL])
+            Expected::Err(&[EINVAL])
         );
         assert_eq!(
             m.step(&set(Len::Zero, Place::Null)),
-            Expected::Err(vec![EINVAL])
+            Expected::Err(&[EINVAL])
         );
         assert_eq!(
             m.step(&set(Len::Small(0), Place::Null)),
-            Expected::Err(vec![EFAULT])
+            Expected::Err(&[EFAULT])
         );
         assert_eq!(
             m.step(&get(Len::Capacity, Place::ReadOnly)),
-            Expected::Err(vec![EFAULT])
+            Expected::Err(&[EFAULT])
         );
         // Nothing to copy: even a NULL buffer is fine.
         assert_eq!(
@@ -192,13 +195,13 @@ mod tests {
         );
         assert_eq!(
             m.step(&get(Len::Negative(0), Place::Guarded)),
-            Expected::Err(vec![EINVAL])
+            Expected::Err(&[EINVAL])
         );
         let above = Op::Get {
             opt: Opt::Above(0),
             len: Len::Small(3),
             place: Place::Guarded,
         };
-        assert_eq!(m.step(&above), Expected::Err(vec![ENOPROTOOPT]));
+        assert_eq!(m.step(&above), Expected::Err(&[ENOPROTOOPT]));
     }
 }

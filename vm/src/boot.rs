@@ -59,6 +59,10 @@ pub struct BootRequest {
     pub on_line: Option<LineSink>,
     /// Polled while the guest runs: `Some(reason)` stops it (a spec that hangs).
     pub watchdog: Option<Watchdog>,
+    /// A host file shown to the guest as shared memory (an ivshmem PCI device, BAR 2): what
+    /// the guest writes there is in the file the moment it is written, so it survives a
+    /// kernel panic. Its size must be a power of two.
+    pub shared_memory: Option<PathBuf>,
 }
 
 /// See [`BootRequest::watchdog`].
@@ -127,6 +131,9 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     }
     for d in &req.rwdirs {
         cmd.arg(format!("--rwdir={}", d.display()));
+    }
+    if let Some(f) = &req.shared_memory {
+        cmd.arg(format!("--qemu-opts={}", shared_memory_opts(f)?));
     }
 
     // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
@@ -262,6 +269,25 @@ fn qemu_wrapper(dir: &Path) -> Result<(PathBuf, PathBuf), Error> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::io(&path, e))?;
     Ok((path, qemu))
+}
+
+/// QEMU options giving the guest `file` as an ivshmem device.
+fn shared_memory_opts(file: &Path) -> Result<String, Error> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| Error::io(file, e))?
+        .len();
+    let path = file.display().to_string();
+    // vng splits its --qemu-opts at spaces, and QEMU's option syntax uses commas.
+    if path.contains([',', ' ', '\t']) || !size.is_power_of_two() {
+        return Err(Error::Config(format!(
+            "{path}: cannot be shared memory (the path may hold no comma or space, the size \
+             must be a power of two, is {size})"
+        )));
+    }
+    Ok(format!(
+        "-object memory-backend-file,id=ksock-shm,share=on,mem-path={path},size={size} \
+         -device ivshmem-plain,memdev=ksock-shm"
+    ))
 }
 
 /// The signal that killed qemu, from the wrapper's status file (a shell reports 128 + n).
@@ -401,6 +427,7 @@ fn probe_boot(vmlinuz: &Path, accel: Accel, timeout: Duration) -> Result<Probe, 
         console_log: dir.path().join("console.log"),
         on_line: None,
         watchdog: None,
+        shared_memory: None,
     })?;
     Ok(Probe {
         ran: marker.exists(),

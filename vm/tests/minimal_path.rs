@@ -31,6 +31,7 @@ fn a_guest_boots_with_a_minimal_path_and_a_failed_probe_is_not_cached() {
         console_log: dir.path().join("console.log"),
         on_line: None,
         watchdog: None,
+        shared_memory: None,
     })
     .unwrap();
     assert!(
