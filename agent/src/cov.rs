@@ -79,11 +79,14 @@ impl Drop for Trace {
     }
 }
 
-/// Where a loaded module's sections lie, to turn addresses into points.
+/// Where a loaded module's sections lie, to turn addresses into points. A point's section
+/// index is its name's place in the sorted names, so it means the same after a reload.
 #[derive(Debug, Clone, Default)]
 pub struct Sections {
-    /// (start address, name), sorted by address.
-    starts: Vec<(u64, String)>,
+    /// Section names, sorted.
+    names: Vec<String>,
+    /// (start address, index in `names`), sorted by address.
+    starts: Vec<(u64, usize)>,
 }
 
 impl Sections {
@@ -104,20 +107,28 @@ impl Sections {
     pub fn from_starts(mut starts: Vec<(u64, String)>) -> Self {
         // Zero-sized and unloaded sections report 0; they hold no code.
         starts.retain(|(a, _)| *a != 0);
+        let mut names: Vec<String> = starts.iter().map(|(_, n)| n.clone()).collect();
+        names.sort();
+        let mut starts: Vec<(u64, usize)> = starts
+            .into_iter()
+            .map(|(a, n)| (a, names.binary_search(&n).expect("a listed name")))
+            .collect();
         starts.sort();
-        Self { starts }
+        Self { names, starts }
     }
 
     /// The section holding `addr` and the offset in it; `None` below the first section.
     /// (Addresses past the module's end map to its last section: the runtime only records
-    /// calls made by the module, so that does not happen.)
+    /// calls made by the module, and the fuzzer reads the trace before each unload, so
+    /// that does not happen.)
     pub fn locate(&self, addr: u64) -> Option<(usize, u64)> {
         let i = self.starts.partition_point(|(a, _)| *a <= addr);
-        i.checked_sub(1).map(|i| (i, addr - self.starts[i].0))
+        i.checked_sub(1)
+            .map(|i| (self.starts[i].1, addr - self.starts[i].0))
     }
 
     pub fn name(&self, index: usize) -> &str {
-        &self.starts[index].1
+        &self.names[index]
     }
 }
 
@@ -171,5 +182,11 @@ mod tests {
         assert!(seen.insert((i, off)));
         assert!(!seen.insert((i, off)));
         assert_eq!(seen.len(), 1);
+        // Loaded again elsewhere, in another order: the same point, the same index.
+        let again = Sections::from_starts(vec![
+            (0x9000, ".init.text".into()),
+            (0xa000, ".text".into()),
+        ]);
+        assert_eq!(again.locate(0x9004), Some((i, off)));
     }
 }

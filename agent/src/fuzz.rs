@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ksock_ops::model::{self, Expected, SockoptModel};
-use ksock_ops::{Op, Place, Target};
+use ksock_ops::{Op, Place, Reload, Target};
 use serde::{Deserialize, Serialize};
 
 use crate::guarded::{Arena, BAD_USER_POINTER, FILL_LIMIT};
@@ -60,8 +60,26 @@ pub struct Report {
     pub finding: Option<(u64, Violation, Vec<Op>)>,
 }
 
+/// The module under test, as a reload needs it.
+pub(crate) struct Module<'a> {
+    pub name: &'a str,
+    pub ko: &'a std::path::Path,
+    /// The campaign's mask, which in-range reloads keep.
+    pub seed_bugs: i64,
+}
+
+/// The `seed_bugs=N` in a module parameter string (0 without one).
+pub fn seed_bugs_in(params: &str) -> i64 {
+    params
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("seed_bugs=")?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// What one op did.
 pub(crate) struct Observed {
+    /// An unload that failed or left the module's optnames behind.
+    unload: Option<String>,
     errno: Option<i32>,
     value: Option<Vec<u8>>,
     returned_len: Option<i64>,
@@ -113,20 +131,26 @@ fn run_sequence(
         }
     }
     modules::load(&c.path, &c.params)?;
-    let mut m = SockoptModel::new(c.target);
+    let mut m = SockoptModel::new(c.target, seed_bugs_in(&c.params));
+    let module = Module {
+        name: &c.module,
+        ko: &c.path,
+        seed_bugs: m.seed_bugs,
+    };
     // SAFETY: plain socket(2) call; closed below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
     anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
     let mut result = (ops.len(), None);
     for (i, op) in ops.iter().enumerate() {
-        let obs = exec(arena, fd, op, &c.target)?;
+        let t = m.target;
+        let obs = exec(arena, fd, op, &t, &module)?;
         let expected = m.step(op);
         let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
         let splat = logged.iter().find(|l| splats.is_match(l)).cloned();
         dmesg.extend(logged);
         let v = splat
             .map(|l| violation("kernel splat", l))
-            .or_else(|| check(op, &obs, &c.target, c.model.then_some(&expected)));
+            .or_else(|| check(op, &obs, &t, c.model.then_some(&expected)));
         if v.is_some() {
             result = (i + 1, v);
             break;
@@ -177,6 +201,7 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
     let call = match op {
         Some(Op::Set { .. }) => "set",
         Some(Op::Get { .. }) => "get",
+        Some(Op::Reload(_)) => "reload",
         None => "a sequence",
     };
     match v.oracle {
@@ -184,6 +209,7 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
         "guard page" | "canary" => format!("{call} writes past optlen in {module}"),
         "returned length" => format!("{call} returns a larger optlen in {module}"),
         "model" => format!("{call} breaks {module}'s contract"),
+        "unload" => format!("{module} does not unload cleanly"),
         "kernel splat" => splat_title(&v.detail),
         "log" => format!("{module} logs bytes it did not receive"),
         "echo" => format!("{module} echoes bytes it was not sent"),
@@ -218,9 +244,14 @@ pub(crate) fn check(
     t: &Target,
     expected: Option<&Expected>,
 ) -> Option<Violation> {
+    if let Some(why) = &obs.unload {
+        return Some(violation("unload", why.clone()));
+    }
     let (place, write) = match op {
         Op::Set { place, .. } => (*place, false),
         Op::Get { place, .. } => (*place, true),
+        // No buffer: only the contract speaks about a reload.
+        Op::Reload(_) => (Place::Null, false),
     };
     let valid = obs.exact && matches!(place, Place::Guarded | Place::Canary);
     if valid && obs.errno == Some(model::EFAULT) {
@@ -289,8 +320,10 @@ pub(crate) fn exec(
     fd: libc::c_int,
     op: &Op,
     t: &Target,
+    module: &Module,
 ) -> anyhow::Result<Observed> {
     let (opt, place, stated, fill) = match op {
+        Op::Reload(r) => return Ok(reload(fd, r, t, module)),
         Op::Set {
             opt,
             len,
@@ -338,12 +371,78 @@ pub(crate) fn exec(
         buf.as_mut_slice()[..n].to_vec()
     });
     Ok(Observed {
+        unload: None,
         errno,
         value,
         returned_len,
         exact: stated >= 0 && stated as usize <= MAX_BUF,
         canary_intact: buf.canary_intact(),
     })
+}
+
+/// Unloads the module, checks that its optnames went with it, and loads it with `r`'s
+/// parameters: what the load returned is the op's result.
+fn reload(fd: libc::c_int, r: &Reload, t: &Target, m: &Module) -> Observed {
+    match unload_checked(fd, t, m) {
+        Some(why) => Observed::reloaded(Some(why), None),
+        None => Observed::reloaded(None, load_with(r, m)),
+    }
+}
+
+impl Observed {
+    /// The outcome of a reload: a failed unload, else the load's errno.
+    pub(crate) fn reloaded(unload: Option<String>, errno: Option<i32>) -> Self {
+        Observed {
+            unload,
+            errno,
+            value: None,
+            returned_len: None,
+            exact: false,
+            canary_intact: true,
+        }
+    }
+}
+
+/// Unloads the module if it is loaded; says what went wrong if it did not go, or if the
+/// optnames it served (from `t.optmin`) still answer afterwards.
+pub(crate) fn unload_checked(fd: libc::c_int, t: &Target, m: &Module) -> Option<String> {
+    if !modules::is_loaded(m.name) {
+        return None;
+    }
+    if let Err(e) = modules::unload(m.name) {
+        return Some(format!("unloading before a reload failed: {e}"));
+    }
+    let mut buf = [0u8; 64];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: a valid 64-byte buffer and its length.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_IP,
+            t.optmin,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    (rc == 0 || errno != Some(libc::ENOPROTOOPT)).then(|| {
+        format!(
+            "optname {} still answers after unload ({})",
+            t.optmin,
+            if rc == 0 {
+                "success".into()
+            } else {
+                modules::errno_name(errno.unwrap_or(0))
+            }
+        )
+    })
+}
+
+/// Loads the module with `r`'s parameters; the errno when the kernel refuses.
+pub(crate) fn load_with(r: &Reload, m: &Module) -> Option<i32> {
+    modules::load(m.ko, &r.params(m.seed_bugs))
+        .err()
+        .map(|e| e.errno().unwrap_or(libc::EIO))
 }
 
 #[cfg(test)]
@@ -392,6 +491,7 @@ mod tests {
     #[test]
     fn efault_on_an_exact_guarded_buffer_is_a_guard_page_finding() {
         let obs = Observed {
+            unload: None,
             errno: Some(model::EFAULT),
             value: None,
             returned_len: None,
@@ -410,6 +510,7 @@ mod tests {
     fn a_longer_returned_length_and_a_model_mismatch_are_findings() {
         let op = get(Place::Canary);
         let obs = Observed {
+            unload: None,
             errno: None,
             value: Some(b"a messag".to_vec()),
             returned_len: Some(8),

@@ -28,6 +28,10 @@ use crate::record::InputLog;
 const TRACE_WORDS: usize = 1 << 18;
 /// How often a status line is printed.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
+/// Share of the session inputs with reloads may take. A reload costs ~35 ms under TCG
+/// where a call costs ~10 us, and libFuzzer favours the inputs that reach the module's
+/// init and exit code: unthrottled, they took 95% of the time.
+const RELOAD_SHARE: f64 = 0.1;
 
 pub struct Session {
     cfg: FuzzConfig,
@@ -40,6 +44,14 @@ pub struct Session {
     splats: regex::RegexSet,
     trace: Option<(Trace, Sections)>,
     seen: Seen,
+    /// Trace entries read before a reload moved the module (see [`reload_traced`]).
+    pending: Vec<Pc>,
+    /// The campaign's `seed_bugs` mask.
+    seed_bugs: i64,
+    /// The module is loaded with the campaign's parameters (no reload since).
+    pristine: bool,
+    /// Time spent on inputs with reloads (see [`RELOAD_SHARE`]).
+    reload_time: Duration,
     /// Each input is written here before it runs.
     inputs: InputLog,
     titles: BTreeSet<String>,
@@ -93,6 +105,7 @@ impl Session {
                 }
             });
         }
+        let seed_bugs = fuzz::seed_bugs_in(&cfg.params);
         Ok(Self {
             splats: regex::RegexSet::new(&cfg.splats)?,
             cfg,
@@ -102,6 +115,10 @@ impl Session {
             arena: fuzz::arena()?,
             trace,
             seen,
+            pending: Vec::new(),
+            seed_bugs,
+            pristine: true,
+            reload_time: Duration::ZERO,
             inputs,
             titles: BTreeSet::new(),
             execs: 0,
@@ -119,6 +136,13 @@ impl Session {
         if ops.is_empty() {
             return Ok(false);
         }
+        let reloads = ops.reloads();
+        if reloads
+            && self.reload_time.as_secs_f64() > RELOAD_SHARE * self.started.elapsed().as_secs_f64()
+        {
+            // Over budget: not run, so not kept; its meaning does not change.
+            return Ok(false);
+        }
         let t0 = Instant::now();
         self.inputs.write(data)?;
         if let Some((t, _)) = &mut self.trace {
@@ -131,6 +155,13 @@ impl Session {
         let t2 = Instant::now();
         self.fold_coverage(counters)?;
         let t3 = Instant::now();
+        if !self.pristine {
+            // Now, so the next input does not pay for this one's reload.
+            self.restore_module()?;
+        }
+        if reloads {
+            self.reload_time += t0.elapsed();
+        }
         self.spent[0] += t1 - t0;
         self.spent[1] += t2 - t1;
         self.spent[2] += t3 - t2;
@@ -162,14 +193,29 @@ impl Session {
     fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
         // Always: the module's state must come from this input alone (its findings are
         // replayed from the input, and a planted bug may depend on an earlier call).
+        if !self.pristine {
+            self.restore_module()?;
+        }
         self.reset_message()?;
         let fd = self.fd;
-        let mut m = model::SockoptModel::new(self.cfg.target);
+        let module = fuzz::Module {
+            name: &self.cfg.module,
+            ko: &self.cfg.ko,
+            seed_bugs: self.seed_bugs,
+        };
+        let mut m = model::SockoptModel::new(self.cfg.target, self.seed_bugs);
         for (i, op) in ops.iter().enumerate() {
-            let obs = fuzz::exec(&mut self.arena, fd, op, &self.cfg.target)?;
+            let t = m.target;
+            let obs = match op {
+                Op::Reload(r) => {
+                    self.pristine = false;
+                    reload_traced(&mut self.trace, &mut self.pending, fd, r, &t, &module)?
+                }
+                _ => fuzz::exec(&mut self.arena, fd, op, &t, &module)?,
+            };
             let expected = m.step(op);
             let want = self.cfg.model.then_some(&expected);
-            if let Some(v) = fuzz::check(op, &obs, &self.cfg.target, want) {
+            if let Some(v) = fuzz::check(op, &obs, &t, want) {
                 return Ok((i + 1, Some((i, v))));
             }
         }
@@ -179,6 +225,23 @@ impl Session {
             return Ok((ops.len(), Some((ops.len() - 1, v))));
         }
         Ok((ops.len(), None))
+    }
+
+    /// Loads the module again with the campaign's parameters after an input reloaded it.
+    /// What this runs is no input's coverage.
+    fn restore_module(&mut self) -> Result<()> {
+        if modules::is_loaded(&self.cfg.module) {
+            modules::unload(&self.cfg.module)
+                .with_context(|| format!("unloading {} after a reload", self.cfg.module))?;
+        }
+        modules::load(&self.cfg.ko, &self.cfg.params)
+            .with_context(|| format!("loading {} {} again", self.cfg.module, self.cfg.params))?;
+        if let Some((trace, sections)) = &mut self.trace {
+            *sections = Sections::of_module(&self.cfg.module)?;
+            trace.reset();
+        }
+        self.pristine = true;
+        Ok(())
     }
 
     /// Puts ksock_sockopt's message back to what it holds after loading, from a buffer big
@@ -213,12 +276,25 @@ impl Session {
         let mut new = false;
         let seen = &mut self.seen;
         let n = counters.len().max(1) as u64;
+        let mut bump = |key: u64| {
+            let slot = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) % n;
+            if let Some(c) = counters.get_mut(slot as usize) {
+                *c = c.saturating_add(1);
+            }
+        };
+        for pc in self.pending.drain(..) {
+            match pc {
+                Pc::At((s, off)) => {
+                    bump((s as u64) << 20 ^ off);
+                    new |= seen.insert((s, off));
+                }
+                // Feedback only: the code a failed load ran, by its offset in a page.
+                Pc::Dead(page_off) => bump(1 << 40 | page_off),
+            }
+        }
         trace.for_each(|pc| {
             if let Some((s, off)) = sections.locate(pc) {
-                let slot = ((s as u64) << 20 ^ off).wrapping_mul(0x9e37_79b9_7f4a_7c15) % n;
-                if let Some(c) = counters.get_mut(slot as usize) {
-                    *c = c.saturating_add(1);
-                }
+                bump((s as u64) << 20 ^ off);
                 new |= seen.insert((s, off));
             }
         });
@@ -350,6 +426,54 @@ impl Drop for Session {
     }
 }
 
+/// A trace entry read before a reload: a point of the instance that ran it, or, for a load
+/// that failed (its sections never appeared), the address's offset in its page.
+#[derive(Debug, Clone, Copy)]
+enum Pc {
+    At((usize, u64)),
+    Dead(u64),
+}
+
+/// Moves the trace into `pending`, located with the current sections (or as dead code).
+fn collect(trace: &mut Option<(Trace, Sections)>, pending: &mut Vec<Pc>, dead: bool) {
+    let Some((t, sections)) = trace else {
+        return;
+    };
+    t.for_each(|pc| {
+        pending.push(match sections.locate(pc) {
+            Some(p) if !dead => Pc::At(p),
+            _ => Pc::Dead(pc & 0xfff),
+        })
+    });
+    t.reset();
+}
+
+/// [`Op::Reload`] with coverage kept straight: the trace is read while the sections it
+/// belongs to are known (the old instance before and during its unload, the new one after
+/// its load), since a reload moves the module.
+fn reload_traced(
+    trace: &mut Option<(Trace, Sections)>,
+    pending: &mut Vec<Pc>,
+    fd: libc::c_int,
+    r: &ksock_ops::Reload,
+    t: &ksock_ops::Target,
+    module: &fuzz::Module,
+) -> Result<fuzz::Observed> {
+    collect(trace, pending, false);
+    if let Some(why) = fuzz::unload_checked(fd, t, module) {
+        return Ok(fuzz::Observed::reloaded(Some(why), None));
+    }
+    collect(trace, pending, false);
+    let errno = fuzz::load_with(r, module);
+    if errno.is_none() {
+        if let Some((_, sections)) = trace {
+            *sections = Sections::of_module(module.name)?;
+        }
+    }
+    collect(trace, pending, errno.is_some());
+    Ok(fuzz::Observed::reloaded(None, errno))
+}
+
 /// An input's ops, in the language of the campaign's target (the host decodes a crashing
 /// input the same way).
 #[derive(Debug, Clone)]
@@ -375,6 +499,11 @@ impl Decoded {
 
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether any op reloads the module.
+    fn reloads(&self) -> bool {
+        matches!(self, Decoded::Sockopt(o) if o.iter().any(|op| matches!(op, Op::Reload(_))))
     }
 
     fn prefix(&self, n: usize) -> Self {

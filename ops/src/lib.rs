@@ -38,7 +38,7 @@ impl Target {
 }
 
 /// One call against the module.
-#[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// `setsockopt(SOL_IP, opt, buf, len)`; the buffer holds `fill` repeated to `len` bytes
@@ -51,6 +51,94 @@ pub enum Op {
     },
     /// `getsockopt(SOL_IP, opt, buf, &len)`.
     Get { opt: Opt, len: Len, place: Place },
+    /// Unloads the module (it must go, and its optnames with it) and loads it again with
+    /// these parameters, in or out of their ranges. Later ops are relative to the new range.
+    Reload(Reload),
+}
+
+impl<'a> Arbitrary<'a> for Op {
+    /// Written out, not derived, to weight the kinds: a reload costs milliseconds under TCG
+    /// where a call costs microseconds, so 1 op in 64 is one.
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind: u8 = u.arbitrary()?;
+        Ok(match kind {
+            0..=125 => Op::Set {
+                opt: u.arbitrary()?,
+                len: u.arbitrary()?,
+                fill: u.arbitrary()?,
+                place: u.arbitrary()?,
+            },
+            126..=251 => Op::Get {
+                opt: u.arbitrary()?,
+                len: u.arbitrary()?,
+                place: u.arbitrary()?,
+            },
+            _ => Op::Reload(u.arbitrary()?),
+        })
+    }
+}
+
+/// Module parameters for [`Op::Reload`], relative to their valid ranges (ksock_sockopt:
+/// `optmin` 64..=4095, `optmax` optmin+1..=optmin+16, `seed_bugs` 0..=3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+pub struct Reload {
+    pub optmin: Param,
+    /// `optmax`, relative to `optmin`.
+    pub width: Param,
+    /// In range, this is always the campaign's own mask: a reload never plants a bug the
+    /// campaign did not ask for.
+    pub seed_bugs: Param,
+}
+
+/// A parameter value: the default, one in range, or one below or above the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Param {
+    Default,
+    In(u8),
+    Below(u8),
+    Above(u8),
+}
+
+/// Optnames a reload may serve. Not every valid value: the IP layer keeps some for itself
+/// (multicast routing, 200..=211) and netfilter's own tables register others when loaded
+/// (ip_tables 64..=69, arp_tables 96..=99, ip_vs 1152..); these four are free.
+const OPTMINS: [i64; 4] = [128, 256, 1000, 4080];
+
+impl Reload {
+    /// `(optmin, optmax, seed_bugs)` given the campaign's `seed_bugs` mask.
+    pub fn resolve(&self, seed_bugs: i64) -> (i64, i64, i64) {
+        let optmin = match self.optmin {
+            Param::Default => 128,
+            Param::In(n) => OPTMINS[usize::from(n) % OPTMINS.len()],
+            Param::Below(n) => 63 - i64::from(n),
+            Param::Above(n) => 4096 + i64::from(n),
+        };
+        let optmax = match self.width {
+            Param::Default => optmin + 1,
+            Param::In(n) => optmin + 1 + i64::from(n % 16),
+            Param::Below(n) => optmin - i64::from(n % 4),
+            Param::Above(n) => optmin + 17 + i64::from(n),
+        };
+        let bugs = match self.seed_bugs {
+            Param::Default | Param::In(_) => seed_bugs,
+            Param::Below(n) => -1 - i64::from(n),
+            Param::Above(n) => 4 + i64::from(n),
+        };
+        (optmin, optmax, bugs)
+    }
+
+    /// Whether ksock_sockopt accepts these parameters.
+    pub fn valid(&self, seed_bugs: i64) -> bool {
+        let (min, max, bugs) = self.resolve(seed_bugs);
+        (64..=4095).contains(&min) && (min + 1..=min + 16).contains(&max) && (0..=3).contains(&bugs)
+    }
+
+    /// The module's parameter string.
+    pub fn params(&self, seed_bugs: i64) -> String {
+        let (min, max, bugs) = self.resolve(seed_bugs);
+        format!("optmin={min} optmax={max} seed_bugs={bugs}")
+    }
 }
 
 /// An optname, relative to the served range.
@@ -156,6 +244,11 @@ impl fmt::Display for Op {
             Op::Get { opt, len, place } => {
                 write!(f, "get opt={opt:?} len={len:?} buffer={place:?}")
             }
+            Op::Reload(r) => write!(
+                f,
+                "reload optmin={:?} width={:?} seed_bugs={:?}",
+                r.optmin, r.width, r.seed_bugs
+            ),
         }
     }
 }
@@ -164,13 +257,14 @@ impl fmt::Display for Op {
 pub fn describe(ops: &[Op], t: &Target) -> String {
     ops.iter()
         .enumerate()
-        .map(|(i, op)| {
-            let (opt, len) = match op {
-                Op::Set { opt, len, .. } | Op::Get { opt, len, .. } => {
-                    (opt.resolve(t), len.resolve(t))
-                }
-            };
-            format!("  {}. {op}  (optname {opt}, {len} bytes)", i + 1)
+        .map(|(i, op)| match op {
+            Op::Set { opt, len, .. } | Op::Get { opt, len, .. } => format!(
+                "  {}. {op}  (optname {}, {} bytes)",
+                i + 1,
+                opt.resolve(t),
+                len.resolve(t)
+            ),
+            Op::Reload(_) => format!("  {}. {op}", i + 1),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -226,8 +320,9 @@ mod tests {
         let t = Target::KSOCK_SOCKOPT;
         let lens: std::collections::HashSet<i64> = ops
             .iter()
-            .map(|op| match op {
-                Op::Set { len, .. } | Op::Get { len, .. } => len.resolve(&t),
+            .filter_map(|op| match op {
+                Op::Set { len, .. } | Op::Get { len, .. } => Some(len.resolve(&t)),
+                Op::Reload(_) => None,
             })
             .collect();
         for want in [0, 64, 63, 65, 4096, 1 << 20] {
@@ -236,6 +331,22 @@ mod tests {
         assert!(lens.iter().any(|l| *l < 0), "no negative length");
         assert!(ops.iter().any(|o| matches!(o, Op::Set { .. })));
         assert!(ops.iter().any(|o| matches!(o, Op::Get { .. })));
+        let reloads: Vec<&Reload> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Reload(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reloads.iter().any(|r| r.valid(0)) && reloads.iter().any(|r| !r.valid(0)),
+            "reloads in and out of range: {reloads:?}"
+        );
+        assert!(
+            reloads.len() * 20 < ops.len(),
+            "reloads are rare: {}",
+            reloads.len()
+        );
         for p in [
             Place::Guarded,
             Place::Canary,

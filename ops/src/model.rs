@@ -22,14 +22,22 @@ pub enum Expected {
 /// ksock_sockopt's state as its contract defines it.
 #[derive(Debug, Clone)]
 pub struct SockoptModel {
+    /// The served range ops are relative to (a reload moves it).
     pub target: Target,
+    /// The campaign's `seed_bugs` mask, which an in-range reload keeps.
+    pub seed_bugs: i64,
+    /// Whether the module is loaded (a reload with bad parameters leaves it out).
+    pub loaded: bool,
     store: Vec<u8>,
 }
 
 impl SockoptModel {
-    pub fn new(target: Target) -> Self {
+    /// The module just loaded for `target`, with the `seed_bugs` mask.
+    pub fn new(target: Target, seed_bugs: i64) -> Self {
         Self {
             target,
+            seed_bugs,
+            loaded: true,
             store: INITIAL.to_vec(),
         }
     }
@@ -37,14 +45,33 @@ impl SockoptModel {
     /// What `op` must return; the model's state moves on as the module's should.
     pub fn step(&mut self, op: &Op) -> Expected {
         let t = self.target;
+        // Unloaded, the module serves nothing: its optnames are the kernel's again.
+        let serves =
+            |opt: &crate::Opt| self.loaded && (t.optmin..t.optmax).contains(&opt.resolve(&t));
         match op {
+            Op::Reload(r) => {
+                if !r.valid(self.seed_bugs) {
+                    self.loaded = false;
+                    return Expected::Err(&[EINVAL]);
+                }
+                let (optmin, optmax, _) = r.resolve(self.seed_bugs);
+                self.target = Target {
+                    optmin: optmin as i32,
+                    optmax: optmax as i32,
+                    ..t
+                };
+                self.loaded = true;
+                self.store.clear();
+                self.store.extend_from_slice(INITIAL);
+                Expected::Ok(None)
+            }
             Op::Set {
                 opt,
                 len,
                 fill,
                 place,
             } => {
-                let served = (t.optmin..t.optmax).contains(&opt.resolve(&t));
+                let served = serves(opt);
                 let n = set_len(*len, &t);
                 if n > i32::MAX as u64 {
                     // setsockopt(2) takes optlen as an int and refuses a negative one.
@@ -68,7 +95,7 @@ impl SockoptModel {
                 Expected::Ok(None)
             }
             Op::Get { opt, len, place } => {
-                let served = (t.optmin..t.optmax).contains(&opt.resolve(&t));
+                let served = serves(opt);
                 let n = len.resolve(&t);
                 if n < 0 {
                     // The kernel reads and rejects a negative length before any module.
@@ -149,7 +176,7 @@ mod tests {
     #[test]
     fn the_contract_of_the_set_get_spec() {
         // The same facts specs/sockopt-set-get.yaml checks on a real kernel.
-        let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT);
+        let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT, 0);
         assert_eq!(
             m.step(&get(Len::Capacity, Place::Guarded)),
             Expected::Ok(Some(INITIAL.to_vec()))
@@ -203,5 +230,65 @@ mod tests {
             place: Place::Guarded,
         };
         assert_eq!(m.step(&above), Expected::Err(&[ENOPROTOOPT]));
+    }
+
+    #[test]
+    fn a_reload_moves_the_range_and_a_bad_one_leaves_nothing_served() {
+        use crate::{Param, Reload};
+        let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT, 1);
+        let set = Op::Set {
+            opt: Opt::Served(0),
+            len: Len::Small(0),
+            fill: b"z".to_vec(),
+            place: Place::Guarded,
+        };
+        assert_eq!(m.step(&set), Expected::Ok(None));
+        let moved = Reload {
+            optmin: Param::In(1),
+            width: Param::In(3),
+            seed_bugs: Param::In(9),
+        };
+        assert_eq!(
+            moved.params(1),
+            "optmin=256 optmax=260 seed_bugs=1",
+            "the mask is kept"
+        );
+        assert_eq!(m.step(&Op::Reload(moved)), Expected::Ok(None));
+        assert_eq!((m.target.optmin, m.target.optmax), (256, 260));
+        assert_eq!(
+            m.step(&get(Len::Capacity, Place::Guarded)),
+            Expected::Ok(Some(INITIAL.to_vec())),
+            "a fresh module holds its first message again"
+        );
+        for bad in [
+            Reload {
+                optmin: Param::Below(0),
+                ..moved
+            },
+            Reload {
+                width: Param::Below(0),
+                ..moved
+            },
+            Reload {
+                width: Param::Above(0),
+                ..moved
+            },
+            Reload {
+                seed_bugs: Param::Above(0),
+                ..moved
+            },
+            Reload {
+                seed_bugs: Param::Below(0),
+                ..moved
+            },
+        ] {
+            assert!(!bad.valid(1), "{bad:?}");
+            assert_eq!(m.step(&Op::Reload(bad)), Expected::Err(&[EINVAL]));
+            assert_eq!(
+                m.step(&get(Len::Capacity, Place::Guarded)),
+                Expected::Err(&[ENOPROTOOPT]),
+                "nothing is served once a load failed"
+            );
+        }
     }
 }

@@ -267,10 +267,12 @@ fn accel_of(a: AccelArg) -> Option<Accel> {
     }
 }
 
-/// All specs, or the named ones (an unknown name is an error listing the known ones).
+/// All specs, or the named ones (an unknown name is an error listing the known ones). A
+/// name may be given as its file too (`specs/sockopt-set-get.yaml`, as shells complete it).
 fn select_specs(project: &Project, only: &[String]) -> Result<Vec<ksock_spec::Spec>> {
     let mut specs = project.load_specs()?;
-    for o in only {
+    let only: Vec<String> = only.iter().map(|o| spec_name_of(o)).collect();
+    for o in &only {
         if !specs.iter().any(|s| &s.name == o) {
             bail!(
                 "no spec named `{o}` in {}; specs: {}",
@@ -287,6 +289,19 @@ fn select_specs(project: &Project, only: &[String]) -> Result<Vec<ksock_spec::Sp
         specs.retain(|s| only.contains(&s.name));
     }
     Ok(specs)
+}
+
+/// `specs/x.yaml` → `x`; a plain name stays as it is.
+fn spec_name_of(arg: &str) -> String {
+    match arg
+        .strip_suffix(".yaml")
+        .or_else(|| arg.strip_suffix(".yml"))
+    {
+        Some(stem) => Path::new(stem)
+            .file_name()
+            .map_or(stem.to_string(), |n| n.to_string_lossy().into_owned()),
+        None => arg.to_string(),
+    }
 }
 
 fn bench(root: &Path, kernel: &str, runs: usize, accel: AccelArg) -> Result<ExitCode> {
@@ -621,4 +636,20 @@ fn test_cmd(root: &Path, kernels: Vec<String>, runner_args: &[String]) -> Result
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_files_name_their_spec() {
+        assert_eq!(
+            super::spec_name_of("specs/sockopt-set-get.yaml"),
+            "sockopt-set-get"
+        );
+        assert_eq!(
+            super::spec_name_of("hello-load-unload"),
+            "hello-load-unload"
+        );
+        assert_eq!(super::spec_name_of("./x.yml"), "x");
+    }
 }
