@@ -46,6 +46,8 @@ pub struct Session {
     seen: Seen,
     /// Trace entries read before a reload moved the module (see [`reload_traced`]).
     pending: Vec<Pc>,
+    /// Page offsets of code failed loads ran.
+    dead: BTreeSet<u64>,
     /// The campaign's `seed_bugs` mask.
     seed_bugs: i64,
     /// The module is loaded with the campaign's parameters (no reload since).
@@ -116,6 +118,7 @@ impl Session {
             trace,
             seen,
             pending: Vec::new(),
+            dead: BTreeSet::new(),
             seed_bugs,
             pristine: true,
             reload_time: Duration::ZERO,
@@ -288,8 +291,11 @@ impl Session {
                     bump((s as u64) << 20 ^ off);
                     new |= seen.insert((s, off));
                 }
-                // Feedback only: the code a failed load ran, by its offset in a page.
-                Pc::Dead(page_off) => bump(1 << 40 | page_off),
+                // The code a failed load ran, known by its offset in a page.
+                Pc::Dead(page_off) => {
+                    bump(1 << 40 | page_off);
+                    new |= self.dead.insert(page_off);
+                }
             }
         }
         trace.for_each(|pc| {
@@ -308,7 +314,12 @@ impl Session {
         let Some((_, sections)) = &self.trace else {
             return Ok(());
         };
-        let points = self.seen.named(sections);
+        let mut points = self.seen.named(sections);
+        points.extend(
+            self.dead
+                .iter()
+                .map(|d| (proto::DEAD_SECTION.to_string(), *d)),
+        );
         let path = self.cfg.out.join(proto::COVERAGE_FILE);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec(&points)?)?;

@@ -12,6 +12,9 @@ pub const FUZZ_CONFIG_FILE: &str = "fuzz.json";
 pub const INPUT_MARK: &str = "KSOCK-INPUT";
 /// The campaign's coverage so far: a JSON list of `[section, offset]` points.
 pub const COVERAGE_FILE: &str = "coverage.json";
+/// The section name in [`COVERAGE_FILE`] of code that a failed load ran: its offset is the
+/// address's offset in its page (the host resolves it against the module's points).
+pub const DEAD_SECTION: &str = "*";
 /// Where findings go: one directory per title.
 pub const FINDINGS_DIR: &str = "findings";
 /// Prefix of the fuzzer's status lines on the console.

@@ -594,7 +594,7 @@ fn boot_once(
     let outcome = boot::boot(&req)?;
     let mut l = shared.live.lock().expect("live");
     l.job(job).boot_ended();
-    merge_coverage(&mut l, dir);
+    merge_coverage(&mut l, dir, &shared.all_points);
     Ok(outcome)
 }
 
@@ -621,6 +621,7 @@ fn recorded_input(dir: &Path) -> Option<Vec<u8>> {
 fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
     let live = shared.live.clone();
     let dir = dir.to_path_buf();
+    let all = shared.all_points.clone();
     let corp = regex::Regex::new(r"\bcorp: (\d+)/").expect("valid regex");
     Arc::new(move |line: &str| {
         let mut l = live.lock().expect("live");
@@ -650,7 +651,7 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             j.execs_now = field("execs").unwrap_or(0.0) as u64;
             j.execs_per_s = field("execs_per_s").unwrap_or(0.0);
             j.syscalls_per_s = j.execs_per_s + field("ops_per_s").unwrap_or(0.0);
-            merge_coverage(l, &dir);
+            merge_coverage(l, &dir, &all);
         } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
             let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));
             let at = j.fuzz_seconds();
@@ -682,16 +683,20 @@ fn silence_watchdog(shared: &Shared, job: usize) -> boot::Watchdog {
     })
 }
 
-fn merge_coverage(l: &mut Live, dir: &Path) {
+fn merge_coverage(l: &mut Live, dir: &Path, all: &BTreeSet<Point>) {
     let Ok(bytes) = std::fs::read(dir.join(proto::COVERAGE_FILE)) else {
         return;
     };
     if let Ok(points) = serde_json::from_slice::<Vec<(String, u64)>>(&bytes) {
+        let (dead, live): (Vec<_>, Vec<_>) = points
+            .into_iter()
+            .partition(|(section, _)| section == proto::DEAD_SECTION);
         l.points.extend(
-            points
-                .into_iter()
+            live.into_iter()
                 .map(|(section, offset)| Point { section, offset }),
         );
+        let dead: BTreeSet<u64> = dead.into_iter().map(|(_, off)| off).collect();
+        l.points.extend(coverage::resolve_dead(&dead, all));
     }
 }
 

@@ -47,6 +47,24 @@ pub fn points(ko: &Path) -> Result<BTreeSet<Point>> {
 }
 
 /// "N of M instrumented points of <module> (P%)".
+/// The points code of a failed load ran (the guest knows them only by their offset in a
+/// page, see `ksock_agent::persistent`), where exactly one code point of the module has that
+/// page offset. Sound because a module's text starts on a page (seen on 6.1 and 7.2) and
+/// each code point is claimed only when no other one could be it.
+pub fn resolve_dead(dead: &BTreeSet<u64>, all: &BTreeSet<Point>) -> BTreeSet<Point> {
+    dead.iter()
+        .filter_map(|d| {
+            let mut c = all
+                .iter()
+                .filter(|p| p.offset % 4096 == *d && p.section.contains("text"));
+            match (c.next(), c.next()) {
+                (Some(p), None) => Some(p.clone()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 pub fn summary(module: &str, hit: &BTreeSet<Point>, all: &BTreeSet<Point>) -> String {
     let n = hit.intersection(all).count();
     let pct = if all.is_empty() {
@@ -82,6 +100,27 @@ mod tests {
         assert_eq!(
             summary("m", &hit, &all),
             "1 of 3 instrumented points of m (33%)"
+        );
+    }
+
+    #[test]
+    fn dead_code_is_claimed_only_where_one_point_fits() {
+        let p = |s: &str, o| Point {
+            section: s.into(),
+            offset: o,
+        };
+        let all: BTreeSet<_> = [
+            p(".text", 0x2e8),
+            p(".text", 0x37c),
+            p(".text", 0x1000 + 0x37c),
+            p(".data", 0x10),
+        ]
+        .into();
+        let dead: BTreeSet<u64> = [0x2e8, 0x37c, 0x10, 0x555].into();
+        assert_eq!(
+            resolve_dead(&dead, &all),
+            [p(".text", 0x2e8)].into(),
+            "0x37c could be either of two points; 0x10 is no code"
         );
     }
 }
