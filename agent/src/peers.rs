@@ -102,8 +102,8 @@ pub struct SockoptSpec {
     pub get_len: Option<usize>,
     /// Override the length passed to setsockopt (to send wrong lengths on purpose).
     pub optlen: Option<usize>,
-    /// Pass a bad user pointer instead of the buffer.
-    pub bad_pointer: bool,
+    /// Where the user buffer lies (`Unmapped`: a bad pointer instead of the buffer).
+    pub place: ksock_ops::Place,
     pub expect_errno: Option<i32>,
     /// For getsockopt: the bytes that must come back (up to the returned length).
     pub expect_value: Option<Vec<u8>>,
@@ -292,6 +292,34 @@ pub fn run_sockopt(o: &SockoptSpec) -> PeerReport {
 
 use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
 
+/// Canary bytes after a `Place::Canary` buffer.
+const CANARY_LEN: usize = 16;
+
+/// A buffer of `data.len()` bytes holding `data`, placed as `place` says, and the pointer
+/// to give the kernel.
+fn placed(
+    data: &[u8],
+    place: ksock_ops::Place,
+) -> std::io::Result<(GuardedBuf, *mut libc::c_void)> {
+    use ksock_ops::Place;
+    let canary = if place == Place::Canary {
+        CANARY_LEN
+    } else {
+        0
+    };
+    let mut buf = GuardedBuf::with_canary(data.len(), canary)?;
+    buf.as_mut_slice().copy_from_slice(data);
+    if place == Place::ReadOnly {
+        buf.make_read_only()?;
+    }
+    let ptr = match place {
+        Place::Null => std::ptr::null_mut(),
+        Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,
+        _ => buf.ptr() as *mut libc::c_void,
+    };
+    Ok((buf, ptr))
+}
+
 fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();
     let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
@@ -314,49 +342,54 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     };
     if let Some(data) = &o.set {
         let len = o.optlen.unwrap_or(data.len());
-        let mut buf = match GuardedBuf::new(data.len()) {
+        let (mut buf, ptr) = match placed(data, o.place) {
             Ok(b) => b,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
-        buf.as_mut_slice().copy_from_slice(data);
-        let ptr = if o.bad_pointer {
-            BAD_USER_POINTER as *const libc::c_void
-        } else {
-            buf.ptr() as *const libc::c_void
-        };
         // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
         let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
-        match expect(
+        let outcome = expect(
             rc,
             &format!("setsockopt({}, {len} bytes)", o.optname),
             &mut steps,
-        ) {
+        );
+        if !buf.canary_intact() {
+            steps.push("the bytes after the buffer were overwritten".into());
+            return done(false, steps);
+        }
+        match outcome {
             Ok(()) => {}
             Err(e) if e.is_empty() => return done(true, steps),
             Err(e) => return done(false, vec![e]),
         }
     }
     if let Some(n) = o.get_len {
-        let mut buf = match GuardedBuf::new(n) {
+        let (mut buf, ptr) = match placed(&vec![0; n], o.place) {
             Ok(b) => b,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
         let mut len = n as libc::socklen_t;
-        let ptr = if o.bad_pointer {
-            BAD_USER_POINTER as *mut libc::c_void
-        } else {
-            buf.ptr() as *mut libc::c_void
-        };
         // SAFETY: as above; `len` is a valid socklen_t we own.
         let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
-        match expect(
+        let outcome = expect(
             rc,
             &format!("getsockopt({}, {n}-byte buffer)", o.optname),
             &mut steps,
-        ) {
+        );
+        if !buf.canary_intact() {
+            steps.push("the bytes after the buffer were overwritten".into());
+            return done(false, steps);
+        }
+        match outcome {
             Ok(()) => {}
             Err(e) if e.is_empty() => return done(true, steps),
             Err(e) => return done(false, vec![e]),
+        }
+        if len as usize > n {
+            steps.push(format!(
+                "getsockopt returned optlen {len}, larger than the {n} given"
+            ));
+            return done(false, steps);
         }
         let got = &buf.as_mut_slice()[..(len as usize).min(n)];
         steps.push(format!(
@@ -501,7 +534,7 @@ mod tests {
             set: None,
             get_len: Some(4),
             optlen: None,
-            bad_pointer: false,
+            place: ksock_ops::Place::Guarded,
             expect_errno: None,
             expect_value: Some(1i32.to_ne_bytes().to_vec()),
         };
@@ -529,7 +562,7 @@ mod tests {
         assert!(r.ok, "{r:?}");
         // A bad user pointer is EFAULT.
         let r = run_sockopt(&SockoptSpec {
-            bad_pointer: true,
+            place: ksock_ops::Place::Unmapped,
             expect_errno: Some(libc::EFAULT),
             expect_value: None,
             ..get

@@ -461,6 +461,18 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
 }
 
 /// Addresses were checked when the spec was read.
+/// The op language's name for a spec's buffer placement (the agent speaks it).
+fn place_of(b: ksock_spec::Buffer) -> ksock_ops::Place {
+    use ksock_spec::Buffer;
+    match b {
+        Buffer::Guarded => ksock_ops::Place::Guarded,
+        Buffer::Canary => ksock_ops::Place::Canary,
+        Buffer::Null => ksock_ops::Place::Null,
+        Buffer::Unmapped => ksock_ops::Place::Unmapped,
+        Buffer::ReadOnly => ksock_ops::Place::ReadOnly,
+    }
+}
+
 fn socket_addr(addr: &str, port: u16) -> std::net::SocketAddr {
     let ip: std::net::IpAddr = addr.parse().expect("validated address");
     std::net::SocketAddr::new(ip, port)
@@ -512,12 +524,24 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
                 spec: SockoptSpec {
                     level: o.level,
                     optname: o.optname,
-                    set: o.set.as_ref().map(|s| s.as_bytes().to_vec()),
+                    set: o
+                        .set
+                        .as_ref()
+                        .map(|s| s.as_bytes().to_vec())
+                        .or_else(|| o.set_hex.as_deref().and_then(ksock_spec::parse_hex)),
                     get_len: o.get_len,
                     optlen: o.optlen,
-                    bad_pointer: o.bad_pointer,
+                    place: if o.bad_pointer {
+                        ksock_ops::Place::Unmapped
+                    } else {
+                        place_of(o.buffer)
+                    },
                     expect_errno: o.expect_error.map(|e| e.0),
-                    expect_value: o.expect_value.as_ref().map(|s| s.as_bytes().to_vec()),
+                    expect_value: o
+                        .expect_value
+                        .as_ref()
+                        .map(|s| s.as_bytes().to_vec())
+                        .or_else(|| o.expect_hex.as_deref().and_then(ksock_spec::parse_hex)),
                 },
             },
             Step::Sockets(so) => Action::Sockets {

@@ -180,20 +180,59 @@ pub struct Sockopt {
     /// setsockopt with this text as the value.
     #[serde(default)]
     pub set: Option<String>,
+    /// setsockopt with these bytes, in hex (`"00ff41"`), for values that are not text.
+    #[serde(default)]
+    pub set_hex: Option<String>,
     /// Length passed to setsockopt instead of the text's length.
     #[serde(default)]
     pub optlen: Option<usize>,
     /// getsockopt with a buffer of this many bytes.
     #[serde(default)]
     pub get_len: Option<usize>,
-    /// Pass an unmapped user pointer.
+    /// Pass an unmapped user pointer (the same as `buffer: unmapped`).
     #[serde(default)]
     pub bad_pointer: bool,
+    /// Where the user buffer lies; every buffer ends where an inaccessible page begins, so
+    /// a kernel touching one byte past the stated length faults.
+    #[serde(default)]
+    pub buffer: Buffer,
     #[serde(default)]
     pub expect_error: Option<Errno>,
     /// getsockopt must return exactly this text (up to the returned length).
     #[serde(default)]
     pub expect_value: Option<String>,
+    /// getsockopt must return exactly these bytes, in hex.
+    #[serde(default)]
+    pub expect_hex: Option<String>,
+}
+
+/// Where a `sockopt` step's user buffer lies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Buffer {
+    /// Exactly the stated length, then an inaccessible page.
+    #[default]
+    Guarded,
+    /// The stated length, 16 canary bytes that must stay intact, then the page.
+    Canary,
+    /// A NULL pointer.
+    Null,
+    /// An address that is never mapped.
+    Unmapped,
+    /// Readable, not writable.
+    ReadOnly,
+}
+
+/// `"00ff41"` → bytes; `None` for anything that is not an even number of hex digits.
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -231,12 +231,43 @@ pub(crate) fn validate(
                 joined.push(name);
             }
             Step::Sockopt(o) => {
-                if o.set.is_none() && o.get_len.is_none() {
+                let at = || position(text, step_offset(text, i));
+                if o.set.is_none() && o.set_hex.is_none() && o.get_len.is_none() {
                     return Err(err(
-                        position(text, step_offset(text, i)),
+                        at(),
                         format!("steps[{i}].sockopt: neither `set` nor `get_len` is given"),
-                        Some("`set: TEXT` calls setsockopt, `get_len: N` calls getsockopt".into()),
+                        Some("`set: TEXT` (or `set_hex: HEX`) calls setsockopt, `get_len: N` calls getsockopt".into()),
                     ));
+                }
+                for (field, both) in [
+                    ("set", o.set.is_some() && o.set_hex.is_some()),
+                    (
+                        "expect_value",
+                        o.expect_value.is_some() && o.expect_hex.is_some(),
+                    ),
+                    (
+                        "bad_pointer",
+                        o.bad_pointer && o.buffer != crate::model::Buffer::Guarded,
+                    ),
+                ] {
+                    if both {
+                        return Err(err(
+                            at(),
+                            format!("steps[{i}].sockopt.{field}: given twice (with its hex or buffer form)"),
+                            Some("give one of `set`/`set_hex`, `expect_value`/`expect_hex`, `bad_pointer`/`buffer`".into()),
+                        ));
+                    }
+                }
+                for (field, v) in [("set_hex", &o.set_hex), ("expect_hex", &o.expect_hex)] {
+                    if let Some(h) = v {
+                        if crate::model::parse_hex(h).is_none() {
+                            return Err(err(
+                                at(),
+                                format!("steps[{i}].sockopt.{field}: `{h}` is not hex bytes"),
+                                Some("an even number of hex digits, e.g. \"00ff41\"".into()),
+                            ));
+                        }
+                    }
                 }
             }
             Step::Sockets(so) => {
