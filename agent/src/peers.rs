@@ -98,13 +98,16 @@ pub struct SockoptSpec {
     pub optname: i32,
     /// `Some`: call setsockopt with these bytes (length `optlen` if given).
     pub set: Option<Vec<u8>>,
-    /// `Some(n)`: call getsockopt with an n-byte buffer.
-    pub get_len: Option<usize>,
+    /// `Some(n)`: call getsockopt with an n-byte buffer (n < 0: an empty one, and n).
+    pub get_len: Option<i64>,
     /// Override the length passed to setsockopt (to send wrong lengths on purpose).
     pub optlen: Option<usize>,
+    /// With `optlen`: the buffer is `optlen` bytes of `set` repeated (see [`repeated`]).
+    pub repeat: bool,
     /// Where the user buffer lies (`Unmapped`: a bad pointer instead of the buffer).
     pub place: ksock_ops::Place,
-    pub expect_errno: Option<i32>,
+    /// The call must fail with one of these; empty: it must succeed.
+    pub expect_errnos: Vec<i32>,
     /// For getsockopt: the bytes that must come back (up to the returned length).
     pub expect_value: Option<Vec<u8>>,
 }
@@ -294,6 +297,17 @@ use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
 
 /// Canary bytes after a `Place::Canary` buffer.
 const CANARY_LEN: usize = 16;
+/// The largest buffer a step makes, as the fuzzer's.
+const MAX_REPEAT: usize = (1 << 20) + 4096;
+
+/// `value` repeated to `n` bytes in the first 4 KiB, zeros after, at most [`MAX_REPEAT`]
+/// bytes: the buffer the fuzzer gives a set of `n` bytes (`guarded::Arena`).
+pub fn repeated(value: &[u8], n: usize) -> Vec<u8> {
+    let mut v = vec![0; n.min(MAX_REPEAT)];
+    let k = v.len().min(crate::guarded::FILL_LIMIT);
+    ksock_ops::model::fill_into(&mut v[..k], value);
+    v
+}
 
 /// A buffer of `data.len()` bytes holding `data`, placed as `place` says, and the pointer
 /// to give the kernel.
@@ -324,25 +338,33 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();
     let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
         let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-        match (errno, o.expect_errno) {
-            (None, None) => {
+        match errno {
+            None if o.expect_errnos.is_empty() => {
                 steps.push(format!("{what}: ok"));
                 Ok(())
             }
-            (Some(e), Some(w)) if e == w => {
+            Some(e) if o.expect_errnos.contains(&e) => {
                 steps.push(format!("{what}: {} as expected", errno_name(e)));
                 Err(String::new())
             }
-            (Some(e), _) => Err(format!("{what}: {} ({e})", errno_name(e))),
-            (None, Some(w)) => Err(format!(
+            Some(e) => Err(format!("{what}: {} ({e})", errno_name(e))),
+            None => Err(format!(
                 "{what} succeeded, but the spec expected {}",
-                errno_name(w)
+                o.expect_errnos
+                    .iter()
+                    .map(|e| errno_name(*e))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )),
         }
     };
-    if let Some(data) = &o.set {
-        let len = o.optlen.unwrap_or(data.len());
-        let (mut buf, ptr) = match placed(data, o.place) {
+    if let Some(value) = &o.set {
+        let len = o.optlen.unwrap_or(value.len());
+        let data = match o.optlen {
+            Some(n) if o.repeat => repeated(value, n),
+            _ => value.clone(),
+        };
+        let (mut buf, ptr) = match placed(&data, o.place) {
             Ok(b) => b,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
@@ -363,17 +385,18 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
             Err(e) => return done(false, vec![e]),
         }
     }
-    if let Some(n) = o.get_len {
+    if let Some(stated) = o.get_len {
+        let n = (stated.max(0) as usize).min(MAX_REPEAT);
         let (mut buf, ptr) = match placed(&vec![0; n], o.place) {
             Ok(b) => b,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
-        let mut len = n as libc::socklen_t;
+        let mut len = stated as libc::socklen_t;
         // SAFETY: as above; `len` is a valid socklen_t we own.
         let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
         let outcome = expect(
             rc,
-            &format!("getsockopt({}, {n}-byte buffer)", o.optname),
+            &format!("getsockopt({}, {stated}-byte buffer)", o.optname),
             &mut steps,
         );
         if !buf.canary_intact() {
@@ -534,8 +557,9 @@ mod tests {
             set: None,
             get_len: Some(4),
             optlen: None,
+            repeat: false,
             place: ksock_ops::Place::Guarded,
-            expect_errno: None,
+            expect_errnos: vec![],
             expect_value: Some(1i32.to_ne_bytes().to_vec()),
         };
         let r = run_sockopt(&get);
@@ -556,17 +580,23 @@ mod tests {
         let r = run_sockopt(&short);
         assert!(!r.ok && r.detail.contains("EINVAL"), "{r:?}");
         let r = run_sockopt(&SockoptSpec {
-            expect_errno: Some(libc::EINVAL),
+            expect_errnos: vec![libc::ENOPROTOOPT, libc::EINVAL],
             ..short
         });
         assert!(r.ok, "{r:?}");
         // A bad user pointer is EFAULT.
         let r = run_sockopt(&SockoptSpec {
             place: ksock_ops::Place::Unmapped,
-            expect_errno: Some(libc::EFAULT),
+            expect_errnos: vec![libc::EFAULT],
             expect_value: None,
             ..get
         });
         assert!(r.ok, "{r:?}");
+        // A value repeated to its stated length, as the fuzzer fills buffers.
+        assert_eq!(repeated(b"ab", 5), b"ababa");
+        let long = repeated(b"xyz", 8192);
+        assert_eq!(long.len(), 8192);
+        assert!(long[..4096].chunks(3).all(|c| b"xyz".starts_with(c)));
+        assert!(long[4096..].iter().all(|b| *b == 0));
     }
 }

@@ -76,20 +76,41 @@ impl Project {
     }
 }
 
-/// Reads every `*.yaml` in `dir`, in name order, checking module names against `known`.
-/// Needs no built agent, so test listing can use it.
+/// Reads every `*.yaml` in `dir` and its subdirectories (`specs/regressions/`), in path
+/// order, checking module names against `known`. A spec is named by its file's stem, so
+/// stems must be unique. Needs no built agent, so test listing can use it.
 pub fn load_specs(dir: &Path, known: &[String]) -> Result<Vec<ksock_spec::Spec>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
+    let mut files = Vec::new();
+    collect_yaml(dir, &mut files)?;
     files.sort();
-    files
+    let specs: Vec<ksock_spec::Spec> = files
         .iter()
         .map(|f| ksock_spec::load_file(f, known).map_err(anyhow::Error::from))
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for (s, f) in specs.iter().zip(&files) {
+        if let Some(other) = seen.insert(&s.name, f) {
+            anyhow::bail!(
+                "{} and {} are both spec `{}`: spec names come from file names, rename one",
+                other.display(),
+                f.display(),
+                s.name
+            );
+        }
+    }
+    Ok(specs)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_yaml(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 /// Finds `obj-m := name.o` (or `+=`, several names) in `kmods/*/Kbuild` and
@@ -138,6 +159,24 @@ pub fn discover_modules(kmods: &Path) -> Result<BTreeMap<String, ModuleSources>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn specs_in_subdirectories_load_and_names_stay_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = "steps:\n  - sleep: 1\n";
+        std::fs::create_dir_all(dir.path().join("regressions")).unwrap();
+        std::fs::write(dir.path().join("a.yaml"), spec).unwrap();
+        std::fs::write(dir.path().join("regressions/b.yaml"), spec).unwrap();
+        let names: Vec<String> = load_specs(dir.path(), &[])
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        std::fs::write(dir.path().join("regressions/a.yaml"), spec).unwrap();
+        let e = load_specs(dir.path(), &[]).unwrap_err().to_string();
+        assert!(e.contains("are both spec `a`"), "{e}");
+    }
 
     #[test]
     fn kbuild_obj_m_lines_name_modules() {

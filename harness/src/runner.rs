@@ -536,7 +536,11 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
                     } else {
                         place_of(o.buffer)
                     },
-                    expect_errno: o.expect_error.map(|e| e.0),
+                    expect_errnos: match o.expect_error {
+                        Some(e) => vec![e.0],
+                        None => o.expect_error_any.iter().map(|e| e.0).collect(),
+                    },
+                    repeat: o.repeat,
                     expect_value: o
                         .expect_value
                         .as_ref()

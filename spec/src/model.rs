@@ -186,9 +186,14 @@ pub struct Sockopt {
     /// Length passed to setsockopt instead of the text's length.
     #[serde(default)]
     pub optlen: Option<usize>,
-    /// getsockopt with a buffer of this many bytes.
+    /// With `optlen`: the buffer is `optlen` bytes holding the value repeated (in its first
+    /// 4 KiB, zeros after, up to 1 MiB), as the fuzzer fills it.
     #[serde(default)]
-    pub get_len: Option<usize>,
+    pub repeat: bool,
+    /// getsockopt with a buffer of this many bytes (a negative length is passed as is,
+    /// with an empty buffer).
+    #[serde(default)]
+    pub get_len: Option<i64>,
     /// Pass an unmapped user pointer (the same as `buffer: unmapped`).
     #[serde(default)]
     pub bad_pointer: bool,
@@ -198,6 +203,9 @@ pub struct Sockopt {
     pub buffer: Buffer,
     #[serde(default)]
     pub expect_error: Option<Errno>,
+    /// The call must fail with one of these (where the kernel's answer may differ by path).
+    #[serde(default)]
+    pub expect_error_any: Vec<Errno>,
     /// getsockopt must return exactly this text (up to the returned length).
     #[serde(default)]
     pub expect_value: Option<String>,

@@ -249,12 +249,17 @@ pub(crate) fn validate(
                         "bad_pointer",
                         o.bad_pointer && o.buffer != crate::model::Buffer::Guarded,
                     ),
+                    (
+                        "expect_error",
+                        o.expect_error.is_some() && !o.expect_error_any.is_empty(),
+                    ),
+                    ("repeat", o.repeat && o.optlen.is_none()),
                 ] {
                     if both {
                         return Err(err(
                             at(),
-                            format!("steps[{i}].sockopt.{field}: given twice (with its hex or buffer form)"),
-                            Some("give one of `set`/`set_hex`, `expect_value`/`expect_hex`, `bad_pointer`/`buffer`".into()),
+                            format!("steps[{i}].sockopt.{field}: given twice (with its hex, list or buffer form), or `repeat` without `optlen`"),
+                            Some("give one of `set`/`set_hex`, `expect_value`/`expect_hex`, `expect_error`/`expect_error_any`, `bad_pointer`/`buffer`; `repeat` needs `optlen`".into()),
                         ));
                     }
                 }
