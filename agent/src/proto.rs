@@ -17,6 +17,28 @@ pub const COVERAGE_FILE: &str = "coverage.json";
 pub const DEAD_SECTION: &str = "*";
 /// Where findings go: one directory per title.
 pub const FINDINGS_DIR: &str = "findings";
+/// A finding's facts, beside its `input.bin`, `sequence.json` and `report.txt`: what
+/// `cargo xtask repro` needs to write its regression spec.
+pub const FINDING_META: &str = "finding.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FindingMeta {
+    pub title: String,
+    /// The oracle that fired (`guard page`, `kernel panic`, …).
+    pub oracle: String,
+    pub detail: String,
+    pub module: String,
+    /// The module's parameters in the campaign (`seed_bugs=1`).
+    pub params: String,
+    /// What the sockopt ops are relative to.
+    pub target: ksock_ops::Target,
+    /// Message ops against this server instead of sockopt calls.
+    #[serde(default)]
+    pub server: Option<ksock_ops::msg::MsgTarget>,
+    /// The kernel release it was found on.
+    pub kernel: String,
+}
+
 /// Prefix of the fuzzer's status lines on the console.
 pub const STATUS_MARK: &str = "KSOCK-FUZZ";
 /// Prefix of the console line announcing a new finding.

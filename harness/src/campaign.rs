@@ -801,6 +801,20 @@ fn save_host_finding(
     std::fs::create_dir_all(&fdir)?;
     std::fs::write(fdir.join("input.bin"), &input)?;
     std::fs::write(fdir.join("sequence.json"), ops.to_json()?)?;
+    let meta = proto::FindingMeta {
+        title: title.to_string(),
+        oracle: oracle.to_string(),
+        detail: detail.to_string(),
+        module: shared.config.module.clone(),
+        params: shared.config.params.clone(),
+        target: shared.config.target,
+        server: shared.config.server,
+        kernel: shared.k.release.clone(),
+    };
+    std::fs::write(
+        fdir.join(proto::FINDING_META),
+        serde_json::to_vec_pretty(&meta)?,
+    )?;
     let tail = &console[console.len().saturating_sub(60)..];
     std::fs::write(
         fdir.join("report.txt"),

@@ -6,6 +6,7 @@
 //! - [`judge`]: pure evaluation of a spec against what the guest reported.
 //! - [`report`]: the terminal summary, JSON and JUnit.
 //! - [`diff`]: differential runs (Rust modules vs their C reference ports).
+//! - [`repro`]: fuzz findings → regression specs; a spec run as found on every kernel.
 
 pub mod campaign;
 pub mod coverage;
@@ -13,4 +14,5 @@ pub mod diff;
 pub mod judge;
 pub mod project;
 pub mod report;
+pub mod repro;
 pub mod runner;

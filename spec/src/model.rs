@@ -21,6 +21,46 @@ pub struct Spec {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Expect,
+    /// For a regression spec: the parameters its bug was found with. The spec states the
+    /// correct behaviour (it passes in the normal suite); `cargo xtask repro` runs it with
+    /// these filled into the module's load steps, where it fails while the bug is there.
+    #[serde(default)]
+    pub found_with: Option<FoundWith>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FoundWith {
+    pub module: String,
+    /// Filled into the module's load steps, where a step does not give the parameter.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// The finding's title (`set reads past optlen in ksock_sockopt`).
+    #[serde(default)]
+    pub title: String,
+    /// The kernel release it was found on.
+    #[serde(default)]
+    pub kernel: String,
+}
+
+impl Spec {
+    /// This spec as its bug was found: `found_with`'s parameters filled into its module's
+    /// load steps (a step's own values win). Unchanged without `found_with`.
+    pub fn as_found(&self) -> Spec {
+        let mut s = self.clone();
+        if let Some(f) = &self.found_with {
+            for step in &mut s.steps {
+                if let Step::Load(l) = step {
+                    if l.module == f.module {
+                        for (k, v) in &f.params {
+                            l.params.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
 }
 
 /// One step, written as a single-key map: `- load: {module: ksock_hello}`.

@@ -121,6 +121,19 @@ pub(crate) fn validate(
             Some("add at least one step, e.g. `- load: {module: ksock_hello}`".into()),
         ));
     }
+    if let Some(f) = &spec.found_with {
+        if !spec
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Load(l) if l.module == f.module))
+        {
+            return Err(err(
+                locate(text, r"^found_with\s*:", 0).max((1, 1)),
+                format!("found_with.module: no step loads `{}`", f.module),
+                Some("found_with's parameters go into the load steps of that module".into()),
+            ));
+        }
+    }
     let mut loaded: Vec<&str> = Vec::new();
     let mut peers: Vec<&str> = Vec::new();
     let mut joined: Vec<&str> = Vec::new();

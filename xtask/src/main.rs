@@ -1,6 +1,7 @@
 //! `cargo xtask …`: the project's entry points. See `cargo xtask --help`.
 
 mod fuzz;
+mod repro;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -107,6 +108,35 @@ enum Cmd {
         accel: AccelArg,
         /// Only these specs; default: all.
         specs: Vec<String>,
+    },
+    /// Reproduce a fuzz finding, or a regression spec, on every kernel.
+    ///
+    /// Given a finding directory (`target/ksock/fuzz/<target>/<kernel>/findings/<title>/`),
+    /// writes its regression spec to `specs/regressions/<title>.yaml` (or `--out`): the
+    /// finding's ops as `sockopt`/`load` steps stating what a correct module does, and
+    /// `found_with` holding the parameters it was found with. The spec passes in the normal
+    /// suite. Then runs it as found (those parameters filled into its load steps) on each
+    /// kernel and each flavour of the module, and prints where it reproduces (the spec
+    /// fails), where it does not, and the first failing expectation.
+    ///
+    /// Given a spec file, runs that the same way.
+    Repro {
+        /// A finding directory or a spec file.
+        what: PathBuf,
+        /// Where to write the spec made from a finding.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `all` (the catalog) or kernel names, comma-separated.
+        #[arg(long = "kernel", short, default_value = "all", value_delimiter = ',')]
+        kernels: Vec<String>,
+        /// Runs per kernel and flavour (reliability: "reproduces 5/5").
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Name where, in version order, the outcome changes (runs every catalog kernel).
+        #[arg(long)]
+        bisect: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelArg,
     },
     /// Unit tests plus every spec on every kernel of the catalog (what CI runs).
     ///
@@ -420,6 +450,24 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             accel,
             seconds,
         } => fuzz::bench(&root, &kernel, runs.max(1), seconds, accel_of(accel)),
+        Cmd::Repro {
+            what,
+            out,
+            kernels,
+            runs,
+            bisect,
+            accel,
+        } => repro::repro(
+            &root,
+            repro::ReproArgs {
+                what,
+                out,
+                kernels,
+                runs,
+                bisect,
+                accel: accel_of(accel),
+            },
+        ),
         Cmd::Schema => {
             let p = root.join("specs/ksock-spec.schema.json");
             std::fs::write(&p, ksock_spec::json_schema())
