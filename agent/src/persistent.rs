@@ -208,6 +208,7 @@ impl Session {
         };
         let mut m = model::SockoptModel::new(self.cfg.target, self.seed_bugs);
         for (i, op) in ops.iter().enumerate() {
+            self.inputs.at(i);
             let t = m.target;
             let obs = match op {
                 Op::Reload(r) => {
@@ -534,7 +535,7 @@ impl Decoded {
         matches!(self, Decoded::Sockopt(o) if o.iter().any(|op| matches!(op, Op::Reload(_))))
     }
 
-    fn prefix(&self, n: usize) -> Self {
+    pub fn prefix(&self, n: usize) -> Self {
         match self {
             Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
             Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),

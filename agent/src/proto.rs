@@ -86,8 +86,10 @@ pub const RECORD_BYTES: usize = 64 * 1024;
 /// File in a job's directory backing the guest's input record.
 pub const RECORD_FILE: &str = "input-record.bin";
 const RECORD_MAGIC: &[u8; 8] = b"KSOCKIN1";
-/// magic, generation (u64), length (u32), padding.
+/// magic, generation (u64), length (u32), index of the op running (u32).
 const RECORD_HEADER: usize = 24;
+/// No op of the recorded input has started yet.
+const NO_OP: u32 = u32::MAX;
 
 /// Writes `input` as the record in `mem` (the guest's shared memory), seqlock-style: the
 /// generation is odd while the bytes change, so a record torn by a panic on another CPU is
@@ -101,9 +103,22 @@ pub fn write_input_record(mem: &mut [u8], input: &[u8]) {
     compiler_fence(Ordering::SeqCst);
     mem[..8].copy_from_slice(RECORD_MAGIC);
     mem[16..20].copy_from_slice(&(n as u32).to_le_bytes());
+    mem[20..24].copy_from_slice(&NO_OP.to_le_bytes());
     mem[RECORD_HEADER..RECORD_HEADER + n].copy_from_slice(&input[..n]);
     compiler_fence(Ordering::SeqCst);
     mem[8..16].copy_from_slice(&(odd + 1).to_le_bytes());
+}
+
+/// Notes that op `i` of the recorded input starts (a panic then names the op).
+pub fn write_op_index(mem: &mut [u8], i: usize) {
+    mem[20..24].copy_from_slice(&(i as u32).to_le_bytes());
+}
+
+/// The op of the recorded input that started last, if one did.
+pub fn read_op_index(mem: &[u8]) -> Option<usize> {
+    read_input_record(mem)?;
+    let i = u32::from_le_bytes(mem.get(20..24)?.try_into().ok()?);
+    (i != NO_OP).then_some(i as usize)
 }
 
 /// The input last written with [`write_input_record`], unless none was or it is torn.
@@ -239,7 +254,7 @@ impl Action {
             }
             Action::Join { name } => format!("join {name}"),
             Action::Sockopt { spec } => format!(
-                "sockopt level={} optname={}{}{}",
+                "sockopt level={} optname={}{}{}{}{}",
                 spec.level,
                 spec.optname,
                 spec.set
@@ -248,7 +263,23 @@ impl Action {
                     .unwrap_or_default(),
                 spec.get_len
                     .map(|n| format!(" get {n} bytes"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                match spec.place {
+                    ksock_ops::Place::Guarded => String::new(),
+                    p => format!(" buffer {p:?}"),
+                },
+                if spec.expect_errnos.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (expecting {})",
+                        spec.expect_errnos
+                            .iter()
+                            .map(|e| crate::modules::errno_name(*e))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    )
+                }
             ),
             Action::Sockets {
                 port,
@@ -360,8 +391,16 @@ mod input_tests {
         let mut mem = vec![0u8; 128];
         assert_eq!(read_input_record(&mem), None, "nothing written yet");
         write_input_record(&mut mem, b"first");
+        write_op_index(&mut mem, 4);
         write_input_record(&mut mem, &[1, 2, 3]);
         assert_eq!(read_input_record(&mem), Some(vec![1, 2, 3]));
+        assert_eq!(
+            read_op_index(&mem),
+            None,
+            "a new input starts with no op running"
+        );
+        write_op_index(&mut mem, 2);
+        assert_eq!(read_op_index(&mem), Some(2));
         write_input_record(&mut mem, &[7; 500]);
         assert_eq!(
             read_input_record(&mem),

@@ -58,6 +58,18 @@ impl InputLog {
     }
 }
 
+impl InputLog {
+    /// Op `i` of the recorded input starts (shared memory only: on the console this would
+    /// cost what the record saves).
+    pub fn at(&mut self, i: usize) {
+        if let InputLog::Shared { mem, len } = self {
+            // SAFETY: as in `write`.
+            let m = unsafe { std::slice::from_raw_parts_mut(*mem, *len) };
+            proto::write_op_index(m, i);
+        }
+    }
+}
+
 impl Drop for InputLog {
     fn drop(&mut self) {
         if let InputLog::Shared { mem, len } = self {

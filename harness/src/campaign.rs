@@ -202,6 +202,8 @@ struct JobLive {
     exit_status: Option<i32>,
     /// The input its guest announced last (see `proto::INPUT_MARK`).
     last_input: Option<Vec<u8>>,
+    /// The op of `last_input` that had started, when the guest recorded it.
+    last_op: Option<usize>,
 }
 
 impl JobLive {
@@ -465,6 +467,9 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let mut boots = 0;
+    // A guest that dies before the fuzzer starts is no input's doing (seen under TCG: an
+    // early-boot "Oops: int3" while the kernel patches its own code): boot once more.
+    let mut early_deaths_forgiven = 1;
     loop {
         let left = {
             let l = shared.live.lock().expect("live");
@@ -478,9 +483,27 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
         }
         boots += 1;
         let outcome = boot_once(shared, &dir, n, boots, left.ceil() as u64)?;
-        if let Some(input) = recorded_input(&dir) {
+        if let Some((input, op)) = recorded_input(&dir) {
             // More reliable than the console's last input line, which needs the console.
-            shared.live.lock().expect("live").job(n).last_input = Some(input);
+            let mut l = shared.live.lock().expect("live");
+            let j = l.job(n);
+            j.last_input = Some(input);
+            j.last_op = op;
+        }
+        let started = shared
+            .live
+            .lock()
+            .expect("live")
+            .job(n)
+            .last_input
+            .is_some();
+        if outcome.end == BootEnd::Panicked && !started && early_deaths_forgiven > 0 {
+            early_deaths_forgiven -= 1;
+            eprintln!(
+                "ksock: fuzz: the guest died before the fuzzer started ({}); booting once more",
+                boot::crash_summary(&outcome.console)
+            );
+            continue;
         }
         match outcome.end.clone() {
             BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
@@ -576,6 +599,7 @@ fn boot_once(
         j.last_heard = None;
         j.exit_status = None;
         j.last_input = None;
+        j.last_op = None;
     }
     let req = BootRequest {
         shared_memory: input_record_file(dir)?,
@@ -611,9 +635,10 @@ fn input_record_file(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(f))
 }
 
-/// The input the guest recorded last, if it recorded one.
-fn recorded_input(dir: &Path) -> Option<Vec<u8>> {
-    proto::read_input_record(&std::fs::read(dir.join(proto::RECORD_FILE)).ok()?)
+/// The input the guest recorded last, if it recorded one, and the op it had started.
+fn recorded_input(dir: &Path) -> Option<(Vec<u8>, Option<usize>)> {
+    let mem = std::fs::read(dir.join(proto::RECORD_FILE)).ok()?;
+    Some((proto::read_input_record(&mem)?, proto::read_op_index(&mem)))
 }
 
 /// Follows the guest's console: the fuzzer's status and finding lines, libFuzzer's corpus
@@ -779,20 +804,33 @@ fn save_host_finding(
     detail: &str,
     console: &[String],
 ) -> Result<Vec<u8>> {
-    let input = shared
-        .live
-        .lock()
-        .expect("live")
-        .job(job)
-        .last_input
-        .take()
-        .with_context(|| {
+    let (input, op) = {
+        let mut l = shared.live.lock().expect("live");
+        let j = l.job(job);
+        (j.last_input.take(), j.last_op.take())
+    };
+    let input = input.with_context(|| {
+        format!(
+            "the guest ended ({detail}) before the fuzzer ran any input; console tail:\n{}",
+            console[console.len().saturating_sub(30)..].join("\n")
+        )
+    })?;
+    let all = ksock_agent::persistent::Decoded::new(&input, &shared.config);
+    // The ops after the one that was running never ran: the finding is the prefix.
+    let (ops, which) = match op {
+        Some(i) => (
+            all.prefix(i + 1),
             format!(
-                "the guest ended ({detail}) before the fuzzer ran any input; console tail:\n{}",
-                console[console.len().saturating_sub(30)..].join("\n")
-            )
-        })?;
-    let ops = ksock_agent::persistent::Decoded::new(&input, &shared.config);
+                "ops 1 to {} of the input; the kernel went down in op {}",
+                i + 1,
+                i + 1
+            ),
+        ),
+        None => (
+            all,
+            "the whole input; the kernel went down while it ran".to_string(),
+        ),
+    };
     let fdir = shared
         .config
         .findings
@@ -820,7 +858,7 @@ fn save_host_finding(
         fdir.join("report.txt"),
         format!(
             "title: {title}\noracle: {oracle}\ndetail: {detail}\nmodule: {} {}\n\n\
-             sequence (the whole input; the kernel went down while it ran):\n{}\n\n\
+             sequence ({which}):\n{}\n\n\
              console:\n{}\n",
             shared.config.module,
             shared.config.params,

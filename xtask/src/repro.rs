@@ -56,7 +56,12 @@ pub fn repro(root: &Path, a: ReproArgs) -> Result<ExitCode> {
         }
     }
     if let Some(f) = cells.iter().find_map(|c| c.first_failure.as_ref()) {
-        println!("\nfirst failure, console tail:\n{}", f.console_tail);
+        // The failing spec's part of the console, not the boot before it.
+        let tail = match f.console_tail.rfind("KSOCK-SPEC-START") {
+            Some(i) => &f.console_tail[i..],
+            None => &f.console_tail,
+        };
+        println!("\nfirst failure, console:\n{tail}");
     }
     Ok(ExitCode::SUCCESS)
 }
