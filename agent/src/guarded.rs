@@ -9,100 +9,9 @@ pub const BAD_USER_POINTER: usize = 0x7fff_ffff_f000;
 /// The canary byte value.
 pub const CANARY: u8 = 0xa5;
 
-/// `len` bytes, then `canary` canary bytes, then a PROT_NONE page.
-pub struct GuardedBuf {
-    base: *mut libc::c_void,
-    map_len: usize,
-    len: usize,
-    canary: usize,
-}
-
 fn page() -> usize {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-}
-
-impl GuardedBuf {
-    pub fn new(len: usize) -> std::io::Result<Self> {
-        Self::with_canary(len, 0)
-    }
-
-    pub fn with_canary(len: usize, canary: usize) -> std::io::Result<Self> {
-        let page = page();
-        let data_pages = (len + canary).div_ceil(page).max(1);
-        let map_len = (data_pages + 1) * page;
-        // SAFETY: an anonymous private mapping; checked for MAP_FAILED below.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut buf = Self {
-            base,
-            map_len,
-            len,
-            canary,
-        };
-        // SAFETY: the last page lies inside the mapping we just made.
-        let rc = unsafe {
-            libc::mprotect(
-                (base as usize + data_pages * page) as *mut libc::c_void,
-                page,
-                libc::PROT_NONE,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        buf.canary_mut().fill(CANARY);
-        Ok(buf)
-    }
-
-    /// Start of the buffer: `len + canary` bytes before the guard page.
-    pub fn ptr(&self) -> *mut u8 {
-        (self.base as usize + self.map_len - page() - self.canary - self.len) as *mut u8
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr()..ptr()+len` is inside the read-write part of our mapping.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
-    }
-
-    fn canary_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the canary bytes follow the buffer inside the read-write part.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr().add(self.len), self.canary) }
-    }
-
-    /// Whether every canary byte is still intact.
-    pub fn canary_intact(&mut self) -> bool {
-        self.canary_mut().iter().all(|b| *b == CANARY)
-    }
-
-    /// Makes the data pages read-only (the kernel may read them, not write).
-    pub fn make_read_only(&mut self) -> std::io::Result<()> {
-        let data_len = self.map_len - page();
-        // SAFETY: the data pages are inside our mapping.
-        let rc = unsafe { libc::mprotect(self.base, data_len, libc::PROT_READ) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for GuardedBuf {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `new` mapped.
-        unsafe { libc::munmap(self.base, self.map_len) };
-    }
 }
 
 /// A buffer from [`Arena::buf`] holds its fill pattern in this many bytes at most (a page),
@@ -110,9 +19,9 @@ impl Drop for GuardedBuf {
 /// module's contract reads that far (ksock_sockopt's capacity is 64 bytes).
 pub const FILL_LIMIT: usize = 4096;
 
-/// One mapping reused by every op of a fuzzing session: the same guarantees as
-/// [`GuardedBuf`] (a buffer ends at a PROT_NONE page, optionally after canary bytes) without
-/// an mmap, mprotect and munmap, and the page faults of fresh memory, per op. The memory is
+/// User buffers that end exactly at a PROT_NONE page (optionally after canary bytes), from
+/// one mapping reused by every op of a fuzzing session (no mmap, mprotect and munmap, and
+/// no page faults of fresh memory, per op). The memory is
 /// seen twice, read-write and read-only (one memfd, two views, each followed by its guard
 /// page), so a read-only buffer costs no mprotect either.
 ///
@@ -316,6 +225,13 @@ impl ArenaBuf<'_> {
     /// Whether every canary byte is still intact.
     pub fn canary_intact(&mut self) -> bool {
         self.canary_mut().iter().all(|b| *b == CANARY)
+    }
+
+    /// Copies `data` (exactly the buffer's length) into the buffer.
+    pub fn write(&mut self, data: &[u8]) {
+        self.as_mut_slice().copy_from_slice(data);
+        let s = self.start;
+        self.arena.mark(s..s + self.len);
     }
 
     /// The kernel wrote the first `n` bytes (a get's returned length): they are no longer

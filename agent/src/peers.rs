@@ -91,7 +91,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 }
 
 /// A setsockopt/getsockopt caller on an AF_INET socket. Its buffers end at a guard page
-/// (see `GuardedBuf`), so a kernel that copies past the given length gets EFAULT.
+/// (see `guarded::Arena`), so a kernel that copies past the given length gets EFAULT.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SockoptSpec {
     pub level: i32,
@@ -293,7 +293,7 @@ pub fn run_sockopt(o: &SockoptSpec) -> PeerReport {
     report
 }
 
-use crate::guarded::{GuardedBuf, BAD_USER_POINTER};
+use crate::guarded::{Arena, ArenaBuf, BAD_USER_POINTER};
 
 /// Canary bytes after a `Place::Canary` buffer.
 const CANARY_LEN: usize = 16;
@@ -309,29 +309,28 @@ pub fn repeated(value: &[u8], n: usize) -> Vec<u8> {
     v
 }
 
-/// A buffer of `data.len()` bytes holding `data`, placed as `place` says, and the pointer
-/// to give the kernel.
-fn placed(
+/// A buffer of `data.len()` bytes holding `data` in `arena`, placed as `place` says, and the
+/// pointer to give the kernel.
+fn placed<'a>(
+    arena: &'a mut Arena,
     data: &[u8],
     place: ksock_ops::Place,
-) -> std::io::Result<(GuardedBuf, *mut libc::c_void)> {
+) -> (ArenaBuf<'a>, *mut libc::c_void) {
     use ksock_ops::Place;
     let canary = if place == Place::Canary {
         CANARY_LEN
     } else {
         0
     };
-    let mut buf = GuardedBuf::with_canary(data.len(), canary)?;
-    buf.as_mut_slice().copy_from_slice(data);
-    if place == Place::ReadOnly {
-        buf.make_read_only()?;
-    }
+    let mut buf = arena.buf(data.len(), canary, b"");
+    buf.write(data);
     let ptr = match place {
         Place::Null => std::ptr::null_mut(),
         Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,
+        Place::ReadOnly => buf.read_only_ptr() as *mut libc::c_void,
         _ => buf.ptr() as *mut libc::c_void,
     };
-    Ok((buf, ptr))
+    (buf, ptr)
 }
 
 fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
@@ -364,10 +363,11 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
             Some(n) if o.repeat => repeated(value, n),
             _ => value.clone(),
         };
-        let (mut buf, ptr) = match placed(&data, o.place) {
-            Ok(b) => b,
+        let mut arena = match Arena::new(data.len() + CANARY_LEN) {
+            Ok(a) => a,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
+        let (mut buf, ptr) = placed(&mut arena, &data, o.place);
         // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
         let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
         let outcome = expect(
@@ -387,10 +387,11 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     }
     if let Some(stated) = o.get_len {
         let n = (stated.max(0) as usize).min(MAX_REPEAT);
-        let (mut buf, ptr) = match placed(&vec![0; n], o.place) {
-            Ok(b) => b,
+        let mut arena = match Arena::new(n + CANARY_LEN) {
+            Ok(a) => a,
             Err(e) => return done(false, vec![format!("mmap: {e}")]),
         };
+        let (mut buf, ptr) = placed(&mut arena, &vec![0; n], o.place);
         let mut len = stated as libc::socklen_t;
         // SAFETY: as above; `len` is a valid socklen_t we own.
         let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
@@ -523,29 +524,6 @@ mod tests {
         assert!(!r.ok && r.detail.contains("ECONNREFUSED"), "{r:?}");
         spec.expect_errno = Some(libc::ECONNREFUSED);
         assert!(run_client(&spec).ok);
-    }
-
-    #[test]
-    fn guarded_buffer_faults_one_byte_past_its_end() {
-        let mut b = GuardedBuf::new(5).unwrap();
-        b.as_mut_slice().copy_from_slice(b"hello");
-        // A pipe copies what is written (unlike /dev/null), so the kernel touches every byte.
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) fills the two-element array.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: write(2) from our buffer; the kernel checks the user range itself.
-        let ok = unsafe { libc::write(fds[1], b.ptr() as *const libc::c_void, 5) };
-        assert_eq!(ok, 5);
-        // SAFETY: as above; the sixth byte is on the PROT_NONE page.
-        let past = unsafe { libc::write(fds[1], b.ptr() as *const libc::c_void, 6) };
-        let errno = std::io::Error::last_os_error().raw_os_error();
-        // SAFETY: closing the fds pipe(2) gave us.
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
-        assert_eq!(past, -1);
-        assert_eq!(errno, Some(libc::EFAULT));
     }
 
     #[test]
