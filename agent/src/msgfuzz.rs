@@ -163,13 +163,12 @@ pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation
     if let Some(l) = lines.iter().find(|l| splats.is_match(l)) {
         return Some(violation("kernel splat", l.clone()));
     }
-    static RECV: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r": recv peer=\S+ len=(\d+) data=(.*)$").expect("valid regex")
-    });
+    static RECV: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(ksock_ops::msg::RECV_LOG).expect("valid regex"));
     lines.iter().find_map(|l| {
         let c = RECV.captures(l)?;
-        let n: usize = c[1].parse().ok()?;
-        let logged = logged_bytes(&c[2]);
+        let n: usize = c["len"].parse().ok()?;
+        let logged = logged_bytes(&c["data"]);
         (logged > n).then(|| {
             violation(
                 "log",
@@ -183,7 +182,7 @@ pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation
 /// with `BStr` (`\xNN`, `\t`, `\n`, `\r` for one byte each), C's `%s` raw (which
 /// `/dev/kmsg` escapes and [`Kmsg`] unescapes). A payload that itself holds `\x41` is
 /// counted short, never long: this oracle may miss, it does not invent.
-fn logged_bytes(data: &str) -> usize {
+pub fn logged_bytes(data: &str) -> usize {
     static ESCAPE: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"\\x[0-9a-f]{2}|\\[tnr]").expect("valid regex"));
     // Each escape is one byte, however many characters it takes.

@@ -16,7 +16,7 @@ use crate::modules::errno_name;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientSpec {
     pub addr: SocketAddr,
-    pub messages: Vec<String>,
+    pub messages: Vec<Vec<u8>>,
     /// Each message must come back unchanged.
     pub expect_echo: bool,
     /// Close with RST (SO_LINGER 0) instead of FIN.
@@ -26,6 +26,16 @@ pub struct ClientSpec {
     pub timeout_ms: u64,
     /// `Some(errno)`: the connection must fail with it (ECONNREFUSED).
     pub expect_errno: Option<i32>,
+}
+
+/// A message for reports: as text, cut after 64 bytes with its length.
+fn short(m: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&m[..m.len().min(64)]).to_string();
+    if m.len() > 64 {
+        format!("{text:?}… ({} bytes)", m.len())
+    } else {
+        format!("{text:?}")
+    }
 }
 
 /// A TCP server peer.
@@ -167,10 +177,11 @@ pub fn run_client(c: &ClientSpec) -> PeerReport {
     let _ = stream.set_write_timeout(Some(ms(c.timeout_ms)));
     let mut echoed = Vec::new();
     for m in &c.messages {
-        if let Err(e) = stream.write_all(m.as_bytes()) {
+        let shown = short(m);
+        if let Err(e) = stream.write_all(m) {
             return PeerReport {
                 ok: false,
-                detail: format!("send {m:?}: {}", io_errno(&e)),
+                detail: format!("send {shown}: {}", io_errno(&e)),
                 received: echoed,
             };
         }
@@ -179,19 +190,18 @@ pub fn run_client(c: &ClientSpec) -> PeerReport {
             if let Err(e) = stream.read_exact(&mut buf) {
                 return PeerReport {
                     ok: false,
-                    detail: format!("waiting for the echo of {m:?}: {}", io_errno(&e)),
+                    detail: format!("waiting for the echo of {shown}: {}", io_errno(&e)),
                     received: echoed,
                 };
             }
-            let got = String::from_utf8_lossy(&buf).to_string();
-            if got != *m {
+            if buf != *m {
                 return PeerReport {
                     ok: false,
-                    detail: format!("echo mismatch: sent {m:?}, got {got:?}"),
+                    detail: format!("echo mismatch: sent {shown}, got {}", short(&buf)),
                     received: echoed,
                 };
             }
-            echoed.push(got);
+            echoed.push(String::from_utf8_lossy(&buf).to_string());
         }
     }
     std::thread::sleep(Duration::from_millis(c.hold_ms));
@@ -463,7 +473,7 @@ mod tests {
         });
         let c = run_client(&ClientSpec {
             addr,
-            messages: vec!["one".into(), "two".into()],
+            messages: vec![b"one".to_vec(), b"two".to_vec()],
             expect_echo: false,
             abort: false,
             hold_ms: 0,

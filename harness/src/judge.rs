@@ -127,6 +127,23 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
             ));
         }
     }
+    for p in &spec.expect.log_lengths {
+        let over = result.dmesg.iter().find_map(|l| {
+            let c = p.0.captures(l)?;
+            let len: usize = c.name("len")?.as_str().parse().ok()?;
+            let shown = ksock_agent::msgfuzz::logged_bytes(c.name("data")?.as_str());
+            (shown > len).then(|| format!("{shown} data bytes for len={len}: {l}"))
+        });
+        if let Some(actual) = over {
+            return Err(fail(
+                format!(
+                    "log lines matching /{}/ to show at most `len` bytes of data",
+                    p.as_str()
+                ),
+                actual,
+            ));
+        }
+    }
     for p in &spec.expect.absent {
         if let Some(l) = result.dmesg.iter().find(|l| p.is_match(l)) {
             return Err(fail(
@@ -188,6 +205,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(f.expected.contains("splat"));
+    }
+
+    #[test]
+    fn a_log_line_showing_more_data_than_its_length_fails() {
+        let s = spec(
+            "steps:\n  - load: {module: ksock_hello}\nexpect:\n  log_lengths: ['recv len=(?P<len>\\d+) data=(?P<data>.*)$']\n",
+        );
+        assert!(judge(
+            &s,
+            &V72,
+            &result(&["recv len=3 data=abc", r"recv len=1 data=\xff"])
+        )
+        .is_ok());
+        let f = judge(&s, &V72, &result(&["recv len=2 data=abcd"])).unwrap_err();
+        assert_eq!(f.actual, "4 data bytes for len=2: recv len=2 data=abcd");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use ksock_agent::proto::{FindingMeta, FINDING_META};
 use ksock_ops::model::{self, Expected, SockoptModel};
+use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
 use ksock_spec::Spec;
 use ksock_vm::kernel::Flavour;
@@ -26,7 +27,27 @@ use crate::runner::{run_kernel, RunOptions};
 pub struct Finding {
     pub dir: PathBuf,
     pub meta: FindingMeta,
-    pub ops: Vec<Op>,
+    pub ops: Ops,
+}
+
+/// A finding's sequence, in the language of its target.
+#[derive(Debug, Clone)]
+pub enum Ops {
+    Sockopt(Vec<Op>),
+    Msg(Vec<MsgOp>),
+}
+
+impl Ops {
+    pub fn len(&self) -> usize {
+        match self {
+            Ops::Sockopt(o) => o.len(),
+            Ops::Msg(o) => o.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Reads a finding's `finding.json` and `sequence.json`.
@@ -41,19 +62,13 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
             )
         })?)
         .with_context(|| format!("parsing {}", meta_file.display()))?;
-    if meta.server.is_some() {
-        bail!(
-            "{}: message-sequence findings ({}) cannot be written as specs yet; only sockopt \
-             ones can",
-            dir.display(),
-            meta.module
-        );
-    }
     let seq = dir.join("sequence.json");
-    let ops: Vec<Op> = serde_json::from_slice(
-        &std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?,
-    )
-    .with_context(|| format!("parsing {}", seq.display()))?;
+    let bytes = std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?;
+    let parsed = match meta.server {
+        Some(_) => serde_json::from_slice(&bytes).map(Ops::Msg),
+        None => serde_json::from_slice(&bytes).map(Ops::Sockopt),
+    };
+    let ops = parsed.with_context(|| format!("parsing {}", seq.display()))?;
     Ok(Finding {
         dir: dir.to_path_buf(),
         meta,
@@ -198,12 +213,11 @@ fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, exp: &Expected) -> 
     }
 }
 
-/// The regression spec of a sockopt finding, as YAML.
-pub fn regression_yaml(f: &Finding) -> String {
-    let m = &f.meta;
+/// The steps of a sockopt sequence, from loading the module to unloading it.
+fn sockopt_steps(m: &FindingMeta, ops: &[Op]) -> Vec<String> {
     let mut model = SockoptModel::new(m.target, 0);
     let mut steps = vec![format!("load: {{module: {}}}", m.module)];
-    for op in &f.ops {
+    for op in ops {
         let (t, loaded) = (model.target, model.loaded);
         let exp = model.step(op);
         steps.extend(op_steps(op, &t, &m.module, loaded, &exp));
@@ -211,6 +225,124 @@ pub fn regression_yaml(f: &Finding) -> String {
     if model.loaded {
         steps.push(format!("unload: {}", m.module));
     }
+    steps
+}
+
+/// One client connection of a message sequence.
+#[derive(Default)]
+struct Conn {
+    messages: Vec<Vec<u8>>,
+    /// Sends after a half-close are refused: the fuzzer's did not happen either.
+    half_closed: bool,
+    abort: bool,
+}
+
+/// The client connections a message sequence makes, one after another, as the fuzzer's
+/// executor (`ksock_agent::msgfuzz`) makes them. Connections held open at the same time
+/// have no spec form yet.
+fn connections(ops: &[MsgOp], t: &MsgTarget) -> Result<Vec<Conn>> {
+    let mut done = Vec::new();
+    let mut open: Option<Conn> = None;
+    for op in ops {
+        match op {
+            MsgOp::Connect if open.is_some() => {
+                bail!("the sequence holds two connections at once; only one at a time has a spec form yet")
+            }
+            MsgOp::Connect => open = Some(Conn::default()),
+            MsgOp::Send { payload, .. } => {
+                let c = open.get_or_insert_with(Conn::default);
+                if !c.half_closed {
+                    c.messages.push(payload.bytes(t));
+                }
+            }
+            MsgOp::Recv { .. } => {}
+            MsgOp::HalfClose { .. } => {
+                if let Some(c) = &mut open {
+                    c.half_closed = true;
+                }
+            }
+            MsgOp::Reset { .. } => {
+                if let Some(mut c) = open.take() {
+                    c.abort = true;
+                    done.push(c);
+                }
+            }
+        }
+    }
+    done.extend(open);
+    Ok(done)
+}
+
+fn message_yaml(m: &[u8]) -> String {
+    match m {
+        [] => "''".into(),
+        [first, ..] if m.iter().all(|b| b == first) && m.len() > 1 => {
+            format!("{{hex: '{first:02x}', times: {}}}", m.len())
+        }
+        _ if m.iter().all(|c| (0x20..0x7f).contains(c)) => quote(&String::from_utf8_lossy(m)),
+        _ => format!("{{hex: '{}'}}", hex(m)),
+    }
+}
+
+/// The steps of a message sequence against a server module, and its log expectation.
+fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String>> {
+    let params = params_yaml(&without_bug_params(&m.params));
+    let echo = m.params.split_whitespace().any(|w| w == "echo=1");
+    let mut steps = vec![
+        format!("load: {{module: {}, params: {params}}}", m.module),
+        format!("wait_dmesg: {{pattern: '{}: listening '}}", m.module),
+    ];
+    for c in connections(ops, t)? {
+        let msgs: Vec<String> = c.messages.iter().map(|b| message_yaml(b)).collect();
+        let mut f = vec![
+            format!("port: {}", t.port),
+            format!("messages: [{}]", msgs.join(", ")),
+        ];
+        if echo {
+            f.push("expect_echo: true".into());
+        }
+        if c.abort {
+            f.push("abort: true".into());
+        }
+        steps.push(format!("client: {{{}}}", f.join(", ")));
+    }
+    steps.push(format!("unload: {}", m.module));
+    Ok(steps)
+}
+
+/// The parameters that plant bugs, which go to `found_with`; the rest stay in the steps.
+const BUG_PARAMS: &[&str] = &["seed_bugs"];
+
+fn without_bug_params(params: &str) -> String {
+    params
+        .split_whitespace()
+        .filter(|w| !BUG_PARAMS.iter().any(|b| w.starts_with(&format!("{b}="))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn bug_params(params: &str) -> String {
+    params
+        .split_whitespace()
+        .filter(|w| BUG_PARAMS.iter().any(|b| w.starts_with(&format!("{b}="))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The regression spec of a finding, as YAML.
+pub fn regression_yaml(f: &Finding) -> Result<String> {
+    let m = &f.meta;
+    let (steps, expect) = match (&f.ops, &m.server) {
+        (Ops::Sockopt(ops), _) => (sockopt_steps(m, ops), None),
+        (Ops::Msg(ops), Some(t)) => (
+            msg_steps(m, t, ops)?,
+            Some(format!(
+                "  log_lengths: [{}]",
+                quote(&format!("{}{}", m.module, ksock_ops::msg::RECV_LOG))
+            )),
+        ),
+        (Ops::Msg(_), None) => bail!("a message sequence without its server target"),
+    };
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -229,14 +361,17 @@ pub fn regression_yaml(f: &Finding) -> String {
     }
     let _ = writeln!(y, "found_with:");
     let _ = writeln!(y, "  module: {}", m.module);
-    let _ = writeln!(y, "  params: {}", params_yaml(&m.params));
+    let _ = writeln!(y, "  params: {}", params_yaml(&bug_params(&m.params)));
     let _ = writeln!(y, "  title: {}", quote(&m.title));
     let _ = writeln!(y, "  kernel: {}", quote(&m.kernel));
     let _ = writeln!(y, "steps:");
     for s in steps {
         let _ = writeln!(y, "  - {s}");
     }
-    y
+    if let Some(e) = expect {
+        let _ = writeln!(y, "expect:\n{e}");
+    }
+    Ok(y)
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -458,7 +593,7 @@ mod tests {
                 server: None,
                 kernel: "7.2.13+deb14-amd64".into(),
             },
-            ops,
+            ops: Ops::Sockopt(ops),
         }
     }
 
@@ -488,7 +623,7 @@ mod tests {
                 place: Place::Null,
             },
         ]);
-        let yaml = regression_yaml(&f);
+        let yaml = regression_yaml(&f).unwrap();
         let spec = parse(&yaml);
         assert!(yaml.contains("set: 'ab'"), "{yaml}");
         assert!(
@@ -528,7 +663,7 @@ mod tests {
             place: Place::Guarded,
         };
         let f = finding(vec![Op::Reload(bad), get.clone(), Op::Reload(moved), get]);
-        let yaml = regression_yaml(&f);
+        let yaml = regression_yaml(&f).unwrap();
         let spec = parse(&yaml);
         assert!(
             yaml.contains("load: {module: ksock_sockopt, params: {optmin: 63, optmax: 64}, expect_error: EINVAL}"),
@@ -548,6 +683,48 @@ mod tests {
         );
         // load, unload, refused load, get, load, get, unload
         assert_eq!(spec.steps.len(), 7, "{yaml}");
+    }
+
+    #[test]
+    fn a_message_sequence_becomes_client_steps_and_the_servers_log_oracle() {
+        use ksock_ops::msg::{Payload, Size};
+        let mut f = finding(vec![]);
+        f.meta.module = "ksock_server".into();
+        f.meta.params = "port=9100 echo=1 seed_bugs=1".into();
+        f.meta.server = Some(MsgTarget::KSOCK_SERVER);
+        let send = |payload| MsgOp::Send { conn: 255, payload };
+        // Raw sizes are modulo 8192: 11775 bytes is 3583.
+        f.ops = Ops::Msg(vec![
+            MsgOp::Connect,
+            send(Payload::Sized {
+                size: Size::Raw(11775),
+                fill: 0x2b,
+            }),
+            MsgOp::Reset { conn: 0 },
+            send(Payload::Bytes(b"hi".to_vec())),
+            MsgOp::HalfClose { conn: 0 },
+            send(Payload::Bytes(b"never".to_vec())),
+        ]);
+        let yaml = regression_yaml(&f).unwrap();
+        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_server".into()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert!(
+            yaml.contains("load: {module: ksock_server, params: {port: 9100, echo: 1}}"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("client: {port: 9100, messages: [{hex: '2b', times: 3583}], expect_echo: true, abort: true}"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("client: {port: 9100, messages: ['hi'], expect_echo: true}"),
+            "{yaml}"
+        );
+        assert_eq!(spec.steps.len(), 5, "load, wait, two clients, unload");
+        assert_eq!(spec.expect.log_lengths.len(), 1);
+        let two = Ops::Msg(vec![MsgOp::Connect, MsgOp::Connect]);
+        f.ops = two;
+        assert!(regression_yaml(&f).is_err(), "two connections at once");
     }
 
     #[test]

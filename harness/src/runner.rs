@@ -499,7 +499,7 @@ fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
             Step::Client(c) => Action::Client {
                 spec: ClientSpec {
                     addr: socket_addr(&c.addr, c.port),
-                    messages: c.messages.clone(),
+                    messages: c.messages.iter().map(|m| m.0.clone()).collect(),
                     expect_echo: c.expect_echo,
                     abort: c.abort,
                     hold_ms: c.hold_ms,

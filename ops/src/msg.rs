@@ -23,6 +23,10 @@ impl MsgTarget {
     };
 }
 
+/// ksock_server's log line for each receive; its data may show at most `len` bytes (the
+/// fuzzer's log oracle, and regression specs' `log_lengths`).
+pub const RECV_LOG: &str = r": recv peer=\S+ len=(?P<len>\d+) data=(?P<data>.*)$";
+
 /// Connections an input may hold at once.
 pub const MAX_CONNS: usize = 4;
 

@@ -160,8 +160,9 @@ pub struct Client {
     #[serde(default = "localhost")]
     pub addr: String,
     pub port: u16,
+    /// Text, or `{hex: '00ff', times: N}` for bytes (repeated `times` times).
     #[serde(default)]
-    pub messages: Vec<String>,
+    pub messages: Vec<Message>,
     /// Every message must come back unchanged.
     #[serde(default)]
     pub expect_echo: bool,
@@ -392,6 +393,11 @@ pub struct Expect {
     /// Patterns that must match exactly `times` kernel log lines.
     #[serde(default)]
     pub counts: Vec<Count>,
+    /// Patterns with named groups `len` and `data` (`recv len=(?P<len>\d+)
+    /// data=(?P<data>.*)$`): a log line they match may show at most `len` bytes of data
+    /// (`\xNN` counts as one byte). How a module that logs memory it did not fill shows.
+    #[serde(default)]
+    pub log_lengths: Vec<Pattern>,
     /// Per-kernel overrides: when the condition holds, these replace `dmesg`.
     #[serde(default)]
     pub overrides: Vec<Override>,
@@ -610,6 +616,63 @@ impl JsonSchema for Pattern {
             "type": "string",
             "format": "regex",
             "description": "A Rust regular expression, matched against kernel log lines"
+        })
+    }
+}
+
+/// A client message: text, or `{hex: '2b', times: 11775}` (bytes, repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message(pub Vec<u8>);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBytes {
+    hex: String,
+    #[serde(default = "one")]
+    times: usize,
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Message;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text message or {hex: HEX, times: N}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Message, E> {
+                Ok(Message(v.as_bytes().to_vec()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Message, A::Error> {
+                let b = MessageBytes::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                let bytes = parse_hex(&b.hex).ok_or_else(|| {
+                    serde::de::Error::custom(format!("`{}` is not hex bytes", b.hex))
+                })?;
+                Ok(Message(bytes.repeat(b.times)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Message {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Message".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "hex": { "type": "string" },
+                        "times": { "type": "integer", "minimum": 0 }
+                    },
+                    "required": ["hex"],
+                    "additionalProperties": false
+                }
+            ]
         })
     }
 }

@@ -348,6 +348,16 @@ pub(crate) fn validate(
             )),
         ));
     }
+    for (i, p) in spec.expect.log_lengths.iter().enumerate() {
+        let names: Vec<&str> = p.0.capture_names().flatten().collect();
+        if !(names.contains(&"len") && names.contains(&"data")) {
+            return Err(err(
+                locate(text, r"log_lengths\s*:", 0).max((1, 1)),
+                format!("expect.log_lengths[{i}]: the pattern has no `len` and `data` groups"),
+                Some(r"name them: `len=(?P<len>\d+) data=(?P<data>.*)$`".into()),
+            ));
+        }
+    }
     Ok(())
 }
 

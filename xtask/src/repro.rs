@@ -76,7 +76,7 @@ fn write_spec(project: &Project, finding: &Path, out: Option<&Path>) -> Result<P
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
-    std::fs::write(&path, repro::regression_yaml(&f))
+    std::fs::write(&path, repro::regression_yaml(&f)?)
         .with_context(|| format!("writing {}", path.display()))?;
     println!(
         "ksock: wrote {} ({} ops from {})",
