@@ -506,7 +506,7 @@ pub fn render_table(spec: &str, cells: &[Cell]) -> String {
     for c in cells {
         let why = match (&c.skipped, &c.first_failure) {
             (Some(note), _) => note.clone(),
-            (None, Some(f)) => format!("{} — {}", f.expected, first_line(&f.actual)),
+            (None, Some(f)) => cut(&format!("{} — {}", f.expected, first_line(&f.actual)), 160),
             (None, None) => String::new(),
         };
         let _ = writeln!(
@@ -519,6 +519,14 @@ pub fn render_table(spec: &str, cells: &[Cell]) -> String {
         );
     }
     out
+}
+
+/// At most `n` characters, `…` where cut.
+fn cut(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 fn first_line(s: &str) -> &str {
