@@ -45,16 +45,22 @@ impl Arena {
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: the fd is ours; the mappings keep the memory alive after it is closed.
+        // SAFETY: the fd is ours and `data_len` long once truncated; the mappings keep the
+        // memory alive after it is closed, and a view made before a failure is unmapped.
         let views = unsafe {
-            let rc = libc::ftruncate(fd, data_len as libc::off_t);
-            let rw = view(fd, data_len, libc::PROT_READ | libc::PROT_WRITE);
-            let ro = view(fd, data_len, libc::PROT_READ);
+            let views = if libc::ftruncate(fd, data_len as libc::off_t) != 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                view(fd, data_len, libc::PROT_READ | libc::PROT_WRITE).and_then(|rw| {
+                    view(fd, data_len, libc::PROT_READ)
+                        .map(|ro| (rw, ro))
+                        .inspect_err(|_| {
+                            libc::munmap(rw, data_len + page());
+                        })
+                })
+            };
             libc::close(fd);
-            (rc == 0)
-                .then_some(())
-                .ok_or_else(std::io::Error::last_os_error)?;
-            (rw?, ro?)
+            views?
         };
         Ok(Self {
             base: views.0,

@@ -350,19 +350,8 @@ impl Session {
         );
         std::fs::write(dir.join("report.txt"), report)?;
         std::fs::write(dir.join("sequence.json"), small.to_json()?)?;
-        let meta = proto::FindingMeta {
-            title: t.clone(),
-            oracle: v.oracle.to_string(),
-            detail: v.detail.clone(),
-            module: self.cfg.module.clone(),
-            params: self.cfg.params.clone(),
-            target: self.cfg.target,
-            server: self.cfg.server,
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        };
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let meta = proto::FindingMeta::new(&self.cfg, &t, v.oracle, &v.detail, kernel.trim());
         std::fs::write(
             dir.join(proto::FINDING_META),
             serde_json::to_vec_pretty(&meta)?,

@@ -39,6 +39,22 @@ pub struct FindingMeta {
     pub kernel: String,
 }
 
+impl FindingMeta {
+    /// A finding of the campaign `cfg` describes, on `kernel`.
+    pub fn new(cfg: &FuzzConfig, title: &str, oracle: &str, detail: &str, kernel: &str) -> Self {
+        Self {
+            title: title.to_string(),
+            oracle: oracle.to_string(),
+            detail: detail.to_string(),
+            module: cfg.module.clone(),
+            params: cfg.params.clone(),
+            target: cfg.target,
+            server: cfg.server,
+            kernel: kernel.to_string(),
+        }
+    }
+}
+
 /// Prefix of the fuzzer's status lines on the console.
 pub const STATUS_MARK: &str = "KSOCK-FUZZ";
 /// Prefix of the console line announcing a new finding.
@@ -98,7 +114,8 @@ pub fn write_input_record(mem: &mut [u8], input: &[u8]) {
     use std::sync::atomic::{compiler_fence, Ordering};
     let n = input.len().min(mem.len() - RECORD_HEADER);
     let gen = u64::from_le_bytes(mem[8..16].try_into().expect("8 bytes"));
-    let odd = (gen | 1).wrapping_add(if gen % 2 == 1 { 2 } else { 0 });
+    // The next odd generation after the last record (even when complete, odd if torn).
+    let odd = (gen + 1) | 1;
     mem[8..16].copy_from_slice(&odd.to_le_bytes());
     compiler_fence(Ordering::SeqCst);
     mem[..8].copy_from_slice(RECORD_MAGIC);
@@ -128,12 +145,11 @@ pub fn read_input_record(mem: &[u8]) -> Option<Vec<u8>> {
     }
     let gen = u64::from_le_bytes(mem[8..16].try_into().ok()?);
     let n = u32::from_le_bytes(mem[16..20].try_into().ok()?) as usize;
-    (gen != 0 && gen % 2 == 0)
-        .then(|| {
-            mem.get(RECORD_HEADER..RECORD_HEADER + n)
-                .map(<[u8]>::to_vec)
-        })
-        .flatten()
+    if gen == 0 || gen % 2 == 1 {
+        return None;
+    }
+    mem.get(RECORD_HEADER..RECORD_HEADER + n)
+        .map(<[u8]>::to_vec)
 }
 
 /// The input bytes a console line announces, if it is an [`INPUT_MARK`] line, and whether

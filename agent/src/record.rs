@@ -39,11 +39,8 @@ impl InputLog {
 
     pub fn write(&mut self, input: &[u8]) -> Result<()> {
         match self {
-            InputLog::Shared { mem, len } => {
-                // SAFETY: `mem..mem+len` is our mapping of the device's BAR, alive as long as
-                // self; nothing else in this process touches it.
-                let m = unsafe { std::slice::from_raw_parts_mut(*mem, *len) };
-                proto::write_input_record(m, input);
+            InputLog::Shared { .. } => {
+                proto::write_input_record(self.shared().expect("shared"), input);
                 Ok(())
             }
             InputLog::Console(f) => {
@@ -56,16 +53,23 @@ impl InputLog {
             }
         }
     }
-}
 
-impl InputLog {
     /// Op `i` of the recorded input starts (shared memory only: on the console this would
     /// cost what the record saves).
     pub fn at(&mut self, i: usize) {
-        if let InputLog::Shared { mem, len } = self {
-            // SAFETY: as in `write`.
-            let m = unsafe { std::slice::from_raw_parts_mut(*mem, *len) };
+        if let Some(m) = self.shared() {
             proto::write_op_index(m, i);
+        }
+    }
+
+    fn shared(&mut self) -> Option<&mut [u8]> {
+        match self {
+            // SAFETY: `mem..mem+len` is our mapping of the device's BAR, alive as long as
+            // self and borrowed mutably with it; nothing else in this process touches it.
+            InputLog::Shared { mem, len } => {
+                Some(unsafe { std::slice::from_raw_parts_mut(*mem, *len) })
+            }
+            InputLog::Console(_) => None,
         }
     }
 }

@@ -483,20 +483,16 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
         }
         boots += 1;
         let outcome = boot_once(shared, &dir, n, boots, left.ceil() as u64)?;
-        if let Some((input, op)) = recorded_input(&dir) {
-            // More reliable than the console's last input line, which needs the console.
+        let started = {
             let mut l = shared.live.lock().expect("live");
             let j = l.job(n);
-            j.last_input = Some(input);
-            j.last_op = op;
-        }
-        let started = shared
-            .live
-            .lock()
-            .expect("live")
-            .job(n)
-            .last_input
-            .is_some();
+            if let Some((input, op)) = recorded_input(&dir) {
+                // More reliable than the console's last input line, which needs the console.
+                j.last_input = Some(input);
+                j.last_op = op;
+            }
+            j.last_input.is_some()
+        };
         if outcome.end == BootEnd::Panicked && !started && early_deaths_forgiven > 0 {
             early_deaths_forgiven -= 1;
             eprintln!(
@@ -839,16 +835,7 @@ fn save_host_finding(
     std::fs::create_dir_all(&fdir)?;
     std::fs::write(fdir.join("input.bin"), &input)?;
     std::fs::write(fdir.join("sequence.json"), ops.to_json()?)?;
-    let meta = proto::FindingMeta {
-        title: title.to_string(),
-        oracle: oracle.to_string(),
-        detail: detail.to_string(),
-        module: shared.config.module.clone(),
-        params: shared.config.params.clone(),
-        target: shared.config.target,
-        server: shared.config.server,
-        kernel: shared.k.release.clone(),
-    };
+    let meta = proto::FindingMeta::new(&shared.config, title, oracle, detail, &shared.k.release);
     std::fs::write(
         fdir.join(proto::FINDING_META),
         serde_json::to_vec_pretty(&meta)?,

@@ -115,22 +115,15 @@ fn bytes_field(key: &str, hex_key: &str, b: &[u8]) -> String {
     }
 }
 
-fn errno_name(e: i32) -> String {
-    ksock_spec::ERRNOS
-        .iter()
-        .find(|(_, v)| *v == e)
-        .map_or_else(|| format!("errno{e}"), |(n, _)| n.to_string())
-}
-
 fn expect_fields(exp: &Expected) -> Vec<String> {
     match exp {
         Expected::Ok(None) => vec![],
         Expected::Ok(Some(v)) => vec![bytes_field("expect_value", "expect_hex", v)],
-        Expected::Err([e]) => vec![format!("expect_error: {}", errno_name(*e))],
+        Expected::Err([e]) => vec![format!("expect_error: {}", ksock_spec::Errno::name_of(*e))],
         Expected::Err(es) => vec![format!(
             "expect_error_any: [{}]",
             es.iter()
-                .map(|e| errno_name(*e))
+                .map(|e| ksock_spec::Errno::name_of(*e))
                 .collect::<Vec<_>>()
                 .join(", ")
         )],
@@ -286,7 +279,7 @@ fn message_yaml(m: &[u8]) -> String {
 
 /// The steps of a message sequence against a server module, and its log expectation.
 fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String>> {
-    let params = params_yaml(&without_bug_params(&m.params));
+    let params = params_yaml(&split_params(&m.params).1);
     let echo = m.params.split_whitespace().any(|w| w == "echo=1");
     let mut steps = vec![
         format!("load: {{module: {}, params: {params}}}", m.module),
@@ -313,20 +306,14 @@ fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String
 /// The parameters that plant bugs, which go to `found_with`; the rest stay in the steps.
 const BUG_PARAMS: &[&str] = &["seed_bugs"];
 
-fn without_bug_params(params: &str) -> String {
-    params
-        .split_whitespace()
-        .filter(|w| !BUG_PARAMS.iter().any(|b| w.starts_with(&format!("{b}="))))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn bug_params(params: &str) -> String {
-    params
-        .split_whitespace()
-        .filter(|w| BUG_PARAMS.iter().any(|b| w.starts_with(&format!("{b}="))))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `params` split into the bug-planting ones (for `found_with`) and the rest.
+fn split_params(params: &str) -> (String, String) {
+    let (bug, rest): (Vec<&str>, Vec<&str>) = params.split_whitespace().partition(|w| {
+        BUG_PARAMS
+            .iter()
+            .any(|b| w.split_once('=').is_some_and(|(k, _)| k == *b))
+    });
+    (bug.join(" "), rest.join(" "))
 }
 
 /// The regression spec of a finding, as YAML.
@@ -361,7 +348,7 @@ pub fn regression_yaml(f: &Finding) -> Result<String> {
     }
     let _ = writeln!(y, "found_with:");
     let _ = writeln!(y, "  module: {}", m.module);
-    let _ = writeln!(y, "  params: {}", params_yaml(&bug_params(&m.params)));
+    let _ = writeln!(y, "  params: {}", params_yaml(&split_params(&m.params).0));
     let _ = writeln!(y, "  title: {}", quote(&m.title));
     let _ = writeln!(y, "  kernel: {}", quote(&m.kernel));
     let _ = writeln!(y, "steps:");

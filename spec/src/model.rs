@@ -503,6 +503,16 @@ pub const ERRNOS: &[(&str, i32)] = &[
     ("ETIMEDOUT", 110),
 ];
 
+impl Errno {
+    /// The name specs write for `v` (`EINVAL`), or `errnoN` for one not in [`ERRNOS`].
+    pub fn name_of(v: i32) -> String {
+        ERRNOS
+            .iter()
+            .find(|(_, x)| *x == v)
+            .map_or_else(|| format!("errno{v}"), |(n, _)| n.to_string())
+    }
+}
+
 impl<'de> Deserialize<'de> for Errno {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
