@@ -15,18 +15,18 @@
 //! A refused or timed-out connection is logged with its errno; rmmod works at any point
 //! (the socket is shut down first, which wakes a blocked connect or send).
 
-use core::ffi::c_void;
-use kernel::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use kernel::ffi::c_char;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 #[path = "ksock.rs"]
 mod ksock;
 #[path = "params.rs"]
 mod params;
-use params::{param, ranged};
 use ksock::{Ipv4, KThread, Socket};
+use params::{param, ranged};
 
 extern "C" {
     fn ksock_param_message() -> *const c_char;
@@ -78,53 +78,49 @@ struct Shared {
     stopping: AtomicBool,
 }
 
-unsafe extern "C" fn client_thread(data: *mut c_void) -> c_int {
-    // SAFETY: `data` is the module's boxed `Shared`, freed only after this thread is stopped.
-    let s = unsafe { &*(data as *const Shared) };
-    match s.sock.connect(s.peer) {
-        Err(e) => {
-            if !s.stopping.load(Ordering::Acquire) {
-                pr_info!("connect failed peer={} errno={}\n", s.peer, e.to_errno());
-            }
+/// The client thread's body: connect, send, close.
+fn run(s: &Shared) {
+    if let Err(e) = s.sock.connect(s.peer) {
+        if !s.stopping.load(Ordering::Acquire) {
+            pr_info!("connect failed peer={} errno={}\n", s.peer, e.to_errno());
         }
-        Ok(()) => {
-            pr_info!("connected peer={}\n", s.peer);
-            let mut sent = 0;
-            for seq in 1..=s.count {
-                if s.stopping.load(Ordering::Acquire) {
-                    break;
-                }
-                let mut off = 0;
-                while off < s.payload.len() {
-                    match s.sock.send(&s.payload[off..]) {
-                        Ok(n) if n > 0 => off += n,
-                        Ok(_) => break,
-                        Err(e) => {
-                            pr_info!("send failed seq={} errno={}\n", seq, e.to_errno());
-                            break;
-                        }
-                    }
-                }
-                if off < s.payload.len() {
-                    break;
-                }
-                pr_info!("sent seq={} len={}\n", seq, off);
-                sent += 1;
-                if s.interval_ms > 0 && seq < s.count {
-                    ksock::sleep_ms(s.interval_ms);
-                }
-            }
-            // FIN: the peer's read sees the end of the stream.
-            s.sock.shutdown();
-            pr_info!("done sent={}\n", sent);
+        return;
+    }
+    pr_info!("connected peer={}\n", s.peer);
+    let mut sent = 0;
+    for seq in 1..=s.count {
+        if s.stopping.load(Ordering::Acquire) || !send_one(s, seq) {
+            break;
+        }
+        sent += 1;
+        if s.interval_ms > 0 && seq < s.count {
+            ksock::sleep_ms(s.interval_ms);
         }
     }
-    ksock::wait_for_stop();
-    0
+    // FIN: the peer's read sees the end of the stream.
+    s.sock.shutdown();
+    pr_info!("done sent={}\n", sent);
+}
+
+/// Sends the payload once, whole; logs `sent seq=N len=L`, or the failure.
+fn send_one(s: &Shared, seq: u32) -> bool {
+    let mut off = 0;
+    while off < s.payload.len() {
+        match s.sock.send(&s.payload[off..]) {
+            Ok(n) if n > 0 => off += n,
+            Ok(_) => return false,
+            Err(e) => {
+                pr_info!("send failed seq={} errno={}\n", seq, e.to_errno());
+                return false;
+            }
+        }
+    }
+    pr_info!("sent seq={} len={}\n", seq, off);
+    true
 }
 
 struct KsockClient {
-    shared: KBox<Shared>,
+    shared: Arc<Shared>,
     thread: Option<KThread>,
 }
 
@@ -159,7 +155,7 @@ impl kernel::Module for KsockClient {
         })?;
         sock.set_send_timeout(timeout_s);
         let peer = Ipv4 { addr: ip, port };
-        let shared = KBox::new(
+        let shared = Arc::new(
             Shared {
                 sock,
                 peer,
@@ -170,9 +166,7 @@ impl kernel::Module for KsockClient {
             },
             GFP_KERNEL,
         )?;
-        let ptr = &*shared as *const Shared as *mut c_void;
-        // SAFETY: `shared` outlives the thread (stopped in `Drop` before `shared` is freed).
-        let thread = unsafe { KThread::spawn(client_thread, ptr, c"ksock_client") }?;
+        let thread = KThread::spawn(shared.clone(), run, c"ksock_client")?;
         Ok(KsockClient {
             shared,
             thread: Some(thread),
@@ -186,9 +180,8 @@ impl Drop for KsockClient {
         self.shared.sock.abort_on_close();
         // Wakes a thread blocked in connect or send.
         self.shared.sock.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.stop();
-        }
+        // Waits for the thread to end.
+        drop(self.thread.take());
         pr_info!("unloaded peer={}\n", self.shared.peer);
     }
 }

@@ -20,6 +20,7 @@ use kernel::error::{from_err_ptr, to_result};
 // The kernel's own C types (its `c_char` is `u8`).
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 // The helpers take `struct socket *`; declared opaque here because `bindings::socket` embeds
 // types (lockdep maps) that are not FFI-safe by value and trip `improper_ctypes`.
@@ -132,6 +133,11 @@ pub(crate) fn addr_param() -> Result<[u8; 4]> {
 }
 
 /// A kernel socket (`struct socket`) that this module owns; released on drop.
+///
+/// # Invariants
+///
+/// The pointer is a live socket from `sock_create_kern` or `kernel_accept`, owned by this
+/// value alone until `drop` releases it.
 pub(crate) struct Socket(NonNull<bindings::socket>);
 
 // SAFETY: a `struct socket` may be used from any thread; the networking core serialises
@@ -297,52 +303,113 @@ impl Drop for Socket {
     }
 }
 
-/// A kernel thread that runs until [`KThread::stop`]. Thread functions must not return
-/// before `kthread_should_stop()` says so (see [`wait_for_stop`]): then `kthread_stop` is
-/// always called on a live task.
-pub(crate) struct KThread(NonNull<bindings::task_struct>);
+/// What a thread started by [`KThread::spawn`] runs: `body(&data)`, holding its own
+/// reference to `data`.
+struct Start<T> {
+    data: Arc<T>,
+    body: fn(&T),
+}
 
-// SAFETY: a task pointer may be handed between threads; kthread_stop may be called from any.
+/// The thread function of every [`KThread`]: runs the body, then sleeps until
+/// `kthread_stop`, then drops its reference to the data.
+///
+/// # Safety
+///
+/// `p` must come from `KBox::<Start<T>>::into_raw` in [`KThread::spawn`], and nothing else
+/// may reclaim it while this function runs (see `KThread::drop`).
+unsafe extern "C" fn trampoline<T: Send + Sync>(p: *mut c_void) -> c_int {
+    // SAFETY: per this function's contract, `p` is a leaked `KBox<Start<T>>` and this thread
+    // is its only owner now.
+    let start = unsafe { KBox::from_raw(p.cast::<Start<T>>()) };
+    (start.body)(&start.data);
+    // The task must outlive this function until kthread_stop (see `KThread`'s invariants).
+    wait_for_stop();
+    drop(start);
+    0
+}
+
+/// Frees a [`Start`] whose thread was stopped before its function ever ran.
+///
+/// # Safety
+///
+/// As for [`trampoline`], and only after `kthread_stop` said the function never ran.
+unsafe fn reclaim<T>(p: *mut c_void) {
+    // SAFETY: per the contract, nobody else owns the leaked box.
+    drop(unsafe { KBox::from_raw(p.cast::<Start<T>>()) });
+}
+
+/// A kernel thread running `body(&data)` with its own `Arc` of `data`; stopped (and waited
+/// for) when dropped. Modules get threads without `unsafe`: the raw kthread calling
+/// convention, and who frees the data, are handled here once.
+///
+/// # Invariants
+///
+/// `task` is a kthread created by `spawn` and not yet stopped; its function returns only
+/// after `kthread_should_stop()`, so the task is alive until `drop` calls `kthread_stop`.
+/// `start` is the `Start<T>` leaked for it and `reclaim` frees that type: the thread owns
+/// it once its function runs; if the thread is stopped before it ran (`kthread_stop` then
+/// returns `-EINTR`, which the trampoline never returns), `drop` frees it.
+pub(crate) struct KThread {
+    task: NonNull<bindings::task_struct>,
+    start: *mut c_void,
+    reclaim: unsafe fn(*mut c_void),
+}
+
+// SAFETY: a task pointer may be handed between threads and kthread_stop may be called from
+// any of them; `start` is only touched by `drop`, after the thread has ended.
 unsafe impl Send for KThread {}
-// SAFETY: the only operation, `stop`, consumes the value.
+// SAFETY: no method takes `&self`; the only operation, `drop`, needs `&mut self`.
 unsafe impl Sync for KThread {}
 
 impl KThread {
-    /// Starts `f(data)` in a new kernel thread named `name`.
-    ///
-    /// # Safety
-    ///
-    /// `data` must stay valid until [`KThread::stop`] has returned, and `f` must follow the
-    /// rule in the type's documentation.
-    pub(crate) unsafe fn spawn(
-        f: unsafe extern "C" fn(*mut c_void) -> c_int,
-        data: *mut c_void,
+    /// Starts a kernel thread named `name` that runs `body(&data)`.
+    pub(crate) fn spawn<T: Send + Sync + 'static>(
+        data: Arc<T>,
+        body: fn(&T),
         name: &CStr,
     ) -> Result<Self> {
-        // SAFETY: `f` and `data` satisfy kthread's contract per this function's safety
-        // section; `name` is a NUL-terminated format string without conversions.
-        let t = unsafe {
+        let start = KBox::into_raw(KBox::new(Start { data, body }, GFP_KERNEL)?).cast::<c_void>();
+        // SAFETY: `trampoline::<T>` matches `start`'s type; `name` is a NUL-terminated format
+        // string without conversions.
+        let task = unsafe {
             bindings::kthread_create_on_node(
-                Some(f),
-                data,
+                Some(trampoline::<T>),
+                start,
                 bindings::NUMA_NO_NODE,
                 name.as_char_ptr(),
             )
         };
-        let t = from_err_ptr(t)?;
-        // SAFETY: `t` is a freshly created, not yet running kthread.
-        unsafe { bindings::wake_up_process(t) };
-        NonNull::new(t).map(KThread).ok_or(ENOMEM)
-    }
-
-    /// Asks the thread to stop and waits until its function has returned.
-    pub(crate) fn stop(self) {
-        // SAFETY: the task is alive: thread functions wait for kthread_should_stop() before
-        // returning, so the task cannot have exited before this call.
-        unsafe { bindings::kthread_stop(self.0.as_ptr()) };
+        let task = match from_err_ptr(task) {
+            Ok(t) => t,
+            Err(e) => {
+                // SAFETY: no thread was created, so `start` is still ours alone.
+                unsafe { reclaim::<T>(start) };
+                return Err(e);
+            }
+        };
+        // SAFETY: `task` is a freshly created kthread, not yet running.
+        unsafe { bindings::wake_up_process(task) };
+        // INVARIANT: `task` was just created and is not stopped; `start` is its `Start<T>`.
+        Ok(KThread {
+            task: NonNull::new(task).ok_or(ENOMEM)?,
+            start,
+            reclaim: reclaim::<T>,
+        })
     }
 }
 
+impl Drop for KThread {
+    fn drop(&mut self) {
+        // SAFETY: by the invariants the task is alive until this call.
+        let ret = unsafe { bindings::kthread_stop(self.task.as_ptr()) };
+        if ret == EINTR.to_errno() {
+            // SAFETY: the thread function never ran (see the invariants), so `start` is ours.
+            unsafe { (self.reclaim)(self.start) };
+        }
+    }
+}
+
+/// Whether `kthread_stop` has been called on the current thread.
 pub(crate) fn should_stop() -> bool {
     // SAFETY: only called from kthreads created by `KThread::spawn`.
     unsafe { bindings::kthread_should_stop() }
@@ -356,7 +423,7 @@ pub(crate) fn sleep_ms(ms: u32) {
 }
 
 /// The end of every thread function: sleep until kthread_stop.
-pub(crate) fn wait_for_stop() {
+fn wait_for_stop() {
     while !should_stop() {
         sleep_ms(1000);
     }

@@ -18,19 +18,17 @@
 //! listener and every connection are shut down (which wakes their threads), the threads are
 //! stopped, and connections are closed with RST so no socket is left behind.
 
-use core::cell::UnsafeCell;
-use core::ffi::c_void;
-use kernel::ffi::c_int;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
 
 #[path = "ksock.rs"]
 mod ksock;
 #[path = "params.rs"]
 mod params;
-use params::{param, ranged};
 use ksock::{Ipv4, KThread, Socket};
+use params::{param, ranged};
 
 module! {
     type: KsockServer,
@@ -65,7 +63,7 @@ module! {
 /// seed_bugs=1: the seeds' receive buffer (1024 bytes, see `conn_thread_seed_bugs`).
 const SEED_BUF: usize = 1024;
 
-/// One accepted connection: its socket and the thread serving it.
+/// One accepted connection, shared by its slot and the thread serving it.
 struct Conn {
     sock: Socket,
     peer: Ipv4,
@@ -76,20 +74,20 @@ struct Conn {
 }
 
 struct ConnSlot {
-    /// Boxed so the thread's pointer to it stays valid while the list grows.
-    conn: KBox<Conn>,
+    conn: Arc<Conn>,
     thread: KThread,
 }
 
 impl ConnSlot {
     fn stop(self) {
-        // Wake a thread blocked in recv, then wait for it; only then is `conn` freed.
+        // Wake a thread blocked in recv; dropping `thread` then waits for it to end.
         self.conn.sock.abort_on_close();
         self.conn.sock.shutdown();
-        self.thread.stop();
+        drop(self.thread);
     }
 }
 
+#[pin_data]
 struct Shared {
     listener: Socket,
     addr: Ipv4,
@@ -98,27 +96,24 @@ struct Shared {
     seed_bugs: bool,
     /// Set before the listener is shut down, so the accept loop knows its error is the end.
     stopping: AtomicBool,
-    /// Live connections. Only the accept thread touches this while it runs; `Drop` touches
-    /// it only after that thread has been stopped.
-    conns: UnsafeCell<KVec<ConnSlot>>,
+    /// Live connections: the accept thread adds and reaps them, `Drop` stops the rest after
+    /// the accept thread has ended. Connection threads never take this lock, so stopping one
+    /// (which waits for it) while holding the lock cannot deadlock.
+    #[pin]
+    conns: Mutex<KVec<ConnSlot>>,
 }
 
-// SAFETY: `conns` is accessed by one thread at a time (see its comment); every other field
-// is Sync.
-unsafe impl Sync for Shared {}
-// SAFETY: all fields may move between threads.
-unsafe impl Send for Shared {}
-
-unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
-    // SAFETY: `data` is the `Conn` boxed in its `ConnSlot`, which is freed only after
-    // `KThread::stop` on this thread has returned.
-    let c = unsafe { &*(data as *const Conn) };
+/// A connection thread's body.
+fn serve(c: &Conn) {
     if c.seed_bugs {
-        conn_thread_seed_bugs(c);
-        c.done.store(true, Ordering::Release);
-        ksock::wait_for_stop();
-        return 0;
+        serve_seed_bugs(c);
+    } else {
+        serve_correct(c);
     }
+    c.done.store(true, Ordering::Release);
+}
+
+fn serve_correct(c: &Conn) {
     let mut buf = [0u8; 512];
     loop {
         match c.sock.recv(&mut buf) {
@@ -129,13 +124,7 @@ unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
             Ok(n) => {
                 pr_info!("recv peer={} len={}\n", c.peer, n);
                 if c.echo {
-                    let mut sent = 0;
-                    while sent < n {
-                        match c.sock.send(&buf[sent..n]) {
-                            Ok(k) if k > 0 => sent += k,
-                            _ => break,
-                        }
-                    }
+                    send_all(&c.sock, &buf[..n]);
                 }
             }
             Err(e) => {
@@ -144,9 +133,17 @@ unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
             }
         }
     }
-    c.done.store(true, Ordering::Release);
-    ksock::wait_for_stop();
-    0
+}
+
+/// Sends `data` until it is all gone or the connection fails.
+fn send_all(sock: &Socket, data: &[u8]) {
+    let mut sent = 0;
+    while sent < data.len() {
+        match sock.send(&data[sent..]) {
+            Ok(k) if k > 0 => sent += k,
+            _ => break,
+        }
+    }
 }
 
 /// seed_bugs=1: seeds 000/002's receive path, as the C port does it. One 1024-byte buffer
@@ -155,7 +152,7 @@ unsafe extern "C" fn conn_thread(data: *mut c_void) -> c_int {
 /// NUL (the seed's `%s`), so it shows bytes left by earlier, longer messages. Safe Rust
 /// cannot read past the allocation as the C port does with 1024 bytes received; it stops at
 /// the buffer's end.
-fn conn_thread_seed_bugs(c: &Conn) {
+fn serve_seed_bugs(c: &Conn) {
     let Ok(mut rb) = KVec::from_elem(0u8, SEED_BUF, GFP_KERNEL) else {
         return;
     };
@@ -181,12 +178,8 @@ fn conn_thread_seed_bugs(c: &Conn) {
     }
 }
 
-unsafe extern "C" fn accept_thread(data: *mut c_void) -> c_int {
-    // SAFETY: `data` is the module's boxed `Shared`, freed only after `KThread::stop` on this
-    // thread has returned.
-    let s = unsafe { &*(data as *const Shared) };
-    // SAFETY: only this thread touches `conns` while it runs (see `Shared::conns`).
-    let conns = unsafe { &mut *s.conns.get() };
+/// The accept thread's body.
+fn accept_loop(s: &Shared) {
     while !ksock::should_stop() && !s.stopping.load(Ordering::Acquire) {
         let sock = match s.listener.accept() {
             Ok(sock) => sock,
@@ -204,38 +197,24 @@ unsafe extern "C" fn accept_thread(data: *mut c_void) -> c_int {
             port: 0,
         });
         pr_info!("accepted peer={}\n", peer);
-        // Reap connections whose peers have gone.
-        let mut i = 0;
-        while i < conns.len() {
-            if conns[i].conn.done.load(Ordering::Acquire) {
-                if let Ok(slot) = conns.remove(i) {
-                    slot.stop();
-                }
-            } else {
-                i += 1;
-            }
-        }
+        let mut conns = s.conns.lock();
+        reap(&mut conns);
         if conns.len() >= s.max_conns {
             pr_info!("rejected peer={} reason=max_conns\n", peer);
             sock.abort_on_close();
             continue; // `sock` is released here.
         }
-        let conn = match KBox::new(
-            Conn {
-                sock,
-                peer,
-                echo: s.echo,
-                seed_bugs: s.seed_bugs,
-                done: AtomicBool::new(false),
-            },
-            GFP_KERNEL,
-        ) {
-            Ok(c) => c,
-            Err(_) => continue,
+        let conn = Conn {
+            sock,
+            peer,
+            echo: s.echo,
+            seed_bugs: s.seed_bugs,
+            done: AtomicBool::new(false),
         };
-        let ptr = &*conn as *const Conn as *mut c_void;
-        // SAFETY: `conn` is kept in `conns` until `ConnSlot::stop` has stopped the thread.
-        match unsafe { KThread::spawn(conn_thread, ptr, c"ksock_conn") } {
+        let Ok(conn) = Arc::new(conn, GFP_KERNEL) else {
+            continue;
+        };
+        match KThread::spawn(conn.clone(), serve, c"ksock_conn") {
             Ok(thread) => {
                 if conns.push(ConnSlot { conn, thread }, GFP_KERNEL).is_err() {
                     pr_err!("out of memory tracking peer={}\n", peer);
@@ -244,12 +223,24 @@ unsafe extern "C" fn accept_thread(data: *mut c_void) -> c_int {
             Err(e) => pr_err!("no thread for peer={} errno={}\n", peer, e.to_errno()),
         }
     }
-    ksock::wait_for_stop();
-    0
+}
+
+/// Stops the connections whose peers have gone.
+fn reap(conns: &mut KVec<ConnSlot>) {
+    let mut i = 0;
+    while i < conns.len() {
+        if conns[i].conn.done.load(Ordering::Acquire) {
+            if let Ok(slot) = conns.remove(i) {
+                slot.stop();
+            }
+        } else {
+            i += 1;
+        }
+    }
 }
 
 struct KsockServer {
-    shared: KBox<Shared>,
+    shared: Arc<Shared>,
     thread: Option<KThread>,
 }
 
@@ -273,22 +264,19 @@ impl kernel::Module for KsockServer {
         listener.listen(backlog).inspect_err(|e| {
             pr_err!("listen failed errno={}\n", e.to_errno());
         })?;
-        let shared = KBox::new(
-            Shared {
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
                 listener,
                 addr,
                 max_conns,
                 echo,
                 seed_bugs,
                 stopping: AtomicBool::new(false),
-                conns: UnsafeCell::new(KVec::new()),
-            },
+                conns <- new_mutex!(KVec::new()),
+            }),
             GFP_KERNEL,
         )?;
-        let ptr = &*shared as *const Shared as *mut c_void;
-        // SAFETY: `shared` is owned by the module and dropped only after `thread` is stopped
-        // (see `Drop`).
-        let thread = unsafe { KThread::spawn(accept_thread, ptr, c"ksock_server") }?;
+        let thread = KThread::spawn(shared.clone(), accept_loop, c"ksock_server")?;
         let a = addr.addr;
         pr_info!(
             "listening addr={}.{}.{}.{} port={} backlog={} max_conns={} echo={}\n",
@@ -312,13 +300,10 @@ impl Drop for KsockServer {
     fn drop(&mut self) {
         let s = &self.shared;
         s.stopping.store(true, Ordering::Release);
-        // Wakes the accept thread if it is blocked in accept.
+        // Wakes the accept thread if it is blocked in accept; then wait for it to end.
         s.listener.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.stop();
-        }
-        // SAFETY: the accept thread has been stopped; nothing else touches `conns`.
-        let conns = unsafe { &mut *s.conns.get() };
+        drop(self.thread.take());
+        let mut conns = s.conns.lock();
         let n = conns.len();
         while let Some(slot) = conns.pop() {
             slot.stop();

@@ -20,13 +20,10 @@
 //! len=5`, `get optname=128 len=5`, `set rejected optname=128 len=65 errno=-22`,
 //! `set fault optname=128 errno=-14`, `unregistered`.
 
-use core::cell::UnsafeCell;
-use core::ffi::c_void;
-use kernel::ffi::{c_int, c_uint};
-use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-
+use kernel::error::from_result;
+use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
-use kernel::uaccess::{UserPtr, UserSlice};
+use kernel::uaccess::UserSlice;
 
 #[path = "params.rs"]
 mod params;
@@ -66,48 +63,50 @@ const INITIAL: &[u8] = b"a message from kernel";
 /// The seed's fixed copy size for `set`.
 const SEED_SET_COPY: usize = 64;
 
+/// Bit of `seed_bugs`: the seed article's unchecked copies.
+const SEED_COPIES: i64 = 1;
+/// Bit of `seed_bugs`: a NULL dereference on a zero-length get after a full set.
+const SEED_CRASH: i64 = 2;
+
+/// The module's state: the stored message and what the planted bugs need.
 struct Store {
     buf: [u8; CAPACITY],
     len: usize,
+    /// The `seed_bugs` mask.
+    seed_bugs: i64,
+    /// Whether the last `set` stated exactly [`CAPACITY`] bytes (for [`SEED_CRASH`]).
+    last_set_full: bool,
 }
 
-/// The stored message. Only touched from `ksock_sockopt_set/get`, which the C glue calls
-/// with `ksock_sockopt_lock` held, and from `init` before registration.
-struct Locked(UnsafeCell<Store>);
+// A static because the C glue's callbacks (see sockopt_glue.c) have no context pointer to
+// reach the module's instance; the kernel crate's global lock serialises every set/get.
+kernel::sync::global_lock! {
+    // SAFETY: `init` calls `STORE.init()` once, before registering the callbacks that use it.
+    unsafe(uninit) static STORE: Mutex<Store> = Store {
+        buf: [0; CAPACITY],
+        len: 0,
+        seed_bugs: 0,
+        last_set_full: false,
+    };
+}
 
-// SAFETY: every access happens under the C glue's mutex (or before registration), see above.
-unsafe impl Sync for Locked {}
-
-static STORE: Locked = Locked(UnsafeCell::new(Store {
-    buf: [0; CAPACITY],
-    len: 0,
-}));
-/// The `seed_bugs` mask.
-static SEED_BUGS: AtomicI64 = AtomicI64::new(0);
-/// Bit of [`SEED_BUGS`]: the seed article's unchecked copies.
-const SEED_COPIES: i64 = 1;
-/// Bit of [`SEED_BUGS`]: a NULL dereference on a zero-length get after a full set.
-const SEED_CRASH: i64 = 2;
-/// Whether the last `set` stated exactly [`CAPACITY`] bytes (for [`SEED_CRASH`]).
-static LAST_SET_FULL: AtomicBool = AtomicBool::new(false);
-
-/// Called by the glue's `set` with the lock held.
+/// `setsockopt` on one of our optnames (called by the glue).
 #[no_mangle]
 extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uint) -> c_int {
-    // SAFETY: the caller holds ksock_sockopt_lock (see `Locked`).
-    let store = unsafe { &mut *STORE.0.get() };
-    let len = len as usize;
-    LAST_SET_FULL.store(len == CAPACITY, Ordering::Relaxed);
-    if SEED_BUGS.load(Ordering::Relaxed) & SEED_COPIES != 0 {
+    from_result(|| set(optval, UserPtr::from_ptr(user), len as usize).map(|()| 0))
+}
+
+fn set(optval: c_int, user: UserPtr, len: usize) -> Result {
+    let mut store = STORE.lock();
+    store.last_set_full = len == CAPACITY;
+    if store.seed_bugs & SEED_COPIES != 0 {
         // Seed bug: a fixed-size copy that ignores optlen.
-        let mut r = UserSlice::new(UserPtr::from_ptr(user), SEED_SET_COPY).reader();
-        if let Err(e) = r.read_slice(&mut store.buf[..SEED_SET_COPY]) {
-            pr_info!("set fault optname={} errno={}\n", optval, e.to_errno());
-            return e.to_errno();
-        }
+        let mut r = UserSlice::new(user, SEED_SET_COPY).reader();
+        r.read_slice(&mut store.buf[..SEED_SET_COPY])
+            .inspect_err(|e| pr_info!("set fault optname={} errno={}\n", optval, e.to_errno()))?;
         store.len = store.buf.iter().position(|b| *b == 0).unwrap_or(SEED_SET_COPY);
         pr_info!("set optname={} len={}\n", optval, store.len);
-        return 0;
+        return Ok(());
     }
     if len == 0 || len > CAPACITY {
         pr_info!(
@@ -117,58 +116,55 @@ extern "C" fn ksock_sockopt_set(optval: c_int, user: *mut c_void, len: c_uint) -
             CAPACITY,
             EINVAL.to_errno()
         );
-        return EINVAL.to_errno();
+        return Err(EINVAL);
     }
     let mut tmp = [0u8; CAPACITY];
-    let mut r = UserSlice::new(UserPtr::from_ptr(user), len).reader();
-    if let Err(e) = r.read_slice(&mut tmp[..len]) {
-        pr_info!("set fault optname={} errno={}\n", optval, e.to_errno());
-        return e.to_errno();
-    }
+    let mut r = UserSlice::new(user, len).reader();
+    r.read_slice(&mut tmp[..len])
+        .inspect_err(|e| pr_info!("set fault optname={} errno={}\n", optval, e.to_errno()))?;
     store.buf = tmp;
     store.len = len;
     pr_info!("set optname={} len={}\n", optval, len);
-    0
+    Ok(())
 }
 
-/// Called by the glue's `get` with the lock held; `len` is the kernel's copy of the
-/// caller's length, written back to userspace by the IP layer when we return 0.
+/// `getsockopt` on one of our optnames (called by the glue); `len` is the IP layer's kernel
+/// copy of the caller's length, written back to userspace when we return 0.
 #[no_mangle]
 extern "C" fn ksock_sockopt_get(optval: c_int, user: *mut c_void, len: *mut c_int) -> c_int {
-    // SAFETY: the caller holds ksock_sockopt_lock (see `Locked`).
-    let store = unsafe { &*STORE.0.get() };
     // SAFETY: `len` points to the IP layer's kernel copy of the length, valid for the call.
     let want = unsafe { *len };
-    let full = LAST_SET_FULL.load(Ordering::Relaxed);
-    if SEED_BUGS.load(Ordering::Relaxed) & SEED_CRASH != 0 && want == 0 && full {
+    from_result(|| {
+        let n = get(optval, UserPtr::from_ptr(user), want)?;
+        // SAFETY: as above.
+        unsafe { *len = n };
+        Ok(0)
+    })
+}
+
+/// Copies the message out; returns the length to write back.
+fn get(optval: c_int, user: UserPtr, want: c_int) -> Result<c_int> {
+    let store = STORE.lock();
+    if store.seed_bugs & SEED_CRASH != 0 && want == 0 && store.last_set_full {
         pr_info!("get optname={} len=0: seeded crash\n", optval);
         // SAFETY: none; this is the planted crash (NULL write → oops → panic in a guest).
         unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u8>(), 0) };
     }
-    if SEED_BUGS.load(Ordering::Relaxed) & SEED_COPIES != 0 {
+    let n = if store.seed_bugs & SEED_COPIES != 0 {
         // Seed bug: copies the whole message whatever the caller's buffer holds.
-        let mut w = UserSlice::new(UserPtr::from_ptr(user), store.len).writer();
-        if let Err(e) = w.write_slice(&store.buf[..store.len]) {
-            pr_info!("get fault optname={} errno={}\n", optval, e.to_errno());
-            return e.to_errno();
-        }
-        pr_info!("get optname={} len={}\n", optval, store.len);
-        return 0;
-    }
-    if want < 0 {
+        store.len
+    } else if want < 0 {
         pr_info!("get rejected optname={} len={} errno={}\n", optval, want, EINVAL.to_errno());
-        return EINVAL.to_errno();
-    }
-    let n = store.len.min(want as usize);
-    let mut w = UserSlice::new(UserPtr::from_ptr(user), n).writer();
-    if let Err(e) = w.write_slice(&store.buf[..n]) {
-        pr_info!("get fault optname={} errno={}\n", optval, e.to_errno());
-        return e.to_errno();
-    }
-    // SAFETY: as above.
-    unsafe { *len = n as c_int };
+        return Err(EINVAL);
+    } else {
+        store.len.min(want as usize)
+    };
+    let mut w = UserSlice::new(user, n).writer();
+    w.write_slice(&store.buf[..n])
+        .inspect_err(|e| pr_info!("get fault optname={} errno={}\n", optval, e.to_errno()))?;
     pr_info!("get optname={} len={}\n", optval, n);
-    0
+    // The seed bug leaves the caller's length as it was.
+    Ok(if store.seed_bugs & SEED_COPIES != 0 { want } else { n as c_int })
 }
 
 struct KsockSockopt;
@@ -178,11 +174,14 @@ impl kernel::Module for KsockSockopt {
         let min = ranged("optmin", param!(optmin), 64, 4095)?;
         let max = ranged("optmax", param!(optmax), min + 1, min + 16)?;
         let bugs = ranged("seed_bugs", param!(seed_bugs), 0, 3)?;
-        SEED_BUGS.store(bugs, Ordering::Relaxed);
-        // SAFETY: not registered yet, so no set/get can run concurrently.
-        let store = unsafe { &mut *STORE.0.get() };
-        store.buf[..INITIAL.len()].copy_from_slice(INITIAL);
-        store.len = INITIAL.len();
+        // SAFETY: called once per load, before the callbacks that lock it are registered.
+        unsafe { STORE.init() };
+        {
+            let mut store = STORE.lock();
+            store.seed_bugs = bugs;
+            store.buf[..INITIAL.len()].copy_from_slice(INITIAL);
+            store.len = INITIAL.len();
+        }
         // SAFETY: the glue's ops are static; registration is undone in `Drop`.
         let r = unsafe { ksock_sockopt_register(min as c_int, max as c_int) };
         if r != 0 {

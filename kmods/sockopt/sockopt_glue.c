@@ -6,10 +6,10 @@
  * bindings_helper.h), and because the callback signatures use sockptr_t, whose helpers
  * are inline.
  *
- * Locking: one mutex serialises every set/get, so the Rust side sees one caller at a time.
+ * Locking is Rust's: sockopt.rs serialises every set/get with the kernel crate's global
+ * mutex, so this file holds no lock of its own.
  */
 #include <linux/module.h>
-#include <linux/mutex.h>
 #include <linux/netfilter.h>
 #include <linux/sockptr.h>
 #include <net/sock.h>
@@ -18,33 +18,21 @@
 int ksock_sockopt_register(int optmin, int optmax);
 void ksock_sockopt_unregister(void);
 
-/* Implemented in sockopt.rs; called with ksock_sockopt_lock held. */
+/* Implemented in sockopt.rs. */
 int ksock_sockopt_set(int optval, void __user *user, unsigned int len);
 int ksock_sockopt_get(int optval, void __user *user, int *len);
 
-static DEFINE_MUTEX(ksock_sockopt_lock);
-
 static int glue_set(struct sock *sk, int optval, sockptr_t arg, unsigned int len)
 {
-	int ret;
-
 	/* Only userspace callers: a kernel caller's buffer is not a user pointer. */
 	if (sockptr_is_kernel(arg))
 		return -EINVAL;
-	mutex_lock(&ksock_sockopt_lock);
-	ret = ksock_sockopt_set(optval, arg.user, len);
-	mutex_unlock(&ksock_sockopt_lock);
-	return ret;
+	return ksock_sockopt_set(optval, arg.user, len);
 }
 
 static int glue_get(struct sock *sk, int optval, void __user *user, int *len)
 {
-	int ret;
-
-	mutex_lock(&ksock_sockopt_lock);
-	ret = ksock_sockopt_get(optval, user, len);
-	mutex_unlock(&ksock_sockopt_lock);
-	return ret;
+	return ksock_sockopt_get(optval, user, len);
 }
 
 static struct nf_sockopt_ops ksock_ops = {
