@@ -6,12 +6,10 @@
 //! must not return a length larger than it was given; no kernel splat; the module unloads.
 //! With `model`, also ksock_sockopt's contract ([`ksock_ops::model`]).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::{Op, Place, Reload, Target};
-use serde::{Deserialize, Serialize};
 
 use crate::guarded::{Arena, BAD_USER_POINTER, FILL_LIMIT};
 use crate::kmsg::Kmsg;
@@ -27,21 +25,7 @@ pub(crate) fn arena() -> std::io::Result<Arena> {
     Arena::new(MAX_BUF + CANARY_LEN)
 }
 
-/// A bounded, deterministic campaign (the `fuzz` spec step).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Campaign {
-    pub module: String,
-    pub path: PathBuf,
-    pub params: String,
-    pub target: Target,
-    pub seed: u64,
-    pub runs: u64,
-    pub max_ops: usize,
-    /// Check ksock_sockopt's contract too.
-    pub model: bool,
-    /// Kernel log lines matching any of these are findings.
-    pub splats: Vec<String>,
-}
+pub use ksock_proto::{splat_title, Campaign};
 
 /// An oracle that fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,26 +199,6 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
         "echo" => format!("{module} echoes bytes it was not sent"),
         other => format!("{other} in {module}"),
     }
-}
-
-/// `BUG: KFENCE: out-of-bounds read in foo+0x1c/0x80` → `BUG: KFENCE: out-of-bounds read
-/// in foo`: the log line from its report word on, without timestamps or offsets.
-pub fn splat_title(line: &str) -> String {
-    let words = [
-        "BUG:",
-        "WARNING:",
-        "UBSAN:",
-        "KFENCE:",
-        "INFO:",
-        "general protection",
-        "Oops",
-    ];
-    let start = words.iter().filter_map(|w| line.find(w)).min().unwrap_or(0);
-    static NOISE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\+0x[0-9a-f]+/0x[0-9a-f]+|\s+\[[^\]]*\]|0x[0-9a-f]{6,}")
-            .expect("valid regex")
-    });
-    NOISE.replace_all(&line[start..], "").trim().to_string()
 }
 
 /// The oracles, for one op.

@@ -4,8 +4,7 @@
 //! kernel never has it, so a mistaken call on the host (a test, a stray command) is refused
 //! before any syscall that could load code into the host kernel.
 
-/// The kernel command-line word that marks a ksock guest.
-pub const GUEST_MARKER: &str = "ksock.guest=1";
+pub use ksock_proto::GUEST_MARKER;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(

@@ -18,7 +18,10 @@ pub mod msgfuzz;
 pub mod net;
 pub mod peers;
 pub mod persistent;
-pub mod proto;
 pub mod record;
 pub mod run;
 pub mod sockets;
+
+/// The protocol with the host lives in its own crate, which the harness uses without the
+/// agent's guest code.
+pub use ksock_proto as proto;

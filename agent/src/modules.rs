@@ -35,36 +35,7 @@ impl ModuleError {
     }
 }
 
-/// The symbolic name of an errno value (`EINVAL`), for reports.
-pub fn errno_name(errno: i32) -> String {
-    let names: &[(i32, &str)] = &[
-        (libc::EPERM, "EPERM"),
-        (libc::ENOENT, "ENOENT"),
-        (libc::EIO, "EIO"),
-        (libc::ENOEXEC, "ENOEXEC"),
-        (libc::EAGAIN, "EAGAIN"),
-        (libc::ENOMEM, "ENOMEM"),
-        (libc::EFAULT, "EFAULT"),
-        (libc::EBUSY, "EBUSY"),
-        (libc::EEXIST, "EEXIST"),
-        (libc::EINVAL, "EINVAL"),
-        (libc::ENOSPC, "ENOSPC"),
-        (libc::ERANGE, "ERANGE"),
-        (libc::ENOPROTOOPT, "ENOPROTOOPT"),
-        (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-        (libc::ECONNRESET, "ECONNRESET"),
-        (libc::ENETUNREACH, "ENETUNREACH"),
-        (libc::EADDRINUSE, "EADDRINUSE"),
-        (libc::ECONNREFUSED, "ECONNREFUSED"),
-        (libc::ETIMEDOUT, "ETIMEDOUT"),
-        (libc::EKEYREJECTED, "EKEYREJECTED"),
-    ];
-    names
-        .iter()
-        .find(|(n, _)| *n == errno)
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_else(|| format!("errno{errno}"))
-}
+pub use ksock_proto::errno::name as errno_name;
 
 fn syscall_error(op: &'static str, module: &str) -> ModuleError {
     let e = std::io::Error::last_os_error();

@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use ksock_ops::msg::{MsgOp, MsgTarget, MAX_CONNS};
+use ksock_ops::msg::{logged_bytes, MsgOp, MsgTarget, MAX_CONNS};
 
 use crate::fuzz::{violation, Violation};
 use crate::kmsg::Kmsg;
@@ -176,18 +176,6 @@ pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation
             )
         })
     })
-}
-
-/// How many bytes a logged `data=` value stands for, at least: Rust modules print bytes
-/// with `BStr` (`\xNN`, `\t`, `\n`, `\r` for one byte each), C's `%s` raw (which
-/// `/dev/kmsg` escapes and [`Kmsg`] unescapes). A payload that itself holds `\x41` is
-/// counted short, never long: this oracle may miss, it does not invent.
-pub fn logged_bytes(data: &str) -> usize {
-    static ESCAPE: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"\\x[0-9a-f]{2}|\\[tnr]").expect("valid regex"));
-    // Each escape is one byte, however many characters it takes.
-    let extra: usize = ESCAPE.find_iter(data).map(|m| m.as_str().len() - 1).sum();
-    data.chars().count() - extra
 }
 
 #[cfg(test)]

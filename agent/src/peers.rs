@@ -8,25 +8,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::modules::errno_name;
-
-/// A TCP client peer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ClientSpec {
-    pub addr: SocketAddr,
-    pub messages: Vec<Vec<u8>>,
-    /// Each message must come back unchanged.
-    pub expect_echo: bool,
-    /// Close with RST (SO_LINGER 0) instead of FIN.
-    pub abort: bool,
-    /// Keep the connection open this long after the last message.
-    pub hold_ms: u64,
-    pub timeout_ms: u64,
-    /// `Some(errno)`: the connection must fail with it (ECONNREFUSED).
-    pub expect_errno: Option<i32>,
-}
+use ksock_proto::errno::name as errno_name;
+pub use ksock_proto::peers::{ClientSpec, PeerReport, ServerSpec, SockoptSpec};
 
 /// A message for reports: as text, cut after 64 bytes with its length.
 fn short(m: &[u8]) -> String {
@@ -36,20 +19,6 @@ fn short(m: &[u8]) -> String {
     } else {
         format!("{text:?}")
     }
-}
-
-/// A TCP server peer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ServerSpec {
-    pub addr: SocketAddr,
-    /// Connections to accept before finishing.
-    pub accept: usize,
-    pub timeout_ms: u64,
-    /// listen() backlog; 0 queues a single connection and drops later SYNs, which is how a
-    /// spec makes a connect time out.
-    pub backlog: i32,
-    /// Keep listening this long after the last accept.
-    pub hold_ms: u64,
 }
 
 /// A listening socket with an explicit backlog (std's `TcpListener::bind` fixes it at 128).
@@ -98,37 +67,6 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(listener)
-}
-
-/// A setsockopt/getsockopt caller on an AF_INET socket. Its buffers end at a guard page
-/// (see `guarded::Arena`), so a kernel that copies past the given length gets EFAULT.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SockoptSpec {
-    pub level: i32,
-    pub optname: i32,
-    /// `Some`: call setsockopt with these bytes (length `optlen` if given).
-    pub set: Option<Vec<u8>>,
-    /// `Some(n)`: call getsockopt with an n-byte buffer (n < 0: an empty one, and n).
-    pub get_len: Option<i64>,
-    /// Override the length passed to setsockopt (to send wrong lengths on purpose).
-    pub optlen: Option<usize>,
-    /// With `optlen`: the buffer is `optlen` bytes of `set` repeated (see [`repeated`]).
-    pub repeat: bool,
-    /// Where the user buffer lies (`Unmapped`: a bad pointer instead of the buffer).
-    pub place: ksock_ops::Place,
-    /// The call must fail with one of these; empty: it must succeed.
-    pub expect_errnos: Vec<i32>,
-    /// For getsockopt: the bytes that must come back (up to the returned length).
-    pub expect_value: Option<Vec<u8>>,
-}
-
-/// What a peer observed; `ok == false` fails the step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct PeerReport {
-    pub ok: bool,
-    pub detail: String,
-    /// For servers: bytes received per accepted connection, as text.
-    pub received: Vec<String>,
 }
 
 fn ms(v: u64) -> Duration {

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ksock_ops::msg::MsgOp;
 use ksock_ops::{model, Op};
 
 use crate::cov::{Sections, Seen, Trace};
@@ -21,7 +20,7 @@ use crate::fuzz::{self, Violation};
 use crate::guarded::Arena;
 use crate::kmsg::{Kmsg, Syslog};
 use crate::modules;
-use crate::proto::{self, FuzzConfig};
+use crate::proto::{self, slug, Decoded, FuzzConfig};
 use crate::record::InputLog;
 
 /// Trace words the runtime is loaded with (2 MiB).
@@ -330,7 +329,7 @@ impl Session {
 
     /// Shrinks the failing ops and saves them under their title, once per title.
     fn report(&mut self, data: &[u8], ops: &Decoded, at: usize, v: Violation) -> Result<()> {
-        let t = ops.title(at, &v, &self.cfg.module);
+        let t = title_of(ops, at, &v, &self.cfg.module);
         if !self.titles.insert(t.clone()) {
             return Ok(());
         }
@@ -372,7 +371,7 @@ impl Session {
         while i < cur.len() && cur.len() > 1 {
             let trial = cur.without(i);
             match self.execute(&trial)? {
-                (_, Some((at, v))) if trial.title(at, &v, &self.cfg.module) == t => {
+                (_, Some((at, v))) if title_of(&trial, at, &v, &self.cfg.module) == t => {
                     cur = trial.prefix(at + 1);
                     found = v;
                 }
@@ -492,92 +491,12 @@ fn reload_traced(
     Ok(fuzz::Observed::reloaded(None, errno))
 }
 
-/// An input's ops, in the language of the campaign's target (the host decodes a crashing
-/// input the same way).
-#[derive(Debug, Clone)]
-pub enum Decoded {
-    Sockopt(Vec<Op>),
-    Msg(Vec<MsgOp>),
-}
-
-impl Decoded {
-    pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
-        match cfg.server {
-            Some(_) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
-            None => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
-        }
+/// A finding's title: named after the op that fired the oracle, for sockopt sequences.
+fn title_of(ops: &Decoded, at: usize, v: &Violation, module: &str) -> String {
+    match ops {
+        Decoded::Sockopt(o) => fuzz::title(o.get(at), v, module),
+        Decoded::Msg(_) => fuzz::title(None, v, module),
     }
-
-    fn len(&self) -> usize {
-        match self {
-            Decoded::Sockopt(o) => o.len(),
-            Decoded::Msg(o) => o.len(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether any op reloads the module.
-    fn reloads(&self) -> bool {
-        matches!(self, Decoded::Sockopt(o) if o.iter().any(|op| matches!(op, Op::Reload(_))))
-    }
-
-    pub fn prefix(&self, n: usize) -> Self {
-        match self {
-            Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
-            Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),
-        }
-    }
-
-    fn without(&self, i: usize) -> Self {
-        let mut d = self.clone();
-        match &mut d {
-            Decoded::Sockopt(o) => drop(o.remove(i)),
-            Decoded::Msg(o) => drop(o.remove(i)),
-        }
-        d
-    }
-
-    fn title(&self, at: usize, v: &Violation, module: &str) -> String {
-        match self {
-            Decoded::Sockopt(o) => fuzz::title(o.get(at), v, module),
-            Decoded::Msg(_) => fuzz::title(None, v, module),
-        }
-    }
-
-    pub fn describe(&self, t: &ksock_ops::Target) -> String {
-        match self {
-            Decoded::Sockopt(o) => ksock_ops::describe(o, t),
-            Decoded::Msg(o) => ksock_ops::msg::describe(o),
-        }
-    }
-
-    pub fn to_json(&self) -> Result<Vec<u8>> {
-        Ok(match self {
-            Decoded::Sockopt(o) => serde_json::to_vec_pretty(o)?,
-            Decoded::Msg(o) => serde_json::to_vec_pretty(o)?,
-        })
-    }
-}
-
-/// A title as a directory name: `set reads past optlen in m` → `set-reads-past-optlen-in-m`.
-pub fn slug(title: &str) -> String {
-    let s: String = title
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('-')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 /// Reads the config the harness wrote.
@@ -585,17 +504,4 @@ pub fn read_config(path: &Path) -> Result<FuzzConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_directory_names() {
-        assert_eq!(
-            slug("BUG: KFENCE: out-of-bounds read in f"),
-            "bug-kfence-out-of-bounds-read-in-f"
-        );
-    }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ksock_agent::proto::{self, FuzzConfig};
+use ksock_proto::{self as proto, FuzzConfig};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
 use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
 use ksock_vm::progress::Step as Progress;
@@ -322,9 +322,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
             .iter()
             .map(|(t, new)| Finding {
                 title: t.clone(),
-                dir: base
-                    .join(proto::FINDINGS_DIR)
-                    .join(ksock_agent::persistent::slug(t)),
+                dir: base.join(proto::FINDINGS_DIR).join(ksock_proto::slug(t)),
                 new: *new,
             })
             .collect(),
@@ -579,7 +577,7 @@ fn boot_once(
         mark = proto::STATUS_MARK,
     );
     let mut append = vec![
-        ksock_agent::guard::GUEST_MARKER.to_string(),
+        ksock_proto::GUEST_MARKER.to_string(),
         "oops=panic".to_string(),
         // Without shared memory the fuzzer logs every input through /dev/kmsg, which is
         // rate-limited by default.
@@ -619,7 +617,7 @@ fn boot_once(
 }
 
 /// A zeroed file for the guest to record each input in before running it (see
-/// `ksock_agent::record`); `None` where QEMU could not be given its path (then the guest
+/// the agent's `record`); `None` where QEMU could not be given its path (then the guest
 /// logs inputs on the console).
 fn input_record_file(dir: &Path) -> Result<Option<PathBuf>> {
     let f = dir.join(proto::RECORD_FILE);
@@ -754,7 +752,7 @@ fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> 
             shared
                 .config
                 .findings
-                .join(ksock_agent::persistent::slug(&title))
+                .join(ksock_proto::slug(&title))
                 .display()
         ));
     }
@@ -770,7 +768,7 @@ pub fn crash_title(console: &[String]) -> String {
         .into_iter()
         .next()
         .unwrap_or_else(|| "Kernel panic".into());
-    let mut title = ksock_agent::fuzz::splat_title(&first);
+    let mut title = ksock_proto::splat_title(&first);
     if let Some(i) = title.find(", address:") {
         title.truncate(i);
     }
@@ -811,7 +809,7 @@ fn save_host_finding(
             console[console.len().saturating_sub(30)..].join("\n")
         )
     })?;
-    let all = ksock_agent::persistent::Decoded::new(&input, &shared.config);
+    let all = ksock_proto::Decoded::new(&input, &shared.config);
     // The ops after the one that was running never ran: the finding is the prefix.
     let (ops, which) = match op {
         Some(i) => (
@@ -827,10 +825,7 @@ fn save_host_finding(
             "the whole input; the kernel went down while it ran".to_string(),
         ),
     };
-    let fdir = shared
-        .config
-        .findings
-        .join(ksock_agent::persistent::slug(title));
+    let fdir = shared.config.findings.join(ksock_proto::slug(title));
     let new = !fdir.exists();
     std::fs::create_dir_all(&fdir)?;
     std::fs::write(fdir.join("input.bin"), &input)?;

@@ -1,6 +1,6 @@
 //! Judging a spec from what the guest reported. Pure: no I/O, so every rule is unit-tested.
 
-use ksock_agent::proto::SpecResult;
+use ksock_proto::SpecResult;
 use ksock_spec::{KernelVersion, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +131,7 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
         let over = result.dmesg.iter().find_map(|l| {
             let c = p.0.captures(l)?;
             let len: usize = c.name("len")?.as_str().parse().ok()?;
-            let shown = ksock_agent::msgfuzz::logged_bytes(c.name("data")?.as_str());
+            let shown = ksock_ops::msg::logged_bytes(c.name("data")?.as_str());
             (shown > len).then(|| format!("{shown} data bytes for len={len}: {l}"))
         });
         if let Some(actual) = over {
@@ -158,7 +158,7 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ksock_agent::proto::ActionResult;
+    use ksock_proto::ActionResult;
     use std::path::Path;
 
     fn spec(yaml: &str) -> Spec {

@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ksock_agent::proto::{FindingMeta, FINDING_META};
 use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
+use ksock_proto::{FindingMeta, FINDING_META};
 use ksock_spec::Spec;
 use ksock_vm::kernel::Flavour;
 use ksock_vm::Cache;
@@ -78,10 +78,9 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
 
 /// Where a finding's regression spec goes by default: `specs/regressions/<title>.yaml`.
 pub fn default_spec_path(specs_dir: &Path, f: &Finding) -> PathBuf {
-    specs_dir.join("regressions").join(format!(
-        "{}.yaml",
-        ksock_agent::persistent::slug(&f.meta.title)
-    ))
+    specs_dir
+        .join("regressions")
+        .join(format!("{}.yaml", ksock_proto::slug(&f.meta.title)))
 }
 
 /// `seed_bugs=1 port=9100` → `{seed_bugs: 1, port: 9100}` in YAML flow style.
@@ -231,7 +230,7 @@ struct Conn {
 }
 
 /// The client connections a message sequence makes, one after another, as the fuzzer's
-/// executor (`ksock_agent::msgfuzz`) makes them. Connections held open at the same time
+/// executor (the agent's `msgfuzz`) makes them. Connections held open at the same time
 /// have no spec form yet.
 fn connections(ops: &[MsgOp], t: &MsgTarget) -> Result<Vec<Conn>> {
     let mut done = Vec::new();

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ksock_agent::peers::{ClientSpec, ServerSpec, SockoptSpec};
-use ksock_agent::proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
+use ksock_proto::peers::{ClientSpec, ServerSpec, SockoptSpec};
+use ksock_proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
 use ksock_spec::{KernelVersion, Spec, Step};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
 use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
@@ -215,7 +215,7 @@ impl KernelRun<'_> {
             // An oops leaves the kernel in a state no later spec should be judged in:
             // make it a panic, which ends the boot and fails only the running spec.
             append: vec![
-                ksock_agent::guard::GUEST_MARKER.to_string(),
+                ksock_proto::GUEST_MARKER.to_string(),
                 "oops=panic".to_string(),
             ],
             rwdirs: vec![shared.path().to_path_buf()],
@@ -441,7 +441,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
     let d = ksock_ops::Target::KSOCK_SOCKOPT;
     let optmin = f.int_param("optmin", d.optmin.into()) as i32;
     Action::Fuzz {
-        campaign: ksock_agent::fuzz::Campaign {
+        campaign: ksock_proto::Campaign {
             module: module.to_string(),
             path: kos[module].clone(),
             params: module_params(&f.params),

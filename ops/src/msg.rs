@@ -123,9 +123,37 @@ pub fn describe(ops: &[MsgOp]) -> String {
         .join("\n")
 }
 
+/// How many bytes a logged `data=` value (see [`RECV_LOG`]) stands for, at least: Rust
+/// modules print bytes with `BStr` (`\xNN`, `\t`, `\n`, `\r` for one byte each), C's `%s`
+/// raw (which `/dev/kmsg` escapes and the agent unescapes). A payload that itself holds
+/// `\x41` is counted short, never long: an oracle built on this may miss, it does not invent.
+pub fn logged_bytes(data: &str) -> usize {
+    let c: Vec<char> = data.chars().collect();
+    let hex = |i: usize| c.get(i).is_some_and(|d| matches!(d, '0'..='9' | 'a'..='f'));
+    let (mut i, mut n) = (0, 0);
+    while i < c.len() {
+        i += match (c[i], c.get(i + 1)) {
+            ('\\', Some('x')) if hex(i + 2) && hex(i + 3) => 4,
+            ('\\', Some('t' | 'n' | 'r')) => 2,
+            _ => 1,
+        };
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_escapes_count_one_byte_each() {
+        assert_eq!(logged_bytes(r"ab\x00\tc"), 5);
+        assert_eq!(logged_bytes("plain"), 5);
+        assert_eq!(logged_bytes(r"\x4"), 3, "a cut escape is its characters");
+        assert_eq!(logged_bytes(r"\q"), 2);
+        assert_eq!(logged_bytes(""), 0);
+    }
 
     #[test]
     fn sizes_sit_at_the_buffer_edges() {

@@ -480,56 +480,21 @@ impl<'de> Deserialize<'de> for Pattern {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Errno(pub i32);
 
-/// Errno names specs may use, with Linux x86-64 values.
-pub const ERRNOS: &[(&str, i32)] = &[
-    ("EPERM", 1),
-    ("ENOENT", 2),
-    ("EIO", 5),
-    ("ENOEXEC", 8),
-    ("EAGAIN", 11),
-    ("ENOMEM", 12),
-    ("EFAULT", 14),
-    ("EBUSY", 16),
-    ("EEXIST", 17),
-    ("EINVAL", 22),
-    ("ENOSPC", 28),
-    ("ERANGE", 34),
-    ("ENOPROTOOPT", 92),
-    ("EOPNOTSUPP", 95),
-    ("ECONNRESET", 104),
-    ("ENETUNREACH", 101),
-    ("EADDRINUSE", 98),
-    ("ECONNREFUSED", 111),
-    ("ETIMEDOUT", 110),
-];
-
 impl Errno {
-    /// The name specs write for `v` (`EINVAL`), or `errnoN` for one not in [`ERRNOS`].
+    /// The name specs write for `v` (`EINVAL`), or `errnoN` for a value with no name.
     pub fn name_of(v: i32) -> String {
-        ERRNOS
-            .iter()
-            .find(|(_, x)| *x == v)
-            .map_or_else(|| format!("errno{v}"), |(n, _)| n.to_string())
+        ksock_proto::errno::name(v)
     }
 }
 
 impl<'de> Deserialize<'de> for Errno {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ERRNOS
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, v)| Errno(*v))
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "unknown errno {s:?}; known: {}",
-                    ERRNOS
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
+        ksock_proto::errno::by_name(&s).map(Errno).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown errno {s:?}: want a Linux errno name such as EINVAL or ECONNREFUSED"
+            ))
+        })
     }
 }
 
@@ -692,7 +657,7 @@ impl JsonSchema for Errno {
         "Errno".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let names: Vec<&str> = ERRNOS.iter().map(|(n, _)| *n).collect();
+        let names = ksock_proto::errno::names();
         schemars::json_schema!({ "type": "string", "enum": names })
     }
 }

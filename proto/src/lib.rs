@@ -1,8 +1,23 @@
-//! What the harness and the agent say to each other, as JSON files in the shared directory.
+//! ksock-proto: what the host's harness and the guest's agent say to each other, as JSON
+//! files in the shared directory and records in shared memory, and the vocabulary both
+//! sides need to read them: peers' specs, fuzz campaigns and findings, errno names.
+//!
+//! Boundary: plain data and pure functions only. No syscalls, no guest code: the harness
+//! depends on this crate, never on the agent.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub mod errno;
+pub mod findings;
+pub mod peers;
+
+pub use findings::{slug, splat_title, Decoded};
+
+/// The kernel command-line word that marks a ksock guest: the harness boots every guest with
+/// it, and the agent refuses to load a module where it is missing.
+pub const GUEST_MARKER: &str = "ksock.guest=1";
 
 /// File (in the shared directory) holding a [`FuzzConfig`] for the in-guest fuzzer.
 pub const FUZZ_CONFIG_FILE: &str = "fuzz.json";
@@ -81,6 +96,22 @@ pub struct FuzzConfig {
     /// Message ops against a TCP server module instead of sockopt calls.
     #[serde(default)]
     pub server: Option<ksock_ops::msg::MsgTarget>,
+}
+
+/// A bounded, deterministic campaign (the `fuzz` spec step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub module: String,
+    pub path: PathBuf,
+    pub params: String,
+    pub target: ksock_ops::Target,
+    pub seed: u64,
+    pub runs: u64,
+    pub max_ops: usize,
+    /// Check ksock_sockopt's contract too.
+    pub model: bool,
+    /// Kernel log lines matching any of these are findings.
+    pub splats: Vec<String>,
 }
 
 /// Input bytes per console record: their hex must fit one kernel log record (~1 KiB).
@@ -204,19 +235,19 @@ pub enum Action {
         ms: u64,
     },
     Client {
-        spec: crate::peers::ClientSpec,
+        spec: peers::ClientSpec,
         background: Option<String>,
     },
     Server {
         name: String,
-        spec: crate::peers::ServerSpec,
+        spec: peers::ServerSpec,
         expect_received: Option<Vec<String>>,
     },
     Join {
         name: String,
     },
     Sockopt {
-        spec: crate::peers::SockoptSpec,
+        spec: peers::SockoptSpec,
     },
     Sockets {
         port: u16,
@@ -228,7 +259,7 @@ pub enum Action {
     /// A bounded, deterministic fuzz campaign; `expect_finding` inverts the verdict (for
     /// specs that prove the oracles catch a seeded bug).
     Fuzz {
-        campaign: crate::fuzz::Campaign,
+        campaign: Campaign,
         expect_finding: bool,
     },
 }
@@ -291,7 +322,7 @@ impl Action {
                         " (expecting {})",
                         spec.expect_errnos
                             .iter()
-                            .map(|e| crate::modules::errno_name(*e))
+                            .map(|e| errno::name(*e))
                             .collect::<Vec<_>>()
                             .join(" or ")
                     )

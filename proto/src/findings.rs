@@ -1,0 +1,123 @@
+//! Findings' vocabulary, shared by the in-guest fuzzer (which saves them) and the host
+//! (which decodes crashing inputs, names and reproduces findings).
+
+use std::sync::LazyLock;
+
+use ksock_ops::msg::MsgOp;
+use ksock_ops::Op;
+
+use crate::FuzzConfig;
+
+/// An input's ops, in the language of the campaign's target (the host decodes a crashing
+/// input the same way).
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    Sockopt(Vec<Op>),
+    Msg(Vec<MsgOp>),
+}
+
+impl Decoded {
+    pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
+        match cfg.server {
+            Some(_) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
+            None => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Decoded::Sockopt(o) => o.len(),
+            Decoded::Msg(o) => o.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether any op reloads the module.
+    pub fn reloads(&self) -> bool {
+        matches!(self, Decoded::Sockopt(o) if o.iter().any(|op| matches!(op, Op::Reload(_))))
+    }
+
+    pub fn prefix(&self, n: usize) -> Self {
+        match self {
+            Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
+            Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),
+        }
+    }
+
+    pub fn without(&self, i: usize) -> Self {
+        let mut d = self.clone();
+        match &mut d {
+            Decoded::Sockopt(o) => drop(o.remove(i)),
+            Decoded::Msg(o) => drop(o.remove(i)),
+        }
+        d
+    }
+
+    pub fn describe(&self, t: &ksock_ops::Target) -> String {
+        match self {
+            Decoded::Sockopt(o) => ksock_ops::describe(o, t),
+            Decoded::Msg(o) => ksock_ops::msg::describe(o),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        Ok(match self {
+            Decoded::Sockopt(o) => serde_json::to_vec_pretty(o)?,
+            Decoded::Msg(o) => serde_json::to_vec_pretty(o)?,
+        })
+    }
+}
+
+/// A title as a directory name: `set reads past optlen in m` → `set-reads-past-optlen-in-m`.
+pub fn slug(title: &str) -> String {
+    let s: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `BUG: KFENCE: out-of-bounds read in foo+0x1c/0x80` → `BUG: KFENCE: out-of-bounds read
+/// in foo`: the log line from its report word on, without timestamps or offsets.
+pub fn splat_title(line: &str) -> String {
+    let words = [
+        "BUG:",
+        "WARNING:",
+        "UBSAN:",
+        "KFENCE:",
+        "INFO:",
+        "general protection",
+        "Oops",
+    ];
+    let start = words.iter().filter_map(|w| line.find(w)).min().unwrap_or(0);
+    static NOISE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\+0x[0-9a-f]+/0x[0-9a-f]+|\s+\[[^\]]*\]|0x[0-9a-f]{6,}")
+            .expect("valid regex")
+    });
+    NOISE.replace_all(&line[start..], "").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_directory_names() {
+        assert_eq!(
+            slug("BUG: KFENCE: out-of-bounds read in f"),
+            "bug-kfence-out-of-bounds-read-in-f"
+        );
+    }
+}
