@@ -64,9 +64,10 @@ impl InputLog {
 
     fn shared(&mut self) -> Option<&mut [u8]> {
         match self {
-            // SAFETY: `mem..mem+len` is our mapping of the device's BAR, alive as long as
-            // self and borrowed mutably with it; nothing else in this process touches it.
             InputLog::Shared { mem, len } => {
+                // SAFETY: `mem..mem+len` is our mapping of the device's BAR, alive as long
+                // as self and borrowed mutably with it; nothing else in this process
+                // touches it.
                 Some(unsafe { std::slice::from_raw_parts_mut(*mem, *len) })
             }
             InputLog::Console(_) => None,

@@ -502,42 +502,45 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
         match outcome.end.clone() {
             BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
             BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
-            BootEnd::Exited(_) => {
-                // The file is written through 9p before the guest powers off; the console
-                // line may be lost in the power-off (seen once under load).
-                let from_file = std::fs::read_to_string(dir.join(EXIT_FILE))
-                    .ok()
-                    .and_then(|t| t.trim().parse::<i32>().ok());
-                let from_console = shared.live.lock().expect("live").job(n).exit_status.take();
-                let status = from_file.or(from_console);
-                let timed_out = outcome
-                    .console
-                    .iter()
-                    .any(|l| l.contains("ERROR: libFuzzer: timeout"));
-                match status {
-                    Some(0) => {}
-                    Some(_) if timed_out => hang_finding(
-                        shared,
-                        n,
-                        &format!("an input ran longer than libFuzzer's {INPUT_TIMEOUT_S} s limit"),
-                        &outcome.console,
-                    )?,
-                    Some(s) => bail!(
-                        "the fuzzer exited with status {s}; console tail:\n{}",
-                        outcome.console_tail(30)
-                    ),
-                    None => bail!(
-                        "the guest ended before the fuzzer finished; console tail:\n{}",
-                        outcome.console_tail(30)
-                    ),
-                }
-            }
+            BootEnd::Exited(_) => fuzzer_exited(shared, n, &dir, &outcome)?,
             other => bail!(
                 "the guest ended: {}; console tail:\n{}",
                 boot::describe_end(&other),
                 outcome.console_tail(30)
             ),
         }
+    }
+}
+
+/// The guest powered off after the fuzzer ended: fine if it exited 0; a libFuzzer timeout
+/// is a hang finding; anything else stops the campaign with the console's tail.
+fn fuzzer_exited(shared: &Shared, n: usize, dir: &Path, outcome: &boot::BootOutcome) -> Result<()> {
+    // The file is written through 9p before the guest powers off; the console line may be
+    // lost in the power-off (seen once under load).
+    let from_file = std::fs::read_to_string(dir.join(EXIT_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok());
+    let from_console = shared.live.lock().expect("live").job(n).exit_status.take();
+    let timed_out = outcome
+        .console
+        .iter()
+        .any(|l| l.contains("ERROR: libFuzzer: timeout"));
+    match from_file.or(from_console) {
+        Some(0) => Ok(()),
+        Some(_) if timed_out => hang_finding(
+            shared,
+            n,
+            &format!("an input ran longer than libFuzzer's {INPUT_TIMEOUT_S} s limit"),
+            &outcome.console,
+        ),
+        Some(s) => bail!(
+            "the fuzzer exited with status {s}; console tail:\n{}",
+            outcome.console_tail(30)
+        ),
+        None => bail!(
+            "the guest ended before the fuzzer finished; console tail:\n{}",
+            outcome.console_tail(30)
+        ),
     }
 }
 

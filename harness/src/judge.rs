@@ -60,28 +60,33 @@ fn first_unmatched<'a>(
 
 /// Judges one spec's result; `console_tail` is attached to failures.
 pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Result<(), Failure> {
-    let fail = |expected: String, actual: String| Failure {
-        expected,
-        actual,
-        dmesg: result.dmesg.clone(),
-        console_tail: String::new(),
-    };
+    check_run(spec, result)
+        .and_then(|()| check_log(spec, version, &result.dmesg))
+        .map_err(|(expected, actual)| Failure {
+            expected,
+            actual,
+            dmesg: result.dmesg.clone(),
+            console_tail: String::new(),
+        })
+}
+
+/// A failed check: what was expected, what was seen.
+type Miss = (String, String);
+
+/// Every step ran and succeeded, the kernel is clean after the spec, and it did not splat.
+fn check_run(spec: &Spec, result: &SpecResult) -> Result<(), Miss> {
     if let Some(a) = result.actions.iter().find(|a| !a.ok) {
-        return Err(fail(
-            format!("step `{}` to succeed", a.action),
-            a.detail.clone(),
-        ));
+        return Err((format!("step `{}` to succeed", a.action), a.detail.clone()));
     }
-    let ran = result.actions.len();
-    let want = spec.steps.len();
+    let (ran, want) = (result.actions.len(), spec.steps.len());
     if ran < want {
-        return Err(fail(
+        return Err((
             format!("all {want} steps to run"),
             format!("only {ran} ran"),
         ));
     }
     if !result.stuck_modules.is_empty() {
-        return Err(fail(
+        return Err((
             "a clean kernel after the spec (every module it loaded unloaded)".into(),
             format!(
                 "still loaded after the spec, and unloading failed: {}",
@@ -90,34 +95,35 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
         ));
     }
     let splats = ksock_vm::boot::splats(result.dmesg.iter().map(String::as_str));
-    if let Some(s) = splats.first() {
-        return Err(fail(
+    match splats.first() {
+        Some(s) => Err((
             "no kernel splat (BUG, WARNING, Oops, KASAN, refcount, lockup…)".into(),
             s.clone(),
-        ));
+        )),
+        None => Ok(()),
     }
-    if let Some((p, from)) = first_unmatched(spec.dmesg_for(version), &result.dmesg) {
+}
+
+/// The spec's `expect` on the kernel log: lines in order, counts, data lengths, absences.
+fn check_log(spec: &Spec, version: &KernelVersion, dmesg: &[String]) -> Result<(), Miss> {
+    if let Some((p, from)) = first_unmatched(spec.dmesg_for(version), dmesg) {
         let after = if from == 0 {
             String::new()
         } else {
-            format!(" after line {from} (`{}`)", result.dmesg[from - 1])
+            format!(" after line {from} (`{}`)", dmesg[from - 1])
         };
-        return Err(fail(
+        return Err((
             format!("a kernel log line matching /{}/{after}", p.as_str()),
             format!(
                 "no such line among the {} lines logged during the spec",
-                result.dmesg.len()
+                dmesg.len()
             ),
         ));
     }
     for c in &spec.expect.counts {
-        let n = result
-            .dmesg
-            .iter()
-            .filter(|l| c.pattern.is_match(l))
-            .count();
+        let n = dmesg.iter().filter(|l| c.pattern.is_match(l)).count();
         if n != c.times {
-            return Err(fail(
+            return Err((
                 format!(
                     "{} kernel log line(s) matching /{}/",
                     c.times,
@@ -128,14 +134,8 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
         }
     }
     for p in &spec.expect.log_lengths {
-        let over = result.dmesg.iter().find_map(|l| {
-            let c = p.0.captures(l)?;
-            let len: usize = c.name("len")?.as_str().parse().ok()?;
-            let shown = ksock_ops::msg::logged_bytes(c.name("data")?.as_str());
-            (shown > len).then(|| format!("{shown} data bytes for len={len}: {l}"))
-        });
-        if let Some(actual) = over {
-            return Err(fail(
+        if let Some(actual) = overlong(&p.0, dmesg) {
+            return Err((
                 format!(
                     "log lines matching /{}/ to show at most `len` bytes of data",
                     p.as_str()
@@ -145,14 +145,24 @@ pub fn judge(spec: &Spec, version: &KernelVersion, result: &SpecResult) -> Resul
         }
     }
     for p in &spec.expect.absent {
-        if let Some(l) = result.dmesg.iter().find(|l| p.is_match(l)) {
-            return Err(fail(
+        if let Some(l) = dmesg.iter().find(|l| p.is_match(l)) {
+            return Err((
                 format!("no kernel log line matching /{}/", p.as_str()),
                 l.clone(),
             ));
         }
     }
     Ok(())
+}
+
+/// The first line matching `re` whose `data` group shows more bytes than its `len` says.
+fn overlong(re: &regex::Regex, dmesg: &[String]) -> Option<String> {
+    dmesg.iter().find_map(|l| {
+        let c = re.captures(l)?;
+        let len: usize = c.name("len")?.as_str().parse().ok()?;
+        let shown = ksock_ops::msg::logged_bytes(c.name("data")?.as_str());
+        (shown > len).then(|| format!("{shown} data bytes for len={len}: {l}"))
+    })
 }
 
 #[cfg(test)]

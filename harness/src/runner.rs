@@ -479,87 +479,92 @@ fn socket_addr(addr: &str, port: u16) -> std::net::SocketAddr {
 }
 
 fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
-    let actions = spec
-        .steps
-        .iter()
-        .map(|st| match st {
-            Step::Load(l) => Action::Load {
-                module: l.module.clone(),
-                path: kos[&l.module].clone(),
-                params: module_params(&l.params),
-                expect_errno: l.expect_error.map(|e| e.0),
-            },
-            Step::Fuzz(f) => fuzz_action(f, kos),
-            Step::Unload(m) => Action::Unload { module: m.clone() },
-            Step::WaitDmesg(w) => Action::WaitDmesg {
-                pattern: w.pattern.as_str().to_string(),
-                timeout_ms: w.timeout_ms,
-            },
-            Step::Sleep(ms) => Action::Sleep { ms: *ms },
-            Step::Client(c) => Action::Client {
-                spec: ClientSpec {
-                    addr: socket_addr(&c.addr, c.port),
-                    messages: c.messages.iter().map(|m| m.0.clone()).collect(),
-                    expect_echo: c.expect_echo,
-                    abort: c.abort,
-                    hold_ms: c.hold_ms,
-                    timeout_ms: c.timeout_ms,
-                    expect_errno: c.expect_error.map(|e| e.0),
-                },
-                background: c.background.clone(),
-            },
-            Step::Server(sv) => Action::Server {
-                name: sv.name.clone(),
-                spec: ServerSpec {
-                    addr: socket_addr(&sv.addr, sv.port),
-                    accept: sv.accept,
-                    timeout_ms: sv.timeout_ms,
-                    backlog: sv.backlog,
-                    hold_ms: sv.hold_ms,
-                },
-                expect_received: sv.expect_received.clone(),
-            },
-            Step::Join(name) => Action::Join { name: name.clone() },
-            Step::Sockopt(o) => Action::Sockopt {
-                spec: SockoptSpec {
-                    level: o.level,
-                    optname: o.optname,
-                    set: o
-                        .set
-                        .as_ref()
-                        .map(|s| s.as_bytes().to_vec())
-                        .or_else(|| o.set_hex.as_deref().and_then(ksock_spec::parse_hex)),
-                    get_len: o.get_len,
-                    optlen: o.optlen,
-                    place: if o.bad_pointer {
-                        ksock_ops::Place::Unmapped
-                    } else {
-                        place_of(o.buffer)
-                    },
-                    expect_errnos: match o.expect_error {
-                        Some(e) => vec![e.0],
-                        None => o.expect_error_any.iter().map(|e| e.0).collect(),
-                    },
-                    repeat: o.repeat,
-                    expect_value: o
-                        .expect_value
-                        .as_ref()
-                        .map(|s| s.as_bytes().to_vec())
-                        .or_else(|| o.expect_hex.as_deref().and_then(ksock_spec::parse_hex)),
-                },
-            },
-            Step::Sockets(so) => Action::Sockets {
-                port: so.port,
-                listening: so.listening,
-                established: so.established,
-                none: so.none,
-                timeout_ms: so.timeout_ms,
-            },
-        })
-        .collect();
+    let actions = spec.steps.iter().map(|st| action_of(st, kos)).collect();
     PlanSpec {
         name: spec.name.clone(),
         actions,
+    }
+}
+
+/// One step as the agent runs it: module names resolved to `.ko` paths, peers to addresses.
+fn action_of(st: &Step, kos: &BTreeMap<String, PathBuf>) -> Action {
+    match st {
+        Step::Load(l) => Action::Load {
+            module: l.module.clone(),
+            path: kos[&l.module].clone(),
+            params: module_params(&l.params),
+            expect_errno: l.expect_error.map(|e| e.0),
+        },
+        Step::Fuzz(f) => fuzz_action(f, kos),
+        Step::Unload(m) => Action::Unload { module: m.clone() },
+        Step::WaitDmesg(w) => Action::WaitDmesg {
+            pattern: w.pattern.as_str().to_string(),
+            timeout_ms: w.timeout_ms,
+        },
+        Step::Sleep(ms) => Action::Sleep { ms: *ms },
+        Step::Client(c) => Action::Client {
+            spec: ClientSpec {
+                addr: socket_addr(&c.addr, c.port),
+                messages: c.messages.iter().map(|m| m.0.clone()).collect(),
+                expect_echo: c.expect_echo,
+                abort: c.abort,
+                hold_ms: c.hold_ms,
+                timeout_ms: c.timeout_ms,
+                expect_errno: c.expect_error.map(|e| e.0),
+            },
+            background: c.background.clone(),
+        },
+        Step::Server(sv) => Action::Server {
+            name: sv.name.clone(),
+            spec: ServerSpec {
+                addr: socket_addr(&sv.addr, sv.port),
+                accept: sv.accept,
+                timeout_ms: sv.timeout_ms,
+                backlog: sv.backlog,
+                hold_ms: sv.hold_ms,
+            },
+            expect_received: sv.expect_received.clone(),
+        },
+        Step::Join(name) => Action::Join { name: name.clone() },
+        Step::Sockopt(o) => Action::Sockopt {
+            spec: sockopt_spec(o),
+        },
+        Step::Sockets(so) => Action::Sockets {
+            port: so.port,
+            listening: so.listening,
+            established: so.established,
+            none: so.none,
+            timeout_ms: so.timeout_ms,
+        },
+    }
+}
+
+fn sockopt_spec(o: &ksock_spec::Sockopt) -> SockoptSpec {
+    SockoptSpec {
+        level: o.level,
+        optname: o.optname,
+        set: o
+            .set
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec())
+            .or_else(|| o.set_hex.as_deref().and_then(ksock_spec::parse_hex)),
+        get_len: o.get_len,
+        optlen: o.optlen,
+        place: if o.bad_pointer {
+            ksock_ops::Place::Unmapped
+        } else {
+            place_of(o.buffer)
+        },
+        expect_errnos: match o.expect_error {
+            Some(e) => vec![e.0],
+            None => o.expect_error_any.iter().map(|e| e.0).collect(),
+        },
+        repeat: o.repeat,
+        expect_value: o
+            .expect_value
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec())
+            .or_else(|| o.expect_hex.as_deref().and_then(ksock_spec::parse_hex)),
     }
 }
 

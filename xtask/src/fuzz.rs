@@ -6,38 +6,33 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result};
 use ksock_harness::campaign::{self, CampaignOptions};
 use ksock_harness::project::Project;
-use ksock_vm::boot::Accel;
-use ksock_vm::kernel::Flavour;
 
-pub struct GuestArgs {
-    pub target: campaign::Target,
-    pub seconds: u64,
-    pub kernel: String,
-    pub flavour: Option<Flavour>,
-    pub jobs: usize,
-    pub seed_bugs: u8,
-    pub accel: Option<Accel>,
-}
+use crate::flags::{BenchArgs, FuzzArgs, FuzzTarget};
 
 /// `cargo xtask fuzz sockopt|server`.
-pub fn in_guest(root: &Path, a: GuestArgs) -> Result<ExitCode> {
+pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
+    let target = if a.target == FuzzTarget::Server {
+        campaign::Target::Server
+    } else {
+        campaign::Target::Sockopt
+    };
     crate::setup()?;
     let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
     let opts = CampaignOptions {
-        flavour: a.flavour,
+        flavour: a.flavour.get(),
         seconds: a.seconds,
         jobs: a.jobs.max(1),
-        seed_bugs: a.seed_bugs,
-        accel: a.accel,
-        ..CampaignOptions::new(a.target, &a.kernel, fuzzer, root.join("target/ksock/fuzz"))
+        seed_bugs: a.seed_bugs.unwrap_or(0),
+        accel: a.accel.get(),
+        ..CampaignOptions::new(target, &a.kernel, fuzzer, root.join("target/ksock/fuzz"))
     };
     let r = campaign::run(&cache, &project, &opts)?;
     println!(
         "fuzzed {} ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
-        a.target.module(),
+        target.module(),
         r.flavour,
         r.release,
         r.fuzz_seconds,
@@ -118,13 +113,9 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
 /// the same boot. Time to find: the same module with its seeded copies. Prints per run and
 /// medians: raw syscalls/s, the fuzzer's module syscalls/s and their ratio, execs/s,
 /// coverage, and the time to find each seeded bug.
-pub fn bench(
-    root: &Path,
-    kernel: &str,
-    runs: usize,
-    seconds: u64,
-    accel: Option<Accel>,
-) -> Result<ExitCode> {
+pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
+    let (kernel, runs, seconds, accel) =
+        (a.kernel.as_str(), a.runs.max(1), a.seconds, a.accel.get());
     crate::setup()?;
     crate::build_agent(root)?;
     let fuzzer = campaign::build_fuzzer(root)?;

@@ -9,16 +9,8 @@ use anyhow::{Context, Result};
 use ksock_harness::project::Project;
 use ksock_harness::repro;
 use ksock_harness::runner::RunOptions;
-use ksock_vm::boot::Accel;
 
-pub struct ReproArgs {
-    pub what: PathBuf,
-    pub out: Option<PathBuf>,
-    pub kernels: Vec<String>,
-    pub runs: usize,
-    pub bisect: bool,
-    pub accel: Option<Accel>,
-}
+use crate::flags::ReproArgs;
 
 pub fn repro(root: &Path, a: ReproArgs) -> Result<ExitCode> {
     crate::setup()?;
@@ -45,7 +37,7 @@ pub fn repro(root: &Path, a: ReproArgs) -> Result<ExitCode> {
         a.kernels.clone()
     };
     let opts = RunOptions {
-        accel: a.accel,
+        accel: a.accel.get(),
         ..RunOptions::defaults(&project)
     };
     let cells = repro::run_matrix(&cache, &project, &spec, &kernels, a.runs.max(1), &opts)?;

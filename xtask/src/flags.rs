@@ -1,0 +1,269 @@
+//! The command line: every command's flags, as clap types (rust-analyzer keeps its
+//! xtask's flags in one file the same way). Each command lives in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ksock_vm::boot::Accel;
+use ksock_vm::kernel::Flavour;
+
+/// ksock: test and fuzz in-kernel socket code in real Linux kernels.
+///
+/// Kernels come from Debian's archive (mirror taken from this machine's apt configuration,
+/// or KSOCK_DEBIAN_MIRROR), modules are built with the exact toolchain that built each
+/// kernel, and every spec runs in a virtme-ng guest (KVM where it works, else TCG).
+/// Everything is cached under KSOCK_CACHE (default ~/.cache/ksock).
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", verbatim_doc_comment)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AccelArg {
+    /// KVM if a probe boot works on this host (cached), else TCG.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl AccelArg {
+    /// `None`: probe (see `ksock_vm::boot`).
+    pub fn get(self) -> Option<Accel> {
+        match self {
+            AccelArg::Auto => None,
+            AccelArg::Kvm => Some(Accel::Kvm),
+            AccelArg::Tcg => Some(Accel::Tcg),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FlavourArg {
+    /// Rust modules where the kernel has Rust, else the C reference ports.
+    Auto,
+    Rust,
+    C,
+}
+
+impl FlavourArg {
+    pub fn get(self) -> Option<Flavour> {
+        match self {
+            FlavourArg::Auto => None,
+            FlavourArg::Rust => Some(Flavour::Rust),
+            FlavourArg::C => Some(Flavour::C),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWhat {
+    /// Preparation, module build, boot + one spec.
+    Pipeline,
+    /// The in-guest fuzzer.
+    Fuzz,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FuzzTarget {
+    /// The YAML spec reader (host side).
+    Spec,
+    /// ksock_sockopt in a guest: set/get sequences, coverage from the module itself.
+    Sockopt,
+    /// ksock_server (echo=1) in a guest: connections, messages at its buffer's edges,
+    /// half-closes and resets.
+    Server,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the specs in specs/ on a kernel and print a verdict for each.
+    ///
+    /// Example: cargo xtask run --kernel 7.3 hello-parameter
+    Run(RunArgs),
+    /// Differential run: every spec with the Rust modules and with the C ports, on one
+    /// kernel; exits non-zero when any spec's observations differ.
+    ///
+    /// Observations are the verdict and the modules' own log lines (timestamps, ephemeral
+    /// ports and taint notices taken out).
+    Diff(DiffArgs),
+    /// Reproduce a fuzz finding, or a regression spec, on every kernel.
+    ///
+    /// Given a finding directory (`target/ksock/fuzz/<target>/<kernel>/findings/<title>/`),
+    /// writes its regression spec to `specs/regressions/<title>.yaml` (or `--out`): the
+    /// finding's ops as `sockopt`/`load` steps stating what a correct module does, and
+    /// `found_with` holding the parameters it was found with. The spec passes in the normal
+    /// suite. Then runs it as found (those parameters filled into its load steps) on each
+    /// kernel and each flavour of the module, and prints where it reproduces (the spec
+    /// fails), where it does not, and the first failing expectation.
+    ///
+    /// Given a spec file, runs that the same way.
+    Repro(ReproArgs),
+    /// Unit tests plus every spec on every kernel of the catalog (what CI runs).
+    ///
+    /// Prepares the kernels first (with progress), runs `cargo nextest run --workspace` for
+    /// everything but the spec tests (`cargo test` if nextest is missing), then the spec x
+    /// kernel tests in one process, so each kernel boots once for all its specs. Extra
+    /// arguments go to the first runner.
+    Test(TestArgs),
+    /// Fetch a kernel, make its toolchain root and module build tree (no boot).
+    ///
+    /// `--root` builds with another kernel's toolchain root to check it; a root whose
+    /// compilers differ from the kernel's is refused, e.g.
+    /// `cargo xtask prepare --kernel 7.2 --root trixie`.
+    Prepare(PrepareArgs),
+    /// Install the host tools ksock needs (apt packages, virtme-ng from PyPI).
+    Setup,
+    /// List the kernel catalog.
+    Kernels,
+    /// Fuzz a target with libFuzzer.
+    ///
+    /// `sockopt`: boots the kernel and fuzzes ksock_sockopt from inside the guest with
+    /// sequences of setsockopt/getsockopt calls (optnames in and around its range, edge
+    /// lengths, buffers ending at a guard page, canaries, NULL, unmapped, read-only). The
+    /// module is built with trace-pc coverage and ksock's runtime (kmods/c/cov), so the
+    /// module's own basic blocks guide libFuzzer. Oracles: guard page, canary, returned
+    /// length, the module's contract (without --seed-bugs), kernel splats (KFENCE is
+    /// switched on where the kernel has it), a panic (the guest reboots and goes on), an op
+    /// that never returns. Findings are deduplicated by title and saved with their input
+    /// and decoded sequence under target/ksock/fuzz/sockopt/<release>-<flavour>/findings/;
+    /// the corpus beside them is kept between campaigns. Exit status 1 when a campaign
+    /// found something.
+    ///
+    /// `server`: the same for ksock_server (loaded with echo=1): connections, messages at
+    /// the edges of its 1024-byte buffer, half-closes and resets; oracles: the echo, its
+    /// `recv … len=N data=…` log lines (never more than N bytes), splats, panics, deadlines.
+    ///
+    /// Example: cargo xtask fuzz sockopt --seconds 120 --seed-bugs --kernel 6.1
+    ///
+    /// `spec`: the spec reader on the host (cargo-fuzz, installed from crates.io on first
+    /// use), seeded with specs/*.yaml; it must never panic.
+    Fuzz(FuzzArgs),
+    /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot
+    /// that runs one spec, each repeated; prints min / median / max.
+    ///
+    /// `bench fuzz`: the in-guest fuzzer against a raw syscall loop in the same boot, execs/s,
+    /// coverage, and the time to find ksock_sockopt's seeded bugs (medians over --runs).
+    Bench(BenchArgs),
+    /// Regenerate specs/ksock-spec.schema.json (JSON Schema for editors) from the spec types.
+    Schema,
+}
+
+// The flags of `cargo xtask run` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct RunArgs {
+    /// Catalog kernel(s) to run on (repeatable).
+    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernels: Vec<String>,
+    /// How the guest CPU is provided.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+    /// Which module sources to build: Rust (kmods/<mod>) or the C ports (kmods/c/<mod>).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flavour: FlavourArg,
+    /// Write the verdicts as JSON (round-trips through ksock_harness::report::Report).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the verdicts as JUnit XML, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Only these specs (file names without .yaml); default: all.
+    pub specs: Vec<String>,
+}
+
+// The flags of `cargo xtask diff` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct DiffArgs {
+    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernel: String,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+    /// Only these specs; default: all.
+    pub specs: Vec<String>,
+}
+
+// The flags of `cargo xtask repro` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct ReproArgs {
+    /// A finding directory or a spec file.
+    pub what: PathBuf,
+    /// Where to write the spec made from a finding.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// `all` (the catalog) or kernel names, comma-separated.
+    #[arg(long = "kernel", short, default_value = "all", value_delimiter = ',')]
+    pub kernels: Vec<String>,
+    /// Runs per kernel and flavour (reliability: "reproduces 5/5").
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Name where, in version order, the outcome changes (runs every catalog kernel).
+    #[arg(long)]
+    pub bisect: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+}
+
+// The flags of `cargo xtask test` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct TestArgs {
+    /// Limit the spec tests to these kernels (default: the whole catalog).
+    #[arg(long = "kernel", short)]
+    pub kernels: Vec<String>,
+    #[arg(last = true)]
+    pub runner_args: Vec<String>,
+}
+
+// The flags of `cargo xtask prepare` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct PrepareArgs {
+    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernels: Vec<String>,
+    /// Toolchain root to use: a kernel (`7.3`) or suite (`trixie`, `sid`).
+    #[arg(long)]
+    pub root: Option<String>,
+}
+
+// The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct FuzzArgs {
+    #[arg(value_enum)]
+    pub target: FuzzTarget,
+    /// Fuzzing time in seconds (boots not counted).
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Catalog kernel (sockopt, server).
+    #[arg(long, short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernel: String,
+    /// Module flavour (sockopt, server); default: Rust where the kernel has Rust, else C.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flavour: FlavourArg,
+    /// Guests fuzzing in parallel, sharing one corpus (sockopt, server).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Load the module with planted bugs (its `seed_bugs` mask): alone it means 1, the
+    /// seed article's bugs (sockopt's unchecked copies, server's receive path); for sockopt `--seed-bugs=2` plants a crash (a panic in
+    /// the guest, which the campaign survives), `=3` both.
+    #[arg(long, value_name = "MASK", num_args = 0..=1, default_missing_value = "1",
+          value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub seed_bugs: Option<u8>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+}
+
+// The flags of `cargo xtask bench` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(value_enum, default_value = "pipeline")]
+    pub what: BenchWhat,
+    /// Fuzzing seconds per run (bench fuzz).
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernel: String,
+    /// Repetitions of each measurement.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+}
