@@ -212,7 +212,7 @@ impl Socket {
         to_result(unsafe {
             bindings::kernel_bind(
                 self.ptr(),
-                (&mut sa as *mut SockaddrIn).cast::<RawSockaddr>(),
+                core::ptr::from_mut(&mut sa).cast::<RawSockaddr>(),
                 core::mem::size_of::<SockaddrIn>() as c_int,
             )
         })
@@ -238,7 +238,7 @@ impl Socket {
         to_result(unsafe {
             bindings::kernel_connect(
                 self.ptr(),
-                (&mut sa as *mut SockaddrIn).cast::<RawSockaddr>(),
+                core::ptr::from_mut(&mut sa).cast::<RawSockaddr>(),
                 core::mem::size_of::<SockaddrIn>() as c_int,
                 0,
             )
@@ -250,7 +250,7 @@ impl Socket {
         // SAFETY: all-zero is a valid `msghdr` (no name, no control data, no flags).
         let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
         let mut vec = bindings::kvec {
-            iov_base: data.as_ptr() as *mut c_void,
+            iov_base: data.as_ptr().cast_mut().cast::<c_void>(),
             iov_len: data.len(),
         };
         // SAFETY: `vec` describes `data`, which outlives the call; the kernel only reads it.
@@ -285,7 +285,7 @@ impl Socket {
         let r = unsafe {
             bindings::kernel_getpeername(
                 self.ptr(),
-                (&mut sa as *mut SockaddrIn).cast::<bindings::sockaddr>(),
+                core::ptr::from_mut(&mut sa).cast::<bindings::sockaddr>(),
             )
         };
         to_len(r)?;
@@ -418,8 +418,9 @@ pub(crate) fn should_stop() -> bool {
 /// Sleeps up to `ms`, waking early for kthread_stop (no busy waiting).
 pub(crate) fn sleep_ms(ms: u32) {
     let j = kernel::time::msecs_to_jiffies(ms);
+    let j = kernel::ffi::c_long::try_from(j).unwrap_or(kernel::ffi::c_long::MAX);
     // SAFETY: plain scheduler call from process context.
-    unsafe { bindings::schedule_timeout_interruptible(j as _) };
+    unsafe { bindings::schedule_timeout_interruptible(j) };
 }
 
 /// The end of every thread function: sleep until kthread_stop.

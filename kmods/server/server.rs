@@ -287,7 +287,7 @@ impl kernel::Module for KsockServer {
             port,
             backlog,
             max_conns,
-            echo as u8
+            u8::from(echo)
         );
         Ok(KsockServer {
             shared,

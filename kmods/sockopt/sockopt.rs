@@ -147,8 +147,10 @@ fn get(optval: c_int, user: UserPtr, want: c_int) -> Result<c_int> {
     let store = STORE.lock();
     if store.seed_bugs & SEED_CRASH != 0 && want == 0 && store.last_set_full {
         pr_info!("get optname={} len=0: seeded crash\n", optval);
+        // Through black_box: the lints must not see (and refuse) the NULL it is meant to hit.
+        let null = core::hint::black_box(core::ptr::null_mut::<u8>());
         // SAFETY: none; this is the planted crash (NULL write → oops → panic in a guest).
-        unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u8>(), 0) };
+        unsafe { core::ptr::write_volatile(null, 0) };
     }
     let n = if store.seed_bugs & SEED_COPIES != 0 {
         // Seed bug: copies the whole message whatever the caller's buffer holds.

@@ -392,7 +392,15 @@ impl PreparedKernel {
         src: &Path,
         flavour: Flavour,
     ) -> Result<PathBuf, Error> {
-        self.build_module_with(cache, src, flavour, None)
+        self.build(cache, src, flavour, Variant::Plain)
+    }
+
+    /// Builds a Rust module the way the kernel lints its own: `make CLIPPY=1` (clippy-driver
+    /// with the kernel's lint set instead of rustc), every warning an error. Returns the
+    /// build directory; fails with the log's tail naming the lint.
+    pub fn clippy_module(&self, cache: &Cache, src: &Path) -> Result<PathBuf, Error> {
+        crate::toolchain::ensure_clippy(&self.root, &logs_dir(cache)?.join("clippy-root.log"))?;
+        self.build(cache, src, Flavour::Rust, Variant::Clippy)
     }
 
     /// [`Self::build_module`], optionally instrumented for coverage: every object of the
@@ -405,22 +413,38 @@ impl PreparedKernel {
         flavour: Flavour,
         coverage: Option<&Path>,
     ) -> Result<PathBuf, Error> {
+        let v = coverage.map_or(Variant::Plain, Variant::Coverage);
+        self.build(cache, src, flavour, v)
+    }
+
+    fn build(
+        &self,
+        cache: &Cache,
+        src: &Path,
+        flavour: Flavour,
+        variant: Variant<'_>,
+    ) -> Result<PathBuf, Error> {
+        let coverage = match variant {
+            Variant::Coverage(rt) => Some(rt),
+            _ => None,
+        };
         let dirname = src
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("module")
             .to_string();
-        let variant = match coverage {
+        let variant_key = match coverage {
             // The runtime's directory name carries its own source hash.
             Some(rt) => format!(
                 "-{}",
                 rt.file_name().and_then(|n| n.to_str()).unwrap_or("cov")
             ),
+            None if variant == Variant::Clippy => "-clippy".into(),
             None => String::new(),
         };
-        let key = format!("{dirname}{variant}-{:016x}", hash_sources(src)?);
+        let key = format!("{dirname}{variant_key}-{:016x}", hash_sources(src)?);
         let log = logs_dir(cache)?.join(format!(
-            "module-{}-{flavour}-{dirname}{variant}.log",
+            "module-{}-{flavour}-{dirname}{variant_key}.log",
             self.release
         ));
         let (kind, binds, make_dir, facts) = match flavour {
@@ -509,10 +533,23 @@ impl PreparedKernel {
                 });
                 script += &format!(" {}", coverage_make_args("/ksock/cov/Module.symvers"));
             }
+            if variant == Variant::Clippy {
+                script += " CLIPPY=1 'KRUSTFLAGS=-Dwarnings'";
+            }
             script += " modules";
             run_in_root(&self.root.path, &binds, &script, &log)
         })
     }
+}
+
+/// How a module is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant<'a> {
+    Plain,
+    /// Instrumented for coverage against this runtime module's build directory.
+    Coverage(&'a Path),
+    /// Linted by clippy-driver (`CLIPPY=1`), warnings denied.
+    Clippy,
 }
 
 /// Make arguments that instrument a module for [`PreparedKernel::build_module_with`]: the

@@ -24,7 +24,15 @@ const BASE_PACKAGES: &[&str] = &[
     "zstd",
 ];
 /// Added when the kernel has `CONFIG_RUST=y`.
-const RUST_PACKAGES: &[&str] = &["rustc", "rust-src", "bindgen", "libclang-dev", "clang"];
+const RUST_PACKAGES: &[&str] = &[
+    "rustc",
+    "rust-src",
+    "bindgen",
+    "libclang-dev",
+    "clang",
+    // clippy-driver, for the kernel's `make CLIPPY=1` (see `ensure_clippy`).
+    "rust-clippy",
+];
 
 /// A tool whose version the kernel recorded in its config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +193,40 @@ pub fn ensure_root(
         name: name.to_string(),
         path,
     })
+}
+
+/// Makes sure `root` has `clippy-driver` (the kernel's `CLIPPY=1` runs it instead of
+/// rustc). Roots made before ksock included it get Debian's `rust-clippy` of exactly the
+/// root's rustc version, installed with the root's own apt: never another compiler.
+pub fn ensure_clippy(root: &ToolchainRoot, log: &Path) -> Result<(), Error> {
+    let driver = root.path.join("usr/bin/clippy-driver");
+    if driver.exists() {
+        return Ok(());
+    }
+    // One installer at a time (apt would refuse the second); the lock goes with the file
+    // descriptor, so a killed installer releases it.
+    let lock_path = root.path.with_extension("clippy.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(&lock_path, std::io::Error::last_os_error()));
+    }
+    if driver.exists() {
+        return Ok(());
+    }
+    let step = crate::progress::Step::start(format!(
+        "toolchain root {}: installing rust-clippy (its rustc's version)",
+        root.name
+    ));
+    let script = ": installing rust-clippy in the toolchain root\n\
+                  v=$(dpkg-query -W -f='${Version}' rustc)\n\
+                  apt-get update -q\n\
+                  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                  \"rust-clippy=$v\"\n\
+                  apt-get clean";
+    crate::chroot::run_in_root(&root.path, &[], script, log)?;
+    step.done("installed");
+    Ok(())
 }
 
 fn mmdebstrap(
