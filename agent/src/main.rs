@@ -1,4 +1,6 @@
 //! `ksock-agent run --plan FILE --out DIR`: executes a plan inside a ksock guest.
+//! `ksock-agent serve --dir DIR`: a warm guest: runs `DIR/plan-N.json` for N = 1, 2, … as
+//! each appears, results in `DIR/out-N/`, until `DIR/stop` appears.
 //! `ksock-agent check-guest`: exits 0 inside a ksock guest, 3 elsewhere.
 
 use std::path::PathBuf;
@@ -6,7 +8,8 @@ use std::process::ExitCode;
 
 use ksock_agent::proto::Plan;
 
-const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent check-guest | \
+const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent serve --dir DIR | \
+                     ksock-agent check-guest | \
                      ksock-agent raw-loop --config FUZZ.json --seconds N\n\
                      Runs inside guests booted by ksock; refuses to load modules anywhere else.";
 
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
             }
         },
         Some("raw-loop") => raw_loop(&args),
+        Some("serve") => serve(&args),
         Some("run") => {
             let get = |flag: &str| {
                 args.windows(2)
@@ -59,6 +63,29 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `serve`: plans one after another in one boot (`cargo xtask watch`).
+fn serve(args: &[String]) -> ExitCode {
+    let Some(dir) = args
+        .windows(2)
+        .find(|w| w[0] == "--dir")
+        .map(|w| PathBuf::from(&w[1]))
+    else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = ksock_agent::guard::ensure_guest() {
+        eprintln!("ksock-agent: {e}");
+        return ExitCode::from(3);
+    }
+    match ksock_agent::run::serve(&dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ksock-agent: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::sockets;
 /// leaves the previous complete file, never a torn one).
 pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
     crate::guard::ensure_guest()?;
+    println!("{AGENT_START}");
     let mut results = Results {
         kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
@@ -33,6 +34,38 @@ pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
     write_results(&results, out)?;
     Ok(results)
 }
+
+/// A warm guest's loop: runs `dir/plan-N.json` for N = 1, 2, … as each appears (the host
+/// writes it atomically), results in `dir/out-N/`, and returns when `dir/stop` appears.
+/// 9p gives the guest no change notifications, so it polls, every 10 ms.
+pub fn serve(dir: &Path) -> anyhow::Result<()> {
+    crate::guard::ensure_guest()?;
+    println!("{SERVE_READY}");
+    for n in 1.. {
+        let plan = dir.join(format!("plan-{n}.json"));
+        loop {
+            if dir.join("stop").exists() {
+                return Ok(());
+            }
+            if plan.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let p: Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+        let out = dir.join(format!("out-{n}"));
+        std::fs::create_dir_all(&out)?;
+        run_plan(&p, &out)?;
+        println!("KSOCK-SERVE-DONE {n}");
+    }
+    Ok(())
+}
+
+/// The agent's first console line in a plan's run.
+pub const AGENT_START: &str = "KSOCK-AGENT-START";
+
+/// Printed once `serve` waits for its first plan.
+pub const SERVE_READY: &str = "KSOCK-SERVE-READY";
 
 fn write_results(r: &Results, out: &Path) -> anyhow::Result<()> {
     let tmp = out.join(format!("{RESULTS_FILE}.tmp"));

@@ -601,6 +601,7 @@ fn boot_once(
     let req = BootRequest {
         shared_memory: input_record_file(dir)?,
         vmlinuz: shared.k.vmlinuz.clone(),
+        pvh: shared.k.pvh.clone(),
         accel: shared.accel,
         exec,
         append,

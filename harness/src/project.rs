@@ -32,7 +32,7 @@ pub struct Project {
 }
 
 impl Project {
-    /// `root` is the repository; the agent is looked up in `target/{debug,release}`
+    /// `root` is the repository; the agent is looked up in `target/{guest,debug,release}`
     /// unless `KSOCK_AGENT` names it.
     pub fn open(root: &Path) -> Result<Self> {
         let root = root
@@ -45,13 +45,14 @@ impl Project {
                 let target = std::env::var_os("CARGO_TARGET_DIR")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| root.join("target"));
-                ["debug", "release"]
+                // `guest` is what cargo xtask builds (see the workspace's Cargo.toml).
+                ["guest", "debug", "release"]
                     .iter()
                     .map(|p| target.join(p).join("ksock-agent"))
                     .find(|p| p.is_file())
                     .with_context(|| {
-                        "the guest agent is not built: run `cargo build -p ksock-agent` (cargo \
-                         xtask run/test do this for you)"
+                        "the guest agent is not built: run `cargo build --profile guest -p \
+                         ksock-agent` (cargo xtask run/test do this for you)"
                     })?
             }
         };

@@ -205,6 +205,7 @@ impl KernelRun<'_> {
         let clock = SpecClock::new(self.opts.spec_timeout);
         let req = BootRequest {
             vmlinuz: self.k.vmlinuz.clone(),
+            pvh: self.k.pvh.clone(),
             accel: self.accel,
             exec: format!(
                 "{} run --plan {} --out {}",
@@ -341,7 +342,7 @@ fn console_watcher(
         clock.observe(line);
         if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
             detail.set(&format!("running {name}"));
-        } else if line.contains("virtme-ng-init: starting script") {
+        } else if line.starts_with("KSOCK-AGENT-START") {
             detail.set("guest up");
         }
     })

@@ -43,7 +43,11 @@ pub type LineSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// One boot.
 #[derive(Clone)]
 pub struct BootRequest {
+    /// The kernel's bzImage: vng reads its version from it and finds its modules beside it.
     pub vmlinuz: PathBuf,
+    /// The same kernel as an ELF with a PVH entry (`PreparedKernel::pvh`): booted instead
+    /// of the bzImage when set, seconds faster under TCG.
+    pub pvh: Option<PathBuf>,
     pub accel: Accel,
     /// Shell command run in the guest by virtme-init.
     pub exec: String,
@@ -122,7 +126,16 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     cmd.arg("--run")
         .arg(&req.vmlinuz)
         .args(["--memory", &req.memory, "--cpus", &req.cpus.to_string()])
-        .args(["--verbose", "--cwd", "/"]);
+        .args(["--verbose", "--cwd", "/"])
+        // vng tries virtiofsd first for the root and every --rwdir, and where that daemon
+        // cannot serve (QEMU's C virtiofsd, as on Debian 12) it waits 3.1 s for each before
+        // falling back to 9p: go to 9p at once.
+        .arg("--force-9p")
+        // --verbose leaves the console at level 7, and every line printed on the emulated
+        // serial port costs boot time under TCG: keep warnings and worse (splats, oopses,
+        // panics); the agent reads the whole log through /dev/kmsg anyway. A caller's own
+        // `loglevel=` comes later and wins.
+        .arg("--append=loglevel=4");
     for a in &req.append {
         cmd.arg(format!("--append={a}"));
     }
@@ -132,8 +145,17 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     for d in &req.rwdirs {
         cmd.arg(format!("--rwdir={}", d.display()));
     }
+    let mut qemu_opts = Vec::new();
+    if let Some(elf) = &req.pvh {
+        // After vng's own `-kernel <bzImage>`, so QEMU boots this one. (Given to vng as the
+        // kernel, the ELF would cost 2 s: vng runs `strings` over it for the version.)
+        qemu_opts.push(format!("-kernel {}", elf.display()));
+    }
     if let Some(f) = &req.shared_memory {
-        cmd.arg(format!("--qemu-opts={}", shared_memory_opts(f)?));
+        qemu_opts.push(shared_memory_opts(f)?);
+    }
+    if !qemu_opts.is_empty() {
+        cmd.arg(format!("--qemu-opts={}", qemu_opts.join(" ")));
     }
 
     // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
@@ -417,6 +439,7 @@ fn probe_boot(vmlinuz: &Path, accel: Accel, timeout: Duration) -> Result<Probe, 
     let marker = dir.path().join("ok");
     let outcome = boot(&BootRequest {
         vmlinuz: vmlinuz.to_path_buf(),
+        pvh: None,
         accel,
         exec: format!("echo ok > {}", marker.display()),
         append: Vec::new(),

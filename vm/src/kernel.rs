@@ -34,6 +34,9 @@ pub struct PreparedKernel {
     /// Unpacked packages (`usr/lib/modules/<release>/…`, `usr/src/linux-headers-…`).
     pub dir: PathBuf,
     pub vmlinuz: PathBuf,
+    /// The PVH-bootable ELF extracted from `vmlinuz` where the kernel has `CONFIG_PVH`
+    /// (see [`crate::pvh`]): what guests boot when set.
+    pub pvh: Option<PathBuf>,
     pub config: KernelConfig,
     pub root: ToolchainRoot,
     /// The C compiler command the kernel was built with.
@@ -296,17 +299,39 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
         .dir
         .join(modules_rel(&fetched.dir, &fetched.release))
         .join("vmlinuz");
+    let pvh = pvh_image(&vmlinuz, &fetched.config, &fetched.release)?;
     Ok(PreparedKernel {
         entry,
         release: fetched.release,
         dir: fetched.dir,
         vmlinuz,
+        pvh,
         config: fetched.config,
         root,
         cc,
         tree,
         manifest: fetched.manifest,
     })
+}
+
+/// See [`PreparedKernel::pvh`]; extracted the first time.
+fn pvh_image(
+    vmlinuz: &Path,
+    config: &KernelConfig,
+    release: &str,
+) -> Result<Option<PathBuf>, Error> {
+    let pvh = config.enabled("PVH");
+    let fresh = pvh && !vmlinuz.with_file_name(crate::pvh::VMLINUX).is_file();
+    let step = fresh.then(|| Step::start(format!("kernel {release}: PVH image (first use)")));
+    let image = crate::pvh::ensure_vmlinux(vmlinuz, pvh)?;
+    if let Some(step) = step {
+        step.done(if image.is_some() {
+            "extracted"
+        } else {
+            "none: booting the bzImage"
+        });
+    }
+    Ok(image)
 }
 
 /// A stable 64-bit FNV-1a hash of a directory's regular files (names and contents), used as
@@ -319,20 +344,21 @@ pub fn hash_sources(dir: &Path) -> Result<u64, Error> {
         .filter(|p| p.is_file() && is_source(p))
         .collect();
     files.sort();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut all = Vec::new();
     for f in files {
-        eat(f.file_name().unwrap_or_default().as_encoded_bytes());
-        eat(&[0]);
-        eat(&std::fs::read(&f).map_err(|e| Error::io(&f, e))?);
-        eat(&[0]);
+        all.extend_from_slice(f.file_name().unwrap_or_default().as_encoded_bytes());
+        all.push(0);
+        all.extend(std::fs::read(&f).map_err(|e| Error::io(&f, e))?);
+        all.push(0);
     }
-    Ok(h)
+    Ok(fnv1a(&all))
+}
+
+/// 64-bit FNV-1a: a stable hash for cache keys (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn is_source(p: &Path) -> bool {

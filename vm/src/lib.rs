@@ -20,6 +20,7 @@ pub mod host;
 pub mod kconfig;
 pub mod kernel;
 pub mod progress;
+pub mod pvh;
 pub mod scratch;
 pub mod supervise;
 pub mod toolchain;

@@ -21,6 +21,7 @@ fn a_guest_boots_with_a_minimal_path_and_a_failed_probe_is_not_cached() {
     let marker = dir.path().join("ok");
     let out = boot::boot(&BootRequest {
         vmlinuz: k.vmlinuz.clone(),
+        pvh: k.pvh.clone(),
         accel: Accel::Tcg,
         exec: format!("echo ok > {}", marker.display()),
         append: Vec::new(),

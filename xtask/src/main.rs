@@ -76,10 +76,17 @@ pub(crate) fn setup() -> Result<()> {
 
 pub(crate) fn build_agent(root: &Path) -> Result<()> {
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "-p", "ksock-agent"])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "guest",
+            "-p",
+            "ksock-agent",
+        ])
         .current_dir(root)
         .status()
-        .context("running cargo build -p ksock-agent")?;
+        .context("running cargo build --profile guest -p ksock-agent")?;
     if !st.success() {
         bail!("building the guest agent failed");
     }
