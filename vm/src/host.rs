@@ -31,6 +31,8 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("unshare", "util-linux"),
     ("dpkg-deb", "dpkg"),
     ("apt-get", "apt"),
+    // Decompresses xz kernels (5.10, 6.1) for PVH boots (see `pvh`).
+    ("xz", "xz-utils"),
     // libfuzzer-sys compiles libFuzzer (C++) for the in-guest fuzzer.
     ("g++", "g++"),
 ];

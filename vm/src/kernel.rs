@@ -323,7 +323,11 @@ fn pvh_image(
     let pvh = config.enabled("PVH");
     let fresh = pvh && !vmlinuz.with_file_name(crate::pvh::VMLINUX).is_file();
     let step = fresh.then(|| Step::start(format!("kernel {release}: PVH image (first use)")));
-    let image = crate::pvh::ensure_vmlinux(vmlinuz, pvh)?;
+    // Not fatal: without the ELF, guests boot the bzImage, only slower.
+    let image = crate::pvh::ensure_vmlinux(vmlinuz, pvh).unwrap_or_else(|e| {
+        eprintln!("ksock: kernel {release}: no PVH image ({e}); booting the bzImage");
+        None
+    });
     if let Some(step) = step {
         step.done(if image.is_some() {
             "extracted"
@@ -473,84 +477,11 @@ impl PreparedKernel {
             "module-{}-{flavour}-{dirname}{variant_key}.log",
             self.release
         ));
-        let (kind, binds, make_dir, facts) = match flavour {
-            Flavour::Rust => {
-                let tree = self.tree.as_ref().ok_or_else(|| {
-                    Error::Config(format!(
-                        "kernel {} has no Rust (CONFIG_RUST is off): use the C flavour",
-                        self.release
-                    ))
-                })?;
-                // Keyed by the tree it was built against (the compat facts come from it).
-                let tree_key = tree
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or(&self.release)
-                    .to_string();
-                let binds = vec![Bind {
-                    host: tree.clone(),
-                    inside: tree::TREE_IN_ROOT.to_string(),
-                    writable: false,
-                }];
-                (
-                    format!("modules/{tree_key}"),
-                    binds,
-                    tree::TREE_IN_ROOT.to_string(),
-                    crate::compat::detect(tree),
-                )
-            }
-            Flavour::C => {
-                // Debian's headers include `/usr/src/linux-headers-*-common/Makefile` and link
-                // `scripts` to `/usr/lib/linux-kbuild-*`: bind both at those paths.
-                let mut binds = vec![Bind {
-                    host: self.dir.join("usr/src"),
-                    inside: "/usr/src".into(),
-                    writable: false,
-                }];
-                let lib = self.dir.join("usr/lib");
-                if let Ok(rd) = std::fs::read_dir(&lib) {
-                    for e in rd.flatten() {
-                        let name = e.file_name().to_string_lossy().to_string();
-                        if name.starts_with("linux-kbuild-") {
-                            binds.push(Bind {
-                                host: e.path(),
-                                inside: format!("/usr/lib/{name}"),
-                                writable: false,
-                            });
-                        }
-                    }
-                }
-                (
-                    format!("modules/{}-c", self.release),
-                    binds,
-                    format!("/usr/src/linux-headers-{}", self.release),
-                    crate::compat::detect(&self.c_source_tree()),
-                )
-            }
-        };
-        cache.get_or_build(&kind, &key, |out| {
-            for ent in std::fs::read_dir(src)
-                .map_err(|e| Error::io(src, e))?
-                .flatten()
-            {
-                let p = ent.path();
-                if p.is_file() && is_source(&p) {
-                    let dest = out.join(ent.file_name());
-                    std::fs::copy(&p, &dest).map_err(|e| Error::io(&dest, e))?;
-                }
-            }
+        let kb = self.kbuild(flavour)?;
+        cache.get_or_build(&kb.kind, &key, |out| {
+            sync_sources(src, out)?;
             std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
-            let mut binds = binds.clone();
-            binds.push(Bind {
-                host: out.to_path_buf(),
-                inside: "/ksock/mod".into(),
-                writable: true,
-            });
-            let compat = crate::compat::make_args(&facts);
-            let mut script = format!(
-                "make -C {make_dir} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}'",
-                self.cc, self.release, compat[0], compat[1]
-            );
+            let (mut binds, mut script) = self.make_command(&kb, out);
             if let Some(rt) = coverage {
                 binds.push(Bind {
                     host: rt.to_path_buf(),
@@ -566,6 +497,139 @@ impl PreparedKernel {
             run_in_root(&self.root.path, &binds, &script, &log)
         })
     }
+
+    /// Builds `src` for the edit loop (`cargo xtask watch`): in a directory kept between
+    /// builds, where only changed files are copied, so kbuild redoes only what they touch;
+    /// without module BTF (for BPF tools, not loading). Returns that directory; a module's
+    /// `.ko` there changes in place. Not the content-addressed cache: a verdict from it is
+    /// for a developer's eyes, CI builds with [`Self::build_module`].
+    pub fn build_module_dev(
+        &self,
+        cache: &Cache,
+        src: &Path,
+        flavour: Flavour,
+    ) -> Result<PathBuf, Error> {
+        let kb = self.kbuild(flavour)?;
+        let dirname = src.file_name().and_then(|n| n.to_str()).unwrap_or("module");
+        let dir = cache.entry("work", &format!("dev/{}-{flavour}/{dirname}", self.release));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        sync_sources(src, &dir)?;
+        let log = logs_dir(cache)?.join(format!("dev-{}-{flavour}-{dirname}.log", self.release));
+        std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
+        let (binds, script) = self.make_command(&kb, &dir);
+        run_in_root(
+            &self.root.path,
+            &binds,
+            &format!("{script} CONFIG_DEBUG_INFO_BTF_MODULES= modules"),
+            &log,
+        )?;
+        Ok(dir)
+    }
+
+    /// Where and how kbuild runs for `flavour`.
+    fn kbuild(&self, flavour: Flavour) -> Result<Kbuild, Error> {
+        match flavour {
+            Flavour::Rust => {
+                let tree = self.tree.as_ref().ok_or_else(|| {
+                    Error::Config(format!(
+                        "kernel {} has no Rust (CONFIG_RUST is off): use the C flavour",
+                        self.release
+                    ))
+                })?;
+                // Keyed by the tree it was built against (the compat facts come from it).
+                let tree_key = tree
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(&self.release)
+                    .to_string();
+                Ok(Kbuild {
+                    kind: format!("modules/{tree_key}"),
+                    binds: vec![Bind {
+                        host: tree.clone(),
+                        inside: tree::TREE_IN_ROOT.to_string(),
+                        writable: false,
+                    }],
+                    make_dir: tree::TREE_IN_ROOT.to_string(),
+                    facts: crate::compat::detect(tree),
+                })
+            }
+            Flavour::C => Ok(Kbuild {
+                kind: format!("modules/{}-c", self.release),
+                binds: self.headers_binds(),
+                make_dir: format!("/usr/src/linux-headers-{}", self.release),
+                facts: crate::compat::detect(&self.c_source_tree()),
+            }),
+        }
+    }
+
+    /// Debian's headers include `/usr/src/linux-headers-*-common/Makefile` and link `scripts`
+    /// to `/usr/lib/linux-kbuild-*`: both are bound at those paths.
+    fn headers_binds(&self) -> Vec<Bind> {
+        let mut binds = vec![Bind {
+            host: self.dir.join("usr/src"),
+            inside: "/usr/src".into(),
+            writable: false,
+        }];
+        let lib = self.dir.join("usr/lib");
+        for e in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("linux-kbuild-") {
+                binds.push(Bind {
+                    host: e.path(),
+                    inside: format!("/usr/lib/{name}"),
+                    writable: false,
+                });
+            }
+        }
+        binds
+    }
+
+    /// The bind mounts and `make` command line (without a target) that build the module in
+    /// `out`.
+    fn make_command(&self, kb: &Kbuild, out: &Path) -> (Vec<Bind>, String) {
+        let mut binds = kb.binds.clone();
+        binds.push(Bind {
+            host: out.to_path_buf(),
+            inside: "/ksock/mod".into(),
+            writable: true,
+        });
+        let compat = crate::compat::make_args(&kb.facts);
+        let script = format!(
+            "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}'",
+            kb.make_dir, self.cc, self.release, compat[0], compat[1]
+        );
+        (binds, script)
+    }
+}
+
+/// What kbuild needs for one flavour of one kernel.
+struct Kbuild {
+    /// The cache kind module builds go to.
+    kind: String,
+    binds: Vec<Bind>,
+    /// The kernel build directory inside the root (`make -C`).
+    make_dir: String,
+    facts: Vec<crate::compat::Fact>,
+}
+
+/// Copies `src`'s source files into `out`, leaving files whose contents are unchanged (and
+/// so their modification times, which kbuild compares) alone.
+fn sync_sources(src: &Path, out: &Path) -> Result<(), Error> {
+    for ent in std::fs::read_dir(src)
+        .map_err(|e| Error::io(src, e))?
+        .flatten()
+    {
+        let p = ent.path();
+        if !(p.is_file() && is_source(&p)) {
+            continue;
+        }
+        let dest = out.join(ent.file_name());
+        let new = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        if std::fs::read(&dest).ok().as_deref() != Some(&new[..]) {
+            std::fs::write(&dest, &new).map_err(|e| Error::io(&dest, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// How a module is built.

@@ -58,8 +58,9 @@ fn decompress(p: &Payload<'_>) -> Result<Option<Vec<u8>>, String> {
         let mut d = ruzstd::decoding::StreamingDecoder::new(p.data).map_err(|e| e.to_string())?;
         d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     } else if p.data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        lzma_rs::xz_decompress(&mut std::io::BufReader::new(p.data), &mut out)
-            .map_err(|e| e.to_string())?;
+        // The kernel's xz streams use the x86 BCJ filter, which pure-Rust decoders lack:
+        // the host's xz (a required package on Debian and Ubuntu) decodes them.
+        out = xz_decompress(p.data)?;
     } else {
         return Ok(None);
     }
@@ -71,6 +72,35 @@ fn decompress(p: &Payload<'_>) -> Result<Option<Vec<u8>>, String> {
         ));
     }
     Ok(Some(out))
+}
+
+/// `xz -dc` over `data`.
+fn xz_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let xz = crate::host::find_tool("xz").ok_or("xz is not installed (package xz-utils)")?;
+    let mut child = Command::new(xz)
+        .args(["-dc", "--single-stream"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running xz: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = data.to_vec();
+    // Fed from a thread: xz writes while it reads, and both pipes must keep moving.
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("running xz: {e}"))?;
+    let _ = feeder.join();
+    if !out.status.success() {
+        return Err(format!(
+            "xz: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out.stdout)
 }
 
 /// The PVH-bootable ELF beside `vmlinuz`, made on first use; `None` when the kernel lacks
@@ -133,11 +163,29 @@ mod tests {
         );
     }
 
+    /// `elf` compressed the way kbuild compresses an xz kernel (x86 BCJ, then LZMA2).
+    fn kernel_xz(elf: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut c = std::process::Command::new("xz")
+            .args(["--format=xz", "--check=crc32", "--x86", "--lzma2", "-c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("xz (xz-utils) is a host tool ksock needs");
+        c.stdin.take().unwrap().write_all(elf).unwrap();
+        c.wait_with_output().unwrap().stdout
+    }
+
     #[test]
-    fn xz_payloads_decompress_and_sizes_are_checked() {
-        let elf = b"\x7fELF and the rest of a kernel".to_vec();
-        let mut xz = Vec::new();
-        lzma_rs::xz_compress(&mut std::io::BufReader::new(&elf[..]), &mut xz).unwrap();
+    fn xz_payloads_with_the_x86_filter_decompress_and_sizes_are_checked() {
+        let mut elf = b"\x7fELF".to_vec();
+        // Calls (E8) with targets, which the BCJ filter rewrites: a decoder without it
+        // returns different bytes.
+        for i in 0..4096u32 {
+            elf.push(0xe8);
+            elf.extend_from_slice(&(i * 16).to_le_bytes());
+        }
+        let xz = kernel_xz(&elf);
         let img = bzimage(&xz, elf.len() as u32);
         assert_eq!(
             decompress(&payload(&img).unwrap()).unwrap(),
