@@ -13,7 +13,7 @@ use crate::sockets;
 /// leaves the previous complete file, never a torn one).
 pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
     crate::guard::ensure_guest()?;
-    println!("{AGENT_START}");
+    println!("{}", crate::proto::AGENT_START);
     let mut results = Results {
         kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
@@ -40,7 +40,7 @@ pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
 /// 9p gives the guest no change notifications, so it polls, every 10 ms.
 pub fn serve(dir: &Path) -> anyhow::Result<()> {
     crate::guard::ensure_guest()?;
-    println!("{SERVE_READY}");
+    println!("{}", crate::proto::SERVE_READY);
     for n in 1.. {
         let plan = dir.join(format!("plan-{n}.json"));
         loop {
@@ -60,12 +60,6 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// The agent's first console line in a plan's run.
-pub const AGENT_START: &str = "KSOCK-AGENT-START";
-
-/// Printed once `serve` waits for its first plan.
-pub const SERVE_READY: &str = "KSOCK-SERVE-READY";
 
 fn write_results(r: &Results, out: &Path) -> anyhow::Result<()> {
     let tmp = out.join(format!("{RESULTS_FILE}.tmp"));

@@ -7,6 +7,8 @@
 //! - [`report`]: the terminal summary, JSON and JUnit.
 //! - [`diff`]: differential runs (Rust modules vs their C reference ports).
 //! - [`repro`]: fuzz findings → regression specs; a spec run as found on every kernel.
+//! - [`warm`] and [`watch`]: a guest kept running between plans, and the edit → verdict
+//!   loop on it.
 
 pub mod campaign;
 pub mod coverage;
@@ -16,3 +18,5 @@ pub mod project;
 pub mod report;
 pub mod repro;
 pub mod runner;
+pub mod warm;
+pub mod watch;

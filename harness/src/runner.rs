@@ -52,7 +52,7 @@ impl RunOptions {
     }
 }
 
-const CONSOLE_TAIL: usize = 30;
+pub(crate) const CONSOLE_TAIL: usize = 30;
 
 /// Prepares `kernel_name`, builds the modules the specs need, and runs them.
 pub fn run_kernel(
@@ -110,7 +110,7 @@ pub fn run_kernel(
             );
             continue;
         }
-        verdicts.extend(run.judge_reported(&remaining, &report));
+        verdicts.extend(run.judge_reported(&remaining, &report.results, &report.tail));
         let done = report.results.specs.len().min(remaining.len());
         if done == remaining.len() {
             break;
@@ -127,26 +127,26 @@ pub fn run_kernel(
 }
 
 /// What one kernel's run knows once the kernel is prepared.
-struct KernelRun<'a> {
-    kernel_name: &'a str,
-    k: &'a PreparedKernel,
-    flavour: Flavour,
-    version: KernelVersion,
-    project: &'a Project,
-    opts: &'a RunOptions,
+pub(crate) struct KernelRun<'a> {
+    pub(crate) kernel_name: &'a str,
+    pub(crate) k: &'a PreparedKernel,
+    pub(crate) flavour: Flavour,
+    pub(crate) version: KernelVersion,
+    pub(crate) project: &'a Project,
+    pub(crate) opts: &'a RunOptions,
     /// Module name → built `.ko`.
-    kos: BTreeMap<String, PathBuf>,
-    accel: Accel,
+    pub(crate) kos: BTreeMap<String, PathBuf>,
+    pub(crate) accel: Accel,
 }
 
 /// One boot's outcome and what the agent reported.
-struct BootReport {
-    outcome: boot::BootOutcome,
-    console_log: PathBuf,
-    results: Results,
-    timeout: Duration,
+pub(crate) struct BootReport {
+    pub(crate) outcome: boot::BootOutcome,
+    pub(crate) console_log: PathBuf,
+    pub(crate) results: Results,
+    pub(crate) timeout: Duration,
     /// Console tail plus where the full console is, for failures.
-    tail: String,
+    pub(crate) tail: String,
 }
 
 impl KernelRun<'_> {
@@ -166,7 +166,7 @@ impl KernelRun<'_> {
     }
 
     /// Skip verdicts for specs whose `kernels` condition excludes this kernel, and the rest.
-    fn applicable<'s>(&self, specs: &'s [Spec]) -> (Vec<Verdict>, Vec<&'s Spec>) {
+    pub(crate) fn applicable<'s>(&self, specs: &'s [Spec]) -> (Vec<Verdict>, Vec<&'s Spec>) {
         let (run, skip): (Vec<&Spec>, Vec<&Spec>) = specs
             .iter()
             .partition(|s| s.kernels.as_ref().is_none_or(|r| r.matches(&self.version)));
@@ -257,10 +257,15 @@ impl KernelRun<'_> {
     }
 
     /// Verdicts of the specs the agent reported on.
-    fn judge_reported(&self, specs: &[&Spec], report: &BootReport) -> Vec<Verdict> {
+    pub(crate) fn judge_reported(
+        &self,
+        specs: &[&Spec],
+        results: &Results,
+        tail: &str,
+    ) -> Vec<Verdict> {
         specs
             .iter()
-            .zip(&report.results.specs)
+            .zip(&results.specs)
             .map(|(spec, r)| {
                 let status = judge(spec, &self.version, r);
                 let pass = if status.is_ok() {
@@ -271,7 +276,7 @@ impl KernelRun<'_> {
                 Verdict {
                     duration_ms: r.duration_ms,
                     failure: status.err().map(|f| Failure {
-                        console_tail: report.tail.clone(),
+                        console_tail: tail.to_string(),
                         ..f
                     }),
                     dmesg: r.dmesg.clone(),
@@ -282,7 +287,7 @@ impl KernelRun<'_> {
     }
 
     /// The spec that never reported: it took the guest down (or the guest never came up).
-    fn culprit(&self, spec: &Spec, report: &BootReport) -> Verdict {
+    pub(crate) fn culprit(&self, spec: &Spec, report: &BootReport) -> Verdict {
         let out = &report.outcome;
         let why = match &out.end {
             BootEnd::Panicked => boot::crash_summary(&out.console),
@@ -310,7 +315,7 @@ impl KernelRun<'_> {
     }
 
     /// A spec not run because the guest never ran the agent.
-    fn not_run(&self, spec: &Spec) -> Verdict {
+    pub(crate) fn not_run(&self, spec: &Spec) -> Verdict {
         Verdict {
             failure: Some(Failure {
                 expected: "a guest that runs the agent".into(),
@@ -342,7 +347,7 @@ fn console_watcher(
         clock.observe(line);
         if let Some(name) = line.strip_prefix("KSOCK-SPEC-START ") {
             detail.set(&format!("running {name}"));
-        } else if line.starts_with("KSOCK-AGENT-START") {
+        } else if line.starts_with(ksock_proto::AGENT_START) {
             detail.set("guest up");
         }
     })
@@ -479,7 +484,7 @@ fn socket_addr(addr: &str, port: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::new(ip, port)
 }
 
-fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
+pub(crate) fn plan_spec(spec: &Spec, kos: &BTreeMap<String, PathBuf>) -> PlanSpec {
     let actions = spec.steps.iter().map(|st| action_of(st, kos)).collect();
     PlanSpec {
         name: spec.name.clone(),

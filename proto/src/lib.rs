@@ -401,6 +401,11 @@ pub struct Results {
     pub complete: bool,
 }
 
+/// The agent's first console line when it runs a plan.
+pub const AGENT_START: &str = "KSOCK-AGENT-START";
+/// The agent's console line once `serve` (a warm guest) waits for its first plan.
+pub const SERVE_READY: &str = "KSOCK-SERVE-READY";
+
 /// File names in the shared directory.
 pub const PLAN_FILE: &str = "plan.json";
 pub const RESULTS_FILE: &str = "results.json";

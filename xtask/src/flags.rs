@@ -88,6 +88,18 @@ pub enum Cmd {
     /// Observations are the verdict and the modules' own log lines (timestamps, ephemeral
     /// ports and taint notices taken out).
     Diff(DiffArgs),
+    /// Keep a guest running and re-run specs as you edit: the module developer's loop.
+    ///
+    /// Builds the modules the selected specs load, boots one guest, runs the specs, then
+    /// watches kmods/ and specs/. When a module's sources change it is rebuilt (only what
+    /// changed, no module BTF), reloaded in the same guest, and the specs that load it run
+    /// again; a changed spec runs again. Each round prints the verdicts and the time from
+    /// the save to the verdict. The guest is rebooted only after it died (a panic, a hang)
+    /// or a spec left a splat in the kernel log, and the output says which. Ctrl-C powers
+    /// the guest off and leaves nothing behind.
+    ///
+    /// Example: cargo xtask watch --kernel 7.2 hello-load-unload
+    Watch(WatchArgs),
     /// Reproduce a fuzz finding, or a regression spec, on every kernel.
     ///
     /// Given a finding directory (`target/ksock/fuzz/<target>/<kernel>/findings/<title>/`),
@@ -180,6 +192,19 @@ pub struct DiffArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
     /// Only these specs; default: all.
+    pub specs: Vec<String>,
+}
+
+// The flags of `cargo xtask watch` (its help text is on its `Cmd` variant).
+#[derive(Args)]
+pub struct WatchArgs {
+    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
+    pub kernel: String,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flavour: FlavourArg,
+    /// Only these specs (names or files); default: all.
     pub specs: Vec<String>,
 }
 

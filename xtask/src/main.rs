@@ -10,6 +10,7 @@ mod kernels;
 mod repro;
 mod run;
 mod test;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -43,6 +44,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::Run(a) => run::run(&root, a),
         Cmd::Diff(a) => run::diff(&root, a),
+        Cmd::Watch(a) => watch::watch(&root, a),
         Cmd::Repro(a) => repro::repro(&root, a),
         Cmd::Test(a) => test::test(&root, a),
         Cmd::Prepare(a) => kernels::prepare(a),
