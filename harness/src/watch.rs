@@ -84,6 +84,11 @@ impl<'p> Dev<'p> {
         self.flavour
     }
 
+    /// Guests booted so far.
+    pub fn boots(&self) -> usize {
+        self.boots
+    }
+
     /// The source directory of `module` in this flavour.
     pub fn source(&self, module: &str) -> Result<PathBuf> {
         self.project
@@ -184,7 +189,7 @@ impl<'p> Dev<'p> {
     }
 
     /// Powers the guest off.
-    pub fn shutdown(mut self) -> Result<()> {
+    pub fn shutdown(&mut self) -> Result<()> {
         match self.guest.take() {
             Some(g) => g.shutdown(),
             None => Ok(()),
@@ -268,8 +273,19 @@ pub fn watch(
     opts: &RunOptions,
 ) -> Result<()> {
     let mut dev = Dev::open(cache, project, kernel_name, opts)?;
+    let result = watch_loop(&mut dev, project, only);
+    // After Ctrl-C the guest's processes are already stopped; what is left is cleanup.
+    let shut = dev.shutdown();
+    if ksock_vm::supervise::interrupted() {
+        eprintln!("ksock: stopped; the guest is gone and its files removed");
+        return Ok(());
+    }
+    result.and(shut)
+}
+
+fn watch_loop(dev: &mut Dev<'_>, project: &Project, only: &[String]) -> Result<()> {
     let mut specs = select(project, only)?;
-    let modules = used_modules(&dev, &specs)?;
+    let modules = used_modules(dev, &specs)?;
     for (m, src) in &modules {
         let t = dev.build(m, src)?;
         eprintln!(
@@ -306,19 +322,27 @@ pub fn watch(
                 }
             }
         }
-        if let Err(e) = rebuild(&mut dev, &modules, &changed) {
+        if let Err(e) = rebuild(dev, &modules, &changed) {
             eprintln!("ksock: {e:#}");
             continue;
         }
         let affected: Vec<&Spec> = specs
             .iter()
-            .filter(|s| specs_changed || s.modules().iter().any(|m| changed.iter().any(|c| c == m)))
+            .filter(|s| {
+                specs_changed || s.modules().iter().any(|m| changed.contains(&m.to_string()))
+            })
             .collect();
         let built = t0.elapsed();
         let out = dev.run(&affected)?;
         report(&out, Some((t0.elapsed(), built)));
+        if out.reboot.is_some() {
+            // Now, not at the next save: that verdict should come as fast as any other.
+            if let Some(t) = dev.ensure_guest()? {
+                eprintln!("ksock: a new guest is up in {:.1} s", t.as_secs_f64());
+            }
+        }
     }
-    dev.shutdown()
+    Ok(())
 }
 
 fn rebuild(dev: &mut Dev<'_>, modules: &[(String, PathBuf)], changed: &[String]) -> Result<()> {
@@ -369,5 +393,44 @@ fn report(out: &Outcome, timing: Option<(Duration, Duration)>) {
     }
     if let Some(why) = &out.reboot {
         println!("ksock: rebooting the guest: {why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_modules_and_notice_specs() {
+        let sig = |v: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            v.iter().map(|(k, h)| (k.to_string(), *h)).collect()
+        };
+        let old = sig(&[
+            ("module ksock_hello", 1),
+            ("spec a.yaml", 2),
+            ("spec b.yaml", 3),
+        ]);
+        assert_eq!(changes(&old, &old), (vec![], false));
+        let edited = sig(&[
+            ("module ksock_hello", 9),
+            ("spec a.yaml", 2),
+            ("spec b.yaml", 3),
+        ]);
+        assert_eq!(
+            changes(&old, &edited),
+            (vec!["ksock_hello".to_string()], false)
+        );
+        let spec = sig(&[
+            ("module ksock_hello", 1),
+            ("spec a.yaml", 7),
+            ("spec b.yaml", 3),
+        ]);
+        assert_eq!(changes(&old, &spec), (vec![], true));
+        let removed = sig(&[("module ksock_hello", 1), ("spec a.yaml", 2)]);
+        assert_eq!(
+            changes(&old, &removed),
+            (vec![], true),
+            "a removed spec counts"
+        );
     }
 }
