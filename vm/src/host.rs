@@ -167,6 +167,31 @@ pub fn ensure_host_tools() -> Result<(), Error> {
     Ok(())
 }
 
+/// PyPI requirement for zizmor, the GitHub Actions linter the test suite runs over
+/// `.github/workflows/` (actionlint is neither in Debian's suites nor a PyPI wheel).
+pub const ZIZMOR: &str = "zizmor==1.32.0";
+
+/// A command from a PyPI package in ksock's venv (made by [`ensure_host_tools`]), installed
+/// on first use: `requirement` by name from PyPI, never a download by URL.
+pub fn ensure_venv_tool(requirement: &str, command: &str) -> Result<PathBuf, Error> {
+    let venv = venv_dir().ok_or_else(|| Error::Config("no cache directory".into()))?;
+    let bin = venv.join("bin").join(command);
+    if !bin.is_file() {
+        let step = Step::start(format!(
+            "installing {requirement} from PyPI into ksock's cache"
+        ));
+        run_plain(Command::new(venv.join("bin/python3")).args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            requirement,
+        ]))?;
+        step.done("installed");
+    }
+    Ok(bin)
+}
+
 fn run_plain(cmd: &mut Command) -> Result<(), Error> {
     cmd.env("PATH", tool_path());
     let what = format!("{cmd:?}");

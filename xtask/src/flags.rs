@@ -149,7 +149,7 @@ pub enum Cmd {
     ///
     /// Example: cargo xtask fuzz sockopt --seconds 120 --seed-bugs --kernel 6.1
     ///
-    /// `spec`: the spec reader on the host (cargo-fuzz, installed from crates.io on first
+    /// `spec`: the spec reader on the host (cargo-fuzz, installed with `cargo install` on first
     /// use), seeded with specs/*.yaml; it must never panic.
     Fuzz(FuzzArgs),
     /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot

@@ -72,7 +72,7 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        eprintln!("ksock: installing cargo-fuzz from crates.io (once)");
+        eprintln!("ksock: installing cargo-fuzz with cargo install (once)");
         let st = Command::new(&cargo)
             .args(["install", "--locked", "cargo-fuzz"])
             .status()?;
