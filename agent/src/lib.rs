@@ -8,6 +8,7 @@
 //! Invariant: [`modules::load`] refuses unless [`guard`] finds the ksock guest marker on
 //! the kernel command line. Nothing in ksock loads a module any other way.
 
+pub mod cli;
 pub mod cov;
 pub mod fuzz;
 pub mod guard;

@@ -258,7 +258,7 @@ struct Shared {
     base: PathBuf,
     config: FuzzConfig,
     /// The guest agent (for the benchmark's raw loop).
-    agent: PathBuf,
+    agent: crate::project::Agent,
 }
 
 /// Prepares, builds, and fuzzes for `opts.seconds`; returns what was found.
@@ -562,9 +562,11 @@ fn boot_once(
     let corpus = shared.base.join("corpus");
     let raw = match shared.opts.raw_loop {
         Some(secs) if boot_no == 1 => format!(
-            "{agent} raw-loop --config {cfg} --seconds {secs}; ",
-            agent = shared.agent.display(),
-            cfg = cfg_file.display()
+            "{}; ",
+            shared.agent.command(&format!(
+                "raw-loop --config {} --seconds {secs}",
+                cfg_file.display()
+            ))
         ),
         _ => String::new(),
     };

@@ -22,67 +22,195 @@ impl ModuleSources {
     }
 }
 
+/// `ksock.toml`: where a project's modules and specs are. Every field may be left out; the
+/// defaults are this repository's layout.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directories holding modules, relative to the file: each subdirectory with a `Kbuild`
+    /// is a module (the directory itself too, if it has one); Rust if it holds `.rs` files,
+    /// else C.
+    #[serde(default = "default_modules")]
+    pub modules: Vec<PathBuf>,
+    /// Directories of specs (`*.yaml`, subdirectories included).
+    #[serde(default = "default_specs")]
+    pub specs: Vec<PathBuf>,
+    /// Kernels `run` uses when none is named.
+    #[serde(default = "default_kernels")]
+    pub kernels: Vec<String>,
+    /// `auto` (Rust where the kernel has Rust, else C), `rust` or `c`.
+    #[serde(default = "default_flavour")]
+    pub flavour: String,
+}
+
+fn default_modules() -> Vec<PathBuf> {
+    vec!["kmods".into(), "kmods/c".into()]
+}
+
+fn default_specs() -> Vec<PathBuf> {
+    vec!["specs".into()]
+}
+
+fn default_kernels() -> Vec<String> {
+    vec![ksock_vm::catalog::DEFAULT_KERNEL.to_string()]
+}
+
+fn default_flavour() -> String {
+    "auto".into()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            modules: default_modules(),
+            specs: default_specs(),
+            kernels: default_kernels(),
+            flavour: default_flavour(),
+        }
+    }
+}
+
+/// The project file's name.
+pub const CONFIG_FILE: &str = "ksock.toml";
+
+impl Config {
+    /// Reads `dir/ksock.toml`; the defaults when there is none. Errors name the file, line
+    /// and field.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(Self::default());
+        };
+        let cfg: Config = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|sp| format!(":{}", text[..sp.start].lines().count().max(1)))
+                .unwrap_or_default();
+            anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
+        })?;
+        anyhow::ensure!(
+            ["auto", "rust", "c"].contains(&cfg.flavour.as_str()),
+            "{}: flavour = {:?}: want \"auto\", \"rust\" or \"c\"",
+            path.display(),
+            cfg.flavour
+        );
+        Ok(cfg)
+    }
+
+    /// The flavour it names (`None`: auto).
+    pub fn flavour(&self) -> Option<ksock_vm::kernel::Flavour> {
+        match self.flavour.as_str() {
+            "rust" => Some(ksock_vm::kernel::Flavour::Rust),
+            "c" => Some(ksock_vm::kernel::Flavour::C),
+            _ => None,
+        }
+    }
+}
+
+/// How the guest runs the agent: a program and the arguments before the agent's own
+/// (`ksock agent …` for an installed ksock, the bare `ksock-agent` in this repository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl Agent {
+    /// The shell command line running the agent with `rest`.
+    pub fn command(&self, rest: &str) -> String {
+        let mut words = vec![self.program.display().to_string()];
+        words.extend(self.args.iter().cloned());
+        words.push(rest.to_string());
+        words.join(" ")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub root: PathBuf,
+    pub config: Config,
     /// Module name (`ksock_hello`) → its kbuild directories.
     pub modules: BTreeMap<String, ModuleSources>,
-    /// The guest agent binary (built for the host; the guest shares the host's root).
-    pub agent: PathBuf,
+    /// The guest agent (a host binary: the guest shares the host's root).
+    pub agent: Agent,
 }
 
 impl Project {
-    /// `root` is the repository; the agent is looked up in `target/{guest,debug,release}`
-    /// unless `KSOCK_AGENT` names it.
+    /// The project at `root` (its `ksock.toml`, or this repository's layout), with the agent
+    /// looked up in `target/{guest,debug,release}` unless `KSOCK_AGENT` names it.
     pub fn open(root: &Path) -> Result<Self> {
         let root = root
             .canonicalize()
             .with_context(|| format!("project root {}", root.display()))?;
-        let modules = discover_modules(&root.join("kmods"))?;
-        let agent = match std::env::var_os("KSOCK_AGENT") {
-            Some(p) => PathBuf::from(p),
-            None => {
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| root.join("target"));
-                // `guest` is what cargo xtask builds (see the workspace's Cargo.toml).
-                ["guest", "debug", "release"]
-                    .iter()
-                    .map(|p| target.join(p).join("ksock-agent"))
-                    .find(|p| p.is_file())
-                    .with_context(|| {
-                        "the guest agent is not built: run `cargo build --profile guest -p \
-                         ksock-agent` (cargo xtask run/test do this for you)"
-                    })?
-            }
-        };
+        let config = Config::load(&root)?;
+        Self::with(root.clone(), config, repo_agent(&root)?)
+    }
+
+    /// The project at `root` described by `config`, run with `agent`.
+    pub fn with(root: PathBuf, config: Config, agent: Agent) -> Result<Self> {
+        let dirs: Vec<PathBuf> = config.modules.iter().map(|d| root.join(d)).collect();
+        let modules = discover_modules(&dirs)?;
         Ok(Self {
             root,
+            config,
             modules,
             agent,
         })
     }
 
-    pub fn specs_dir(&self) -> PathBuf {
-        self.root.join("specs")
+    /// The spec directories, absolute.
+    pub fn spec_dirs(&self) -> Vec<PathBuf> {
+        self.config
+            .specs
+            .iter()
+            .map(|d| self.root.join(d))
+            .collect()
     }
 
     pub fn module_names(&self) -> Vec<String> {
         self.modules.keys().cloned().collect()
     }
 
-    /// Reads every `specs/*.yaml`; the first error stops (with its file:line:col).
+    /// Reads every spec of every spec directory; the first error stops (with its
+    /// file:line:col).
     pub fn load_specs(&self) -> Result<Vec<ksock_spec::Spec>> {
-        load_specs(&self.specs_dir(), &self.module_names())
+        load_specs(&self.spec_dirs(), &self.module_names())
     }
 }
 
-/// Reads every `*.yaml` in `dir` and its subdirectories (`specs/regressions/`), in path
+/// This repository's agent binary, as `cargo xtask` builds it.
+fn repo_agent(root: &Path) -> Result<Agent> {
+    let program = match std::env::var_os("KSOCK_AGENT") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            // `guest` is what cargo xtask builds (see the workspace's Cargo.toml).
+            ["guest", "debug", "release"]
+                .iter()
+                .map(|p| target.join(p).join("ksock-agent"))
+                .find(|p| p.is_file())
+                .with_context(|| {
+                    "the guest agent is not built: run `cargo build --profile guest -p \
+                     ksock-agent` (cargo xtask run/test do this for you)"
+                })?
+        }
+    };
+    Ok(Agent {
+        program,
+        args: Vec::new(),
+    })
+}
+
+/// Reads every `*.yaml` in `dirs` and their subdirectories (`specs/regressions/`), in path
 /// order, checking module names against `known`. A spec is named by its file's stem, so
 /// stems must be unique. Needs no built agent, so test listing can use it.
-pub fn load_specs(dir: &Path, known: &[String]) -> Result<Vec<ksock_spec::Spec>> {
+pub fn load_specs(dirs: &[PathBuf], known: &[String]) -> Result<Vec<ksock_spec::Spec>> {
     let mut files = Vec::new();
-    collect_yaml(dir, &mut files)?;
+    for dir in dirs {
+        collect_yaml(dir, &mut files)?;
+    }
     files.sort();
     let specs: Vec<ksock_spec::Spec> = files
         .iter()
@@ -114,14 +242,18 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Finds `obj-m := name.o` (or `+=`, several names) in `kmods/*/Kbuild` and
-/// `kmods/c/*/Kbuild`. A directory with Rust sources is the Rust flavour, else C.
-pub fn discover_modules(kmods: &Path) -> Result<BTreeMap<String, ModuleSources>> {
+/// Finds `obj-m := name.o` (or `+=`, several names) in the `Kbuild` of each of `bases`
+/// and of their subdirectories (`kmods/*/Kbuild`, `kmods/c/*/Kbuild`). A directory with
+/// Rust sources is the Rust flavour, else C.
+pub fn discover_modules(bases: &[PathBuf]) -> Result<BTreeMap<String, ModuleSources>> {
     let mut out: BTreeMap<String, ModuleSources> = BTreeMap::new();
     let re = regex::Regex::new(r"(?m)^\s*obj-m\s*[:+]?=\s*(.+)$").expect("valid regex");
     let mut dirs: Vec<PathBuf> = Vec::new();
-    for base in [kmods.to_path_buf(), kmods.join("c")] {
-        let Ok(rd) = std::fs::read_dir(&base) else {
+    for base in bases {
+        if base.join("Kbuild").is_file() {
+            dirs.push(base.clone());
+        }
+        let Ok(rd) = std::fs::read_dir(base) else {
             continue;
         };
         dirs.extend(
@@ -168,14 +300,16 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("regressions")).unwrap();
         std::fs::write(dir.path().join("a.yaml"), spec).unwrap();
         std::fs::write(dir.path().join("regressions/b.yaml"), spec).unwrap();
-        let names: Vec<String> = load_specs(dir.path(), &[])
+        let names: Vec<String> = load_specs(&[dir.path().to_path_buf()], &[])
             .unwrap()
             .into_iter()
             .map(|s| s.name)
             .collect();
         assert_eq!(names, ["a", "b"]);
         std::fs::write(dir.path().join("regressions/a.yaml"), spec).unwrap();
-        let e = load_specs(dir.path(), &[]).unwrap_err().to_string();
+        let e = load_specs(&[dir.path().to_path_buf()], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("are both spec `a`"), "{e}");
     }
 
@@ -200,7 +334,7 @@ mod tests {
         std::fs::create_dir_all(&ca).unwrap();
         std::fs::write(ca.join("Kbuild"), "obj-m := ksock_a.o\n").unwrap();
         std::fs::write(ca.join("ksock_a.c"), "").unwrap();
-        let m = discover_modules(dir.path()).unwrap();
+        let m = discover_modules(&[dir.path().to_path_buf(), dir.path().join("c")]).unwrap();
         assert_eq!(
             m.keys().collect::<Vec<_>>(),
             vec!["ksock_a", "ksock_b", "ksock_c"]

@@ -207,12 +207,11 @@ impl KernelRun<'_> {
             vmlinuz: self.k.vmlinuz.clone(),
             pvh: self.k.pvh.clone(),
             accel: self.accel,
-            exec: format!(
-                "{} run --plan {} --out {}",
-                self.project.agent.display(),
+            exec: self.project.agent.command(&format!(
+                "run --plan {} --out {}",
                 plan_file.display(),
                 shared.path().display()
-            ),
+            )),
             // An oops leaves the kernel in a state no later spec should be judged in:
             // make it a panic, which ends the boot and fails only the running spec.
             append: vec![

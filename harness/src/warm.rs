@@ -44,7 +44,7 @@ impl WarmGuest {
     pub fn start(
         k: &PreparedKernel,
         accel: Accel,
-        agent: &Path,
+        agent: &crate::project::Agent,
         opts: &RunOptions,
         console_log: PathBuf,
     ) -> Result<Self> {
@@ -55,7 +55,7 @@ impl WarmGuest {
             vmlinuz: k.vmlinuz.clone(),
             pvh: k.pvh.clone(),
             accel,
-            exec: format!("{} serve --dir {}", agent.display(), dir.path().display()),
+            exec: agent.command(&format!("serve --dir {}", dir.path().display())),
             append: vec![
                 ksock_proto::GUEST_MARKER.to_string(),
                 "oops=panic".to_string(),

@@ -227,7 +227,7 @@ fn signatures(project: &Project, modules: &[(String, PathBuf)]) -> BTreeMap<Stri
             kernel::hash_sources(dir).unwrap_or(0),
         );
     }
-    for p in spec_files(&project.specs_dir()) {
+    for p in project.spec_dirs().iter().flat_map(|d| spec_files(d)) {
         let h = std::fs::read(&p).map(|b| kernel::fnv1a(&b)).unwrap_or(0);
         sig.insert(format!("spec {}", p.display()), h);
     }

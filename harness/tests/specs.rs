@@ -41,9 +41,11 @@ fn main() {
             .collect(),
     };
     // Listing must work before anything is built: read specs without the agent.
-    let modules = ksock_harness::project::discover_modules(&root.join("kmods")).unwrap();
+    let cfg = ksock_harness::project::Config::load(&root).unwrap_or_else(|e| panic!("{e:#}"));
+    let dirs = |ds: &[std::path::PathBuf]| ds.iter().map(|d| root.join(d)).collect::<Vec<_>>();
+    let modules = ksock_harness::project::discover_modules(&dirs(&cfg.modules)).unwrap();
     let known: Vec<String> = modules.keys().cloned().collect();
-    let specs = ksock_harness::project::load_specs(&root.join("specs"), &known)
+    let specs = ksock_harness::project::load_specs(&dirs(&cfg.specs), &known)
         .unwrap_or_else(|e| panic!("{e:#}"));
 
     let batches: Arc<Mutex<HashMap<String, Batch>>> = Arc::default();

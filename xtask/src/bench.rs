@@ -17,8 +17,9 @@ use crate::flags::BenchArgs;
 pub fn pipeline(root: &Path, a: BenchArgs) -> Result<ExitCode> {
     let (kernel, runs) = (a.kernel.as_str(), a.runs.max(1));
 
-    let (cache, project, specs, opts) =
-        crate::run::run_context(root, &["hello-load-unload".to_string()], a.accel)?;
+    let project = crate::project(root)?;
+    let (cache, specs, opts) =
+        ksock::run::context(&project, &["hello-load-unload".to_string()], a.accel)?;
     let k = ksock_vm::kernel::prepare(&cache, kernel, &Default::default())?;
     let flavour = if k.tree.is_some() {
         Flavour::Rust

@@ -1,11 +1,10 @@
 //! The command line: every command's flags, as clap types (rust-analyzer keeps its
 //! xtask's flags in one file the same way). Each command lives in its own module.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ksock_vm::boot::Accel;
-use ksock_vm::kernel::Flavour;
+pub use ksock::flags::{
+    AccelArg, DiffArgs, FlavourArg, PrepareArgs, ReproArgs, RunArgs, WatchArgs,
+};
 
 /// ksock: test and fuzz in-kernel socket code in real Linux kernels.
 ///
@@ -18,43 +17,6 @@ use ksock_vm::kernel::Flavour;
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum AccelArg {
-    /// KVM if a probe boot works on this host (cached), else TCG.
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-impl AccelArg {
-    /// `None`: probe (see `ksock_vm::boot`).
-    pub fn get(self) -> Option<Accel> {
-        match self {
-            AccelArg::Auto => None,
-            AccelArg::Kvm => Some(Accel::Kvm),
-            AccelArg::Tcg => Some(Accel::Tcg),
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FlavourArg {
-    /// Rust modules where the kernel has Rust, else the C reference ports.
-    Auto,
-    Rust,
-    C,
-}
-
-impl FlavourArg {
-    pub fn get(self) -> Option<Flavour> {
-        match self {
-            FlavourArg::Auto => None,
-            FlavourArg::Rust => Some(Flavour::Rust),
-            FlavourArg::C => Some(Flavour::C),
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,73 +124,6 @@ pub enum Cmd {
     Schema,
 }
 
-// The flags of `cargo xtask run` (its help text is on its `Cmd` variant).
-#[derive(Args)]
-pub struct RunArgs {
-    /// Catalog kernel(s) to run on (repeatable).
-    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
-    pub kernels: Vec<String>,
-    /// How the guest CPU is provided.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub accel: AccelArg,
-    /// Which module sources to build: Rust (kmods/<mod>) or the C ports (kmods/c/<mod>).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub flavour: FlavourArg,
-    /// Write the verdicts as JSON (round-trips through ksock_harness::report::Report).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write the verdicts as JUnit XML, for CI systems.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Only these specs (file names without .yaml); default: all.
-    pub specs: Vec<String>,
-}
-
-// The flags of `cargo xtask diff` (its help text is on its `Cmd` variant).
-#[derive(Args)]
-pub struct DiffArgs {
-    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
-    pub kernel: String,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub accel: AccelArg,
-    /// Only these specs; default: all.
-    pub specs: Vec<String>,
-}
-
-// The flags of `cargo xtask watch` (its help text is on its `Cmd` variant).
-#[derive(Args)]
-pub struct WatchArgs {
-    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
-    pub kernel: String,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub accel: AccelArg,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub flavour: FlavourArg,
-    /// Only these specs (names or files); default: all.
-    pub specs: Vec<String>,
-}
-
-// The flags of `cargo xtask repro` (its help text is on its `Cmd` variant).
-#[derive(Args)]
-pub struct ReproArgs {
-    /// A finding directory or a spec file.
-    pub what: PathBuf,
-    /// Where to write the spec made from a finding.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// `all` (the catalog) or kernel names, comma-separated.
-    #[arg(long = "kernel", short, default_value = "all", value_delimiter = ',')]
-    pub kernels: Vec<String>,
-    /// Runs per kernel and flavour (reliability: "reproduces 5/5").
-    #[arg(long, default_value_t = 1)]
-    pub runs: usize,
-    /// Name where, in version order, the outcome changes (runs every catalog kernel).
-    #[arg(long)]
-    pub bisect: bool,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub accel: AccelArg,
-}
-
 // The flags of `cargo xtask test` (its help text is on its `Cmd` variant).
 #[derive(Args)]
 pub struct TestArgs {
@@ -237,16 +132,6 @@ pub struct TestArgs {
     pub kernels: Vec<String>,
     #[arg(last = true)]
     pub runner_args: Vec<String>,
-}
-
-// The flags of `cargo xtask prepare` (its help text is on its `Cmd` variant).
-#[derive(Args)]
-pub struct PrepareArgs {
-    #[arg(long = "kernel", short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
-    pub kernels: Vec<String>,
-    /// Toolchain root to use: a kernel (`7.3`) or suite (`trixie`, `sid`).
-    #[arg(long)]
-    pub root: Option<String>,
 }
 
 // The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant).

@@ -1,16 +1,14 @@
 //! `cargo xtask …`: the project's entry points. See `cargo xtask --help`.
 //!
-//! `flags` holds every command's flags; each command has its own module, and `main` only
-//! dispatches.
+//! `flags` holds every command's flags; `run`, `diff`, `watch`, `repro`, `prepare` and
+//! `kernels` are the `ksock` crate's (what the `ksock` binary runs in any project), the
+//! repository's own commands (`test`, `bench`, `fuzz`, `schema`) have a module each, and
+//! `main` only dispatches.
 
 mod bench;
 mod flags;
 mod fuzz;
-mod kernels;
-mod repro;
-mod run;
 mod test;
-mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -42,18 +40,18 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     let root = repo_root();
     match cmd {
-        Cmd::Run(a) => run::run(&root, a),
-        Cmd::Diff(a) => run::diff(&root, a),
-        Cmd::Watch(a) => watch::watch(&root, a),
-        Cmd::Repro(a) => repro::repro(&root, a),
+        Cmd::Run(a) => ksock::run::run(&project(&root)?, a),
+        Cmd::Diff(a) => ksock::run::diff(&project(&root)?, a),
+        Cmd::Watch(a) => ksock::watch::watch(&project(&root)?, a),
+        Cmd::Repro(a) => ksock::repro::repro(&project(&root)?, a),
         Cmd::Test(a) => test::test(&root, a),
-        Cmd::Prepare(a) => kernels::prepare(a),
+        Cmd::Prepare(a) => ksock::kernels::prepare(a),
         Cmd::Setup => {
             setup()?;
             println!("host tools are installed");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Kernels => kernels::list(),
+        Cmd::Kernels => ksock::kernels::list(),
         Cmd::Fuzz(a) if a.target == FuzzTarget::Spec => fuzz::spec(&root, a.seconds),
         Cmd::Fuzz(a) => fuzz::in_guest(&root, a),
         Cmd::Bench(a) if a.what == BenchWhat::Fuzz => fuzz::bench(&root, a),
@@ -71,9 +69,14 @@ fn schema(root: &Path) -> Result<ExitCode> {
 }
 
 pub(crate) fn setup() -> Result<()> {
-    ksock_vm::host::require_root()?;
-    ksock_vm::host::ensure_host_tools()?;
-    Ok(())
+    ksock::setup()
+}
+
+/// This repository as a ksock project (its ksock.toml), with the agent built first.
+fn project(root: &Path) -> Result<ksock::Project> {
+    setup()?;
+    build_agent(root)?;
+    ksock::Project::open(root)
 }
 
 pub(crate) fn build_agent(root: &Path) -> Result<()> {

@@ -1,4 +1,4 @@
-//! `cargo xtask kernels` and `cargo xtask prepare`: the catalog, and kernels made ready
+//! `kernels` and `prepare`: the catalog, and kernels made ready
 //! without a boot.
 
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::flags::PrepareArgs;
 
-/// `cargo xtask kernels`: the catalog.
+/// `kernels`: the catalog.
 pub fn list() -> Result<ExitCode> {
     for e in ksock_vm::catalog::CATALOG {
         println!(
@@ -25,7 +25,7 @@ pub fn list() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cargo xtask prepare`: fetch and build without booting.
+/// `prepare`: fetch and build without booting.
 pub fn prepare(a: PrepareArgs) -> Result<ExitCode> {
     crate::setup()?;
     let cache = ksock_vm::Cache::from_env()?;

@@ -1,23 +1,28 @@
-//! `cargo xtask run` and `cargo xtask diff`: specs on kernels, with verdicts and reports.
+//! `run` and `diff`: specs on kernels, with verdicts and reports.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use ksock_harness::judge::Status;
-use ksock_harness::project::Project;
 use ksock_harness::runner::{run_kernel, RunOptions};
 use ksock_vm::kernel::Flavour;
 
 use crate::flags::{AccelArg, DiffArgs, RunArgs};
+use crate::Project;
 
-/// `cargo xtask run`: specs on kernels, with verdicts and reports.
-pub fn run(root: &Path, a: RunArgs) -> Result<ExitCode> {
-    let (cache, project, specs, mut opts) = run_context(root, &a.specs, a.accel)?;
-    opts.flavour = a.flavour.get();
+/// `run`: specs on kernels, with verdicts and reports.
+pub fn run(project: &Project, a: RunArgs) -> Result<ExitCode> {
+    let (cache, specs, mut opts) = context(project, &a.specs, a.accel)?;
+    opts.flavour = a.flavour.get().or(project.config.flavour());
+    let kernels = if a.kernels.is_empty() {
+        &project.config.kernels
+    } else {
+        &a.kernels
+    };
     let mut verdicts = Vec::new();
-    for k in &a.kernels {
-        verdicts.extend(run_kernel(&cache, &project, k, &specs, &opts)?);
+    for k in kernels {
+        verdicts.extend(run_kernel(&cache, project, k, &specs, &opts)?);
     }
     print!("\n{}", ksock_harness::report::render(&verdicts));
     if let Some(p) = a.json {
@@ -37,14 +42,14 @@ pub fn run(root: &Path, a: RunArgs) -> Result<ExitCode> {
     })
 }
 
-/// `cargo xtask diff`: every spec with the Rust modules and with the C ports.
-pub fn diff(root: &Path, a: DiffArgs) -> Result<ExitCode> {
+/// `diff`: every spec with the Rust modules and with the C ports.
+pub fn diff(project: &Project, a: DiffArgs) -> Result<ExitCode> {
     let kernel = &a.kernel;
-    let (cache, project, specs, mut opts) = run_context(root, &a.specs, a.accel)?;
+    let (cache, specs, mut opts) = context(project, &a.specs, a.accel)?;
     opts.flavour = Some(Flavour::Rust);
-    let rust = run_kernel(&cache, &project, kernel, &specs, &opts)?;
+    let rust = run_kernel(&cache, project, kernel, &specs, &opts)?;
     opts.flavour = Some(Flavour::C);
-    let c = run_kernel(&cache, &project, kernel, &specs, &opts)?;
+    let c = run_kernel(&cache, project, kernel, &specs, &opts)?;
     let mut all = rust.clone();
     all.extend(c.iter().cloned());
     print!("\n{}", ksock_harness::report::render(&all));
@@ -71,20 +76,18 @@ pub fn diff(root: &Path, a: DiffArgs) -> Result<ExitCode> {
     }
 }
 
-/// What `run` and `diff` both need: host tools, the agent, the cache, the specs, options.
-pub(crate) fn run_context(
-    root: &Path,
+/// What `run`, `diff` and `watch` need: host tools, the cache, the selected specs, options.
+pub fn context(
+    project: &Project,
     only: &[String],
     accel: AccelArg,
-) -> Result<(ksock_vm::Cache, Project, Vec<ksock_spec::Spec>, RunOptions)> {
+) -> Result<(ksock_vm::Cache, Vec<ksock_spec::Spec>, RunOptions)> {
     crate::setup()?;
-    crate::build_agent(root)?;
     let cache = ksock_vm::Cache::from_env()?;
-    let project = Project::open(root)?;
-    let specs = select_specs(&project, only)?;
-    let mut opts = RunOptions::defaults(&project);
+    let specs = select_specs(project, only)?;
+    let mut opts = RunOptions::defaults(project);
     opts.accel = accel.get();
-    Ok((cache, project, specs, opts))
+    Ok((cache, specs, opts))
 }
 
 /// All specs, or the named ones (an unknown name is an error listing the known ones). A
@@ -96,7 +99,12 @@ fn select_specs(project: &Project, only: &[String]) -> Result<Vec<ksock_spec::Sp
         if !specs.iter().any(|s| &s.name == o) {
             bail!(
                 "no spec named `{o}` in {}; specs: {}",
-                project.specs_dir().display(),
+                project
+                    .spec_dirs()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 specs
                     .iter()
                     .map(|s| s.name.as_str())

@@ -1,4 +1,4 @@
-//! `cargo xtask repro`: a fuzz finding (or a regression spec) run as found on every
+//! `repro`: a fuzz finding (or a regression spec) run as found on every
 //! catalog kernel and flavour, with the table of where it reproduces
 //! (`ksock_harness::repro`).
 
@@ -12,13 +12,11 @@ use ksock_harness::runner::RunOptions;
 
 use crate::flags::ReproArgs;
 
-pub fn repro(root: &Path, a: ReproArgs) -> Result<ExitCode> {
+pub fn repro(project: &Project, a: ReproArgs) -> Result<ExitCode> {
     crate::setup()?;
-    crate::build_agent(root)?;
     let cache = ksock_vm::Cache::from_env()?;
-    let project = Project::open(root)?;
     let spec_file = if a.what.is_dir() {
-        write_spec(&project, &a.what, a.out.as_deref())?
+        write_spec(project, &a.what, a.out.as_deref())?
     } else {
         a.what.clone()
     };
@@ -38,9 +36,9 @@ pub fn repro(root: &Path, a: ReproArgs) -> Result<ExitCode> {
     };
     let opts = RunOptions {
         accel: a.accel.get(),
-        ..RunOptions::defaults(&project)
+        ..RunOptions::defaults(project)
     };
-    let cells = repro::run_matrix(&cache, &project, &spec, &kernels, a.runs.max(1), &opts)?;
+    let cells = repro::run_matrix(&cache, project, &spec, &kernels, a.runs.max(1), &opts)?;
     print!("\n{}", repro::render_table(&spec.name, &cells));
     if a.bisect {
         for line in repro::bisect(&cells) {
@@ -63,7 +61,13 @@ fn write_spec(project: &Project, finding: &Path, out: Option<&Path>) -> Result<P
     let f = repro::load_finding(finding)?;
     let path = match out {
         Some(p) => p.to_path_buf(),
-        None => repro::default_spec_path(&project.specs_dir(), &f),
+        None => {
+            let dirs = project.spec_dirs();
+            let first = dirs
+                .first()
+                .context("the project lists no spec directory")?;
+            repro::default_spec_path(first, &f)
+        }
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;

@@ -1,0 +1,147 @@
+//! `ksock`: test in-kernel socket code in real Linux kernels, from any project.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use ksock::flags::{DiffArgs, PrepareArgs, ReproArgs, RunArgs, WatchArgs};
+use ksock::Project;
+use ksock_harness::project::{Agent, Config, CONFIG_FILE};
+
+/// ksock: test in-kernel socket code in real Linux kernels.
+///
+/// A project is a directory with a ksock.toml (`ksock init` writes one): where its kernel
+/// modules (Rust or C, each a directory with a Kbuild) and its YAML specs are, and which
+/// kernels to use. ksock fetches Debian's kernel, builds the modules with the exact
+/// toolchain that built it, boots it in a virtme-ng guest (KVM where it works, else TCG),
+/// runs the specs and prints a verdict per spec. Everything is cached under KSOCK_CACHE
+/// (default ~/.cache/ksock).
+#[derive(Parser)]
+#[command(name = "ksock", verbatim_doc_comment)]
+struct Cli {
+    /// The project directory (default: the nearest directory up from here with a ksock.toml).
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
+    /// Module directories, instead of ksock.toml's `modules` (repeatable).
+    #[arg(long, global = true, value_name = "DIR")]
+    kmods: Vec<PathBuf>,
+    /// Spec directories, instead of ksock.toml's `specs` (repeatable).
+    #[arg(long = "specs", global = true, value_name = "DIR")]
+    spec_dirs: Vec<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a ksock.toml for the module(s) in this directory, and a first spec per module.
+    ///
+    /// Example: cd my-module && ksock init && ksock run
+    Init {
+        /// Directories holding the modules, relative to the project (default: `.`).
+        dirs: Vec<PathBuf>,
+    },
+    /// Run the project's specs on a kernel and print a verdict for each.
+    Run(RunArgs),
+    /// Every spec with the Rust modules and with their C ports, compared.
+    Diff(DiffArgs),
+    /// Keep a guest running and re-run specs as you edit (see `cargo xtask watch --help`).
+    Watch(WatchArgs),
+    /// Run a regression spec (or a fuzz finding) on every kernel, with a table.
+    Repro(ReproArgs),
+    /// Fetch a kernel, make its toolchain root and module build tree (no boot).
+    Prepare(PrepareArgs),
+    /// List the kernel catalog.
+    Kernels,
+    /// Install the host tools ksock needs.
+    Setup,
+    /// The guest agent (run inside the guest by ksock itself).
+    #[command(hide = true)]
+    Agent {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    ksock_vm::supervise::install_interrupt_handler();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let here = std::env::current_dir()?;
+    match cli.cmd {
+        Cmd::Agent { args } => return Ok(ksock_agent::cli::main(args)),
+        Cmd::Init { dirs } => {
+            let dir = cli.project.unwrap_or(here);
+            println!("{}", ksock::init::init(&dir, &dirs)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Kernels => return ksock::kernels::list(),
+        Cmd::Setup => {
+            ksock::setup()?;
+            println!("host tools are installed");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Prepare(a) => return ksock::kernels::prepare(a),
+        _ => {}
+    }
+    let project = open_project(cli.project.as_deref(), &here, cli.kmods, cli.spec_dirs)?;
+    match cli.cmd {
+        Cmd::Run(a) => ksock::run::run(&project, a),
+        Cmd::Diff(a) => ksock::run::diff(&project, a),
+        Cmd::Watch(a) => ksock::watch::watch(&project, a),
+        Cmd::Repro(a) => ksock::repro::repro(&project, a),
+        _ => unreachable!("handled above"),
+    }
+}
+
+/// The project: `--project`, else the nearest ksock.toml up from `here`, else `here` when
+/// `--kmods` and `--specs` say everything; the guest runs this very binary as its agent.
+fn open_project(
+    dir: Option<&Path>,
+    here: &Path,
+    kmods: Vec<PathBuf>,
+    specs: Vec<PathBuf>,
+) -> Result<Project> {
+    let root = match dir {
+        Some(d) => d.to_path_buf(),
+        None => here
+            .ancestors()
+            .find(|d| d.join(CONFIG_FILE).is_file())
+            .map(Path::to_path_buf)
+            .or_else(|| (!kmods.is_empty() && !specs.is_empty()).then(|| here.to_path_buf()))
+            .with_context(|| {
+                format!(
+                    "no {CONFIG_FILE} in {} or above: run `ksock init` in your module's \
+                     directory, or give --kmods DIR --specs DIR",
+                    here.display()
+                )
+            })?,
+    };
+    let root = root
+        .canonicalize()
+        .with_context(|| root.display().to_string())?;
+    let mut config = Config::load(&root)?;
+    // Flags are relative to where ksock was started; absolute paths stay as they are when
+    // the project joins them to its root.
+    if !kmods.is_empty() {
+        config.modules = kmods.iter().map(|p| here.join(p)).collect();
+    }
+    if !specs.is_empty() {
+        config.specs = specs.iter().map(|p| here.join(p)).collect();
+    }
+    let agent = Agent {
+        program: std::env::current_exe().context("finding the ksock binary")?,
+        args: vec!["agent".into()],
+    };
+    Project::with(root, config, agent)
+}
