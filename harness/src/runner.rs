@@ -62,14 +62,7 @@ pub fn run_kernel(
     specs: &[Spec],
     opts: &RunOptions,
 ) -> Result<Vec<Verdict>> {
-    let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
-    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
-        Flavour::Rust
-    } else {
-        Flavour::C
-    });
-    let version = KernelVersion::parse(&k.release)
-        .with_context(|| format!("cannot read a version from release {}", k.release))?;
+    let (k, flavour, version) = prepare(cache, kernel_name, opts)?;
     let mut run = KernelRun {
         kernel_name,
         k: &k,
@@ -124,6 +117,24 @@ pub fn run_kernel(
         remaining = remaining[done + 1..].to_vec();
     }
     Ok(verdicts)
+}
+
+/// Prepares `kernel_name`; picks the flavour (`opts`', else Rust where the kernel has Rust);
+/// reads its version.
+pub(crate) fn prepare(
+    cache: &Cache,
+    kernel_name: &str,
+    opts: &RunOptions,
+) -> Result<(PreparedKernel, Flavour, KernelVersion)> {
+    let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
+    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
+        Flavour::Rust
+    } else {
+        Flavour::C
+    });
+    let version = KernelVersion::parse(&k.release)
+        .with_context(|| format!("cannot read a version from release {}", k.release))?;
+    Ok((k, flavour, version))
 }
 
 /// What one kernel's run knows once the kernel is prepared.

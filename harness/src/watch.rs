@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use ksock_proto::Plan;
 use ksock_spec::{KernelVersion, Spec};
 use ksock_vm::boot::{self, Accel};
-use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
+use ksock_vm::kernel::{self, Flavour, PreparedKernel};
 use ksock_vm::Cache;
 
 use crate::judge::Verdict;
@@ -51,14 +51,7 @@ impl<'p> Dev<'p> {
         kernel_name: &str,
         opts: &RunOptions,
     ) -> Result<Self> {
-        let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
-        let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
-            Flavour::Rust
-        } else {
-            Flavour::C
-        });
-        let version = KernelVersion::parse(&k.release)
-            .with_context(|| format!("cannot read a version from release {}", k.release))?;
+        let (k, flavour, version) = crate::runner::prepare(cache, kernel_name, opts)?;
         let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
         std::fs::create_dir_all(&opts.artifacts)?;
         Ok(Self {
