@@ -49,8 +49,19 @@ impl FlavourArg {
 pub struct RunArgs {
     /// Catalog kernel(s) to run on (repeatable); default: the project's `kernels`
     /// (ksock.toml), else the catalog's default.
-    #[arg(long = "kernel", short)]
+    #[arg(long = "kernel", short, conflicts_with = "kernel_image")]
     pub kernels: Vec<String>,
+    /// Your own kernel instead of a catalog one: its image (a bzImage / vmlinuz)...
+    #[arg(long, value_name = "PATH", requires = "kernel_build")]
+    pub kernel_image: Option<PathBuf>,
+    /// ...and what modules build against: an unpacked Debian kernel (`dpkg -x` of its
+    /// linux-image, linux-headers and linux-kbuild packages) or a built kernel tree.
+    #[arg(long, value_name = "DIR", requires = "kernel_image")]
+    pub kernel_build: Option<PathBuf>,
+    /// With --kernel-image: the toolchain root to build in (`bookworm-c`, `sid`, …);
+    /// default: the first of ksock's roots whose compilers match the kernel's.
+    #[arg(long, value_name = "NAME", requires = "kernel_image")]
+    pub root: Option<String>,
     /// How the guest CPU is provided.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,

@@ -15,10 +15,19 @@ use crate::Project;
 pub fn run(project: &Project, a: RunArgs) -> Result<ExitCode> {
     let (cache, specs, mut opts) = context(project, &a.specs, a.accel)?;
     opts.flavour = a.flavour.get().or(project.config.flavour());
-    let kernels = if a.kernels.is_empty() {
-        &project.config.kernels
-    } else {
-        &a.kernels
+    let own: Vec<String>;
+    let kernels = match (&a.kernel_image, &a.kernel_build) {
+        (Some(image), Some(build)) => {
+            opts.custom = Some(ksock_harness::runner::CustomKernel {
+                image: image.clone(),
+                build: build.clone(),
+                root: a.root.clone(),
+            });
+            own = vec![ksock_vm::custom::release_of(build)?];
+            &own
+        }
+        _ if a.kernels.is_empty() => &project.config.kernels,
+        _ => &a.kernels,
     };
     let mut verdicts = Vec::new();
     for k in kernels {

@@ -36,6 +36,16 @@ pub struct RunOptions {
     pub artifacts: PathBuf,
     /// Module flavour; `None`: Rust where the kernel has Rust, else C.
     pub flavour: Option<Flavour>,
+    /// A kernel brought by the user instead of the named catalog kernel.
+    pub custom: Option<CustomKernel>,
+}
+
+/// `--kernel-image`, `--kernel-build` and `--root` (see `ksock_vm::custom`).
+#[derive(Debug, Clone)]
+pub struct CustomKernel {
+    pub image: PathBuf,
+    pub build: PathBuf,
+    pub root: Option<String>,
 }
 
 impl RunOptions {
@@ -48,6 +58,7 @@ impl RunOptions {
             spec_timeout: Duration::from_secs(120),
             artifacts: project.root.join("target/ksock"),
             flavour: None,
+            custom: None,
         }
     }
 }
@@ -126,7 +137,10 @@ pub(crate) fn prepare(
     kernel_name: &str,
     opts: &RunOptions,
 ) -> Result<(PreparedKernel, Flavour, KernelVersion)> {
-    let k = kernel::prepare(cache, kernel_name, &PrepareOptions::default())?;
+    let k = match &opts.custom {
+        Some(c) => ksock_vm::custom::prepare(cache, &c.image, &c.build, c.root.as_deref())?,
+        None => kernel::prepare(cache, kernel_name, &PrepareOptions::default())?,
+    };
     let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
         Flavour::Rust
     } else {

@@ -17,8 +17,9 @@ use crate::progress::Step;
 use crate::toolchain::{self, Tool, ToolchainRoot};
 use crate::{tree, Cache, Error};
 
-/// What was fetched, recorded next to the unpacked kernel (`manifest.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What was fetched, recorded next to the unpacked kernel (`manifest.json`); empty for a
+/// brought kernel.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Manifest {
     pub name: String,
     pub release: String,
@@ -29,7 +30,8 @@ pub struct Manifest {
 /// A kernel ready to build modules for and boot.
 #[derive(Debug, Clone)]
 pub struct PreparedKernel {
-    pub entry: &'static CatalogEntry,
+    /// The catalog entry; `None` for a kernel brought with `--kernel-image` ([`crate::custom`]).
+    pub entry: Option<&'static CatalogEntry>,
     pub release: String,
     /// Unpacked packages (`usr/lib/modules/<release>/…`, `usr/src/linux-headers-…`).
     pub dir: PathBuf,
@@ -43,6 +45,9 @@ pub struct PreparedKernel {
     pub cc: String,
     /// For Rust kernels: the pruned, ABI-checked build tree.
     pub tree: Option<PathBuf>,
+    /// A brought kernel's own built tree, which C modules build against too (catalog
+    /// kernels: `None`, they use Debian's headers under `dir`).
+    pub c_tree: Option<PathBuf>,
     pub manifest: Manifest,
 }
 
@@ -190,7 +195,7 @@ fn headers_rel(release: &str) -> String {
     format!("usr/src/linux-headers-{release}")
 }
 
-fn cc_of(config: &KernelConfig) -> String {
+pub(crate) fn cc_of(config: &KernelConfig) -> String {
     toolchain::expected_tools(config)
         .into_iter()
         .find(|e| e.tool == Tool::Cc)
@@ -301,7 +306,7 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
         .join("vmlinuz");
     let pvh = pvh_image(&vmlinuz, &fetched.config, &fetched.release)?;
     Ok(PreparedKernel {
-        entry,
+        entry: Some(entry),
         release: fetched.release,
         dir: fetched.dir,
         vmlinuz,
@@ -310,6 +315,7 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
         root,
         cc,
         tree,
+        c_tree: None,
         manifest: fetched.manifest,
     })
 }
@@ -543,7 +549,7 @@ impl PreparedKernel {
                     .unwrap_or(&self.release)
                     .to_string();
                 Ok(Kbuild {
-                    kind: format!("modules/{tree_key}"),
+                    kind: self.custom_kind().unwrap_or(format!("modules/{tree_key}")),
                     binds: vec![Bind {
                         host: tree.clone(),
                         inside: tree::TREE_IN_ROOT.to_string(),
@@ -553,13 +559,41 @@ impl PreparedKernel {
                     facts: crate::compat::detect(tree),
                 })
             }
-            Flavour::C => Ok(Kbuild {
-                kind: format!("modules/{}-c", self.release),
-                binds: self.headers_binds(),
-                make_dir: format!("/usr/src/linux-headers-{}", self.release),
-                facts: crate::compat::detect(&self.c_source_tree()),
-            }),
+            Flavour::C => match &self.c_tree {
+                Some(tree) => Ok(Kbuild {
+                    kind: format!("{}-c", self.custom_kind().unwrap_or_default()),
+                    binds: vec![Bind {
+                        host: tree.clone(),
+                        inside: tree::TREE_IN_ROOT.to_string(),
+                        writable: false,
+                    }],
+                    make_dir: tree::TREE_IN_ROOT.to_string(),
+                    facts: crate::compat::detect(tree),
+                }),
+                None => Ok(Kbuild {
+                    kind: self
+                        .custom_kind()
+                        .map(|k| format!("{k}-c"))
+                        .unwrap_or(format!("modules/{}-c", self.release)),
+                    binds: self.headers_binds(),
+                    make_dir: format!("/usr/src/linux-headers-{}", self.release),
+                    facts: crate::compat::detect(&self.c_source_tree()),
+                }),
+            },
         }
+    }
+
+    /// The module cache kind of a brought kernel: its release and its config's hash, since a
+    /// self-built kernel may reuse a release string with another configuration.
+    fn custom_kind(&self) -> Option<String> {
+        self.entry.is_none().then(|| {
+            let cfg = format!("{:?}", self.config);
+            format!(
+                "modules/custom-{}-{:016x}",
+                self.release,
+                fnv1a(cfg.as_bytes())
+            )
+        })
     }
 
     /// Debian's headers include `/usr/src/linux-headers-*-common/Makefile` and link `scripts`

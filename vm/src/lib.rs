@@ -15,6 +15,7 @@ pub mod cache;
 pub mod catalog;
 pub mod chroot;
 pub mod compat;
+pub mod custom;
 pub mod debian;
 pub mod host;
 pub mod kconfig;
