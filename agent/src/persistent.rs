@@ -378,7 +378,36 @@ impl Session {
                 _ => i += 1,
             }
         }
+        // Then each remaining op as simple as it can be: lengths, fills, buffers, optnames.
+        // A simpler op may end the input earlier (the prefix up to the finding is kept).
+        let mut i = 0;
+        while i < cur.len() {
+            match self.first_simpler(&cur, i, t)? {
+                Some((trial, v)) => {
+                    cur = trial;
+                    found = v;
+                }
+                None => i += 1,
+            }
+        }
         Ok((cur, found))
+    }
+
+    /// The first simpler variant of op `i` that still ends in a finding titled `t`.
+    fn first_simpler(
+        &mut self,
+        cur: &Decoded,
+        i: usize,
+        t: &str,
+    ) -> Result<Option<(Decoded, Violation)>> {
+        for trial in cur.simpler_at(i) {
+            if let (_, Some((at, v))) = self.execute(&trial)? {
+                if title_of(&trial, at, &v, &self.cfg.module) == t {
+                    return Ok(Some((trial.prefix(at + 1), v)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn status(&mut self) {

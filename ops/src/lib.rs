@@ -56,6 +56,47 @@ pub enum Op {
     Reload(Reload),
 }
 
+impl Op {
+    /// Variants of this op that are each simpler in one respect: a lower-ranked length, a
+    /// one-byte fill, a plain guarded buffer, the optname nearest its range's edge. Every
+    /// candidate is strictly simpler, so shrinking with them ends. Reloads stay as they are.
+    pub fn simpler(&self) -> Vec<Op> {
+        let mut out = Vec::new();
+        let (opt, len, place) = match self {
+            Op::Set {
+                opt, len, place, ..
+            }
+            | Op::Get { opt, len, place } => (*opt, *len, *place),
+            Op::Reload(_) => return out,
+        };
+        let with = |opt: Opt, len: Len, place: Place| match self {
+            Op::Set { fill, .. } => Op::Set {
+                opt,
+                len,
+                fill: fill.clone(),
+                place,
+            },
+            _ => Op::Get { opt, len, place },
+        };
+        out.extend(len.simpler().into_iter().map(|l| with(opt, l, place)));
+        if let Op::Set { fill, .. } = self {
+            if fill.len() > 1 {
+                out.push(Op::Set {
+                    opt,
+                    len,
+                    fill: fill[..1].to_vec(),
+                    place,
+                });
+            }
+        }
+        if place != Place::Guarded {
+            out.push(with(opt, len, Place::Guarded));
+        }
+        out.extend(opt.simpler().map(|o| with(o, len, place)));
+        out
+    }
+}
+
 impl<'a> Arbitrary<'a> for Op {
     /// Written out, not derived, to weight the kinds: a reload costs milliseconds under TCG
     /// where a call costs microseconds, so 1 op in 64 is one.
@@ -154,6 +195,16 @@ pub enum Opt {
 }
 
 impl Opt {
+    /// The same kind of optname, nearest the range's edge (`None`: it is already).
+    fn simpler(self) -> Option<Opt> {
+        match self {
+            Opt::Served(n) if n != 0 => Some(Opt::Served(0)),
+            Opt::Below(n) if n != 0 => Some(Opt::Below(0)),
+            Opt::Above(n) if n != 0 => Some(Opt::Above(0)),
+            _ => None,
+        }
+    }
+
     pub fn resolve(self, t: &Target) -> i32 {
         let width = (t.optmax - t.optmin).max(1);
         match self {
@@ -186,6 +237,37 @@ pub enum Len {
 }
 
 impl Len {
+    /// How far from the simplest length (0) this is, for shrinking: a finding is reported
+    /// with the simplest lengths that still show it.
+    fn rank(self) -> u8 {
+        match self {
+            Len::Zero => 0,
+            Len::Small(_) => 1,
+            Len::CapacityMinus1 => 2,
+            Len::Capacity => 3,
+            Len::CapacityPlus1 => 4,
+            Len::Raw(_) => 5,
+            Len::Page => 6,
+            Len::Huge => 7,
+            Len::Negative(_) => 8,
+        }
+    }
+
+    /// Lengths of a lower rank (each in its simplest form).
+    fn simpler(self) -> Vec<Len> {
+        [
+            Len::Zero,
+            Len::Small(0),
+            Len::CapacityMinus1,
+            Len::Capacity,
+            Len::CapacityPlus1,
+            Len::Raw(0),
+        ]
+        .into_iter()
+        .filter(|l| l.rank() < self.rank())
+        .collect()
+    }
+
     pub fn resolve(self, t: &Target) -> i64 {
         match self {
             Len::Zero => 0,
@@ -302,6 +384,48 @@ fn splitmix64(state: &mut u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simpler_ops_are_strictly_simpler_so_shrinking_ends() {
+        let op = Op::Set {
+            opt: Opt::Served(3),
+            len: Len::Page,
+            fill: b"abc".to_vec(),
+            place: Place::Canary,
+        };
+        let s = op.simpler();
+        // Lengths below a page, a one-byte fill, a guarded buffer, the first optname.
+        assert_eq!(s.len(), 6 + 1 + 1 + 1, "{s:?}");
+        assert!(s.contains(&Op::Set {
+            opt: Opt::Served(3),
+            len: Len::Zero,
+            fill: b"abc".to_vec(),
+            place: Place::Canary,
+        }));
+        // Following candidates always reaches an op with none left.
+        let mut cur = op;
+        let mut steps = 0;
+        while let Some(next) = cur.simpler().into_iter().next() {
+            cur = next;
+            steps += 1;
+            assert!(steps < 20, "shrinking must end");
+        }
+        assert_eq!(
+            cur,
+            Op::Set {
+                opt: Opt::Served(0),
+                len: Len::Zero,
+                fill: b"a".to_vec(),
+                place: Place::Guarded,
+            }
+        );
+        let get = Op::Get {
+            opt: Opt::Below(0),
+            len: Len::Zero,
+            place: Place::Guarded,
+        };
+        assert!(get.simpler().is_empty());
+    }
 
     #[test]
     fn a_seed_always_gives_the_same_sequences() {

@@ -56,6 +56,23 @@ impl Decoded {
         d
     }
 
+    /// This input with op `i` replaced by each of its simpler variants (`Op::simpler`);
+    /// message ops are not simplified.
+    pub fn simpler_at(&self, i: usize) -> Vec<Self> {
+        match self {
+            Decoded::Sockopt(o) => o[i]
+                .simpler()
+                .into_iter()
+                .map(|op| {
+                    let mut v = o.clone();
+                    v[i] = op;
+                    Decoded::Sockopt(v)
+                })
+                .collect(),
+            Decoded::Msg(_) => Vec::new(),
+        }
+    }
+
     pub fn describe(&self, t: &ksock_ops::Target) -> String {
         match self {
             Decoded::Sockopt(o) => ksock_ops::describe(o, t),
