@@ -167,6 +167,9 @@ pub struct CampaignReport {
     /// syscalls on the module per second (its ops plus the per-input reset).
     pub raw_syscalls_per_s: Option<f64>,
     pub fuzz_syscalls_per_s: f64,
+    /// Per boot, seconds from its start to fuzzing (the first, and every reboot after a
+    /// crash).
+    pub boot_to_fuzz: Vec<f64>,
 }
 
 /// What the console has told us so far, shared with the console reader.
@@ -204,9 +207,23 @@ struct JobLive {
     last_input: Option<Vec<u8>>,
     /// The op of `last_input` that had started, when the guest recorded it.
     last_op: Option<usize>,
+    /// When the current boot started, and each boot's time from there to fuzzing (the
+    /// price of a reboot after a crash).
+    boot_started: Option<Instant>,
+    boot_to_fuzz: Vec<f64>,
 }
 
 impl JobLive {
+    /// libFuzzer is running (idempotent within a boot).
+    fn fuzzing(&mut self) {
+        if self.fuzz_started.is_none() {
+            self.fuzz_started = Some(Instant::now());
+            if let Some(t) = self.boot_started.take() {
+                self.boot_to_fuzz.push(t.elapsed().as_secs_f64());
+            }
+        }
+    }
+
     fn fuzz_seconds(&self) -> f64 {
         self.fuzzed + self.fuzz_started.map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
@@ -332,6 +349,11 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,
         fuzz_syscalls_per_s: live.jobs.values().map(|j| j.syscalls_per_s).sum(),
+        boot_to_fuzz: live
+            .jobs
+            .values()
+            .flat_map(|j| j.boot_to_fuzz.iter().copied())
+            .collect(),
     })
 }
 
@@ -599,6 +621,7 @@ fn boot_once(
         j.exit_status = None;
         j.last_input = None;
         j.last_op = None;
+        j.boot_started = Some(Instant::now());
     }
     let req = BootRequest {
         shared_memory: input_record_file(dir)?,
@@ -667,7 +690,7 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
                 j.exit_status = code.trim().parse().ok();
                 return;
             }
-            j.fuzz_started.get_or_insert_with(Instant::now);
+            j.fuzzing();
             let field = |k: &str| {
                 rest.split_whitespace()
                     .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
@@ -684,10 +707,10 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
         } else if line.contains("INFO: Seed:") {
             // libFuzzer starts: the campaign's clock runs from here (boots excluded).
             j.last_heard = Some(Instant::now());
-            j.fuzz_started.get_or_insert_with(Instant::now);
+            j.fuzzing();
         } else if let Some(c) = corp.captures(line) {
             j.last_heard = Some(Instant::now());
-            j.fuzz_started.get_or_insert_with(Instant::now);
+            j.fuzzing();
             l.corpus = c[1].parse().unwrap_or(l.corpus);
         }
     })

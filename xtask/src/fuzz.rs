@@ -40,6 +40,17 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
         r.execs as f64 / r.fuzz_seconds.max(1.0),
         r.boots
     );
+    if !r.boot_to_fuzz.is_empty() {
+        let mut t = r.boot_to_fuzz.clone();
+        t.sort_by(f64::total_cmp);
+        println!(
+            "boot -> fuzzing: {} boot(s), median {:.1} s (min {:.1}, max {:.1})",
+            t.len(),
+            t[t.len() / 2],
+            t[0],
+            t[t.len() - 1]
+        );
+    }
     println!("coverage: {}", r.coverage);
     if let Some(why) = &r.stopped {
         println!("{why}");
