@@ -19,6 +19,11 @@ fn verdicts(args: &[&str], json: &Path) -> BTreeMap<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_ksock"))
         .arg("--project")
         .arg(repo())
+        // Its own consoles: tests boot in parallel.
+        .env(
+            "KSOCK_ARTIFACTS",
+            repo().join("target/ksock/tests/own_kernel"),
+        )
         .args(["run", "--json"])
         .arg(json)
         .args(args)

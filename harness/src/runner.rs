@@ -48,15 +48,22 @@ pub struct CustomKernel {
     pub root: Option<String>,
 }
 
+/// Overrides where console logs and reports go (default `<project>/target/ksock`): tests
+/// that boot in parallel each set their own, so no console is overwritten by another's.
+pub const ARTIFACTS_ENV: &str = "KSOCK_ARTIFACTS";
+
 impl RunOptions {
     pub fn defaults(project: &Project) -> Self {
+        let artifacts = std::env::var_os(ARTIFACTS_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project.root.join("target/ksock"));
         Self {
             accel: None,
             memory: "2G".into(),
             cpus: 2,
             boot_timeout: Duration::from_secs(240),
             spec_timeout: Duration::from_secs(120),
-            artifacts: project.root.join("target/ksock"),
+            artifacts,
             flavour: None,
             custom: None,
         }

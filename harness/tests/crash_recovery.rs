@@ -18,6 +18,8 @@ fn a_panic_fails_only_its_spec_and_the_next_spec_runs() {
         .collect();
     let cache = ksock_vm::Cache::from_env().unwrap();
     let mut opts = ksock_harness::runner::RunOptions::defaults(&project);
+    // Its own consoles: tests boot in parallel.
+    opts.artifacts = project.root.join("target/ksock/tests/crash_recovery");
     opts.accel = Some(ksock_vm::boot::Accel::Tcg);
     let v = ksock_harness::runner::run_kernel(&cache, &project, "7.2", &specs, &opts).unwrap();
     assert_eq!(v.len(), 2, "{v:#?}");

@@ -14,6 +14,8 @@ fn rust_and_c_modules_agree_on_72() {
     let specs = project.load_specs().unwrap();
     let cache = ksock_vm::Cache::from_env().unwrap();
     let mut opts = ksock_harness::runner::RunOptions::defaults(&project);
+    // Its own consoles: tests boot in parallel.
+    opts.artifacts = project.root.join("target/ksock/tests/differential");
     opts.flavour = Some(Flavour::Rust);
     let rust = ksock_harness::runner::run_kernel(&cache, &project, "7.2", &specs, &opts).unwrap();
     opts.flavour = Some(Flavour::C);

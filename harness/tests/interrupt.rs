@@ -32,6 +32,8 @@ fn child_boots_until_interrupted() {
         .filter(|s| s.name == "hello-load-unload")
         .collect();
     let mut opts = ksock_harness::runner::RunOptions::defaults(&project);
+    // Its own consoles: tests boot in parallel.
+    opts.artifacts = project.root.join("target/ksock/tests/interrupt");
     opts.accel = Some(ksock_vm::boot::Accel::Tcg);
     let r = ksock_harness::runner::run_kernel(&cache, &project, "7.2", &specs, &opts);
     // Interrupted: the runner must say so rather than report verdicts.

@@ -26,7 +26,9 @@ fn edits_rerun_in_the_same_guest_and_a_panic_replaces_it() {
         .find(|s| s.name == "hello-load-unload")
         .unwrap();
     let cache = ksock_vm::Cache::from_env().unwrap();
-    let opts = ksock_harness::runner::RunOptions::defaults(&project);
+    let mut opts = ksock_harness::runner::RunOptions::defaults(&project);
+    // Its own consoles: tests boot in parallel.
+    opts.artifacts = project.root.join("target/ksock/tests/watch");
     let mut dev = Dev::open(&cache, &project, "7.2", &opts).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hello");
