@@ -67,7 +67,53 @@ pub enum Size {
     Raw(u16),
 }
 
+impl Size {
+    /// Order for shrinking: smaller sizes first (`Raw` counts by its value).
+    fn rank(self) -> u32 {
+        match self {
+            Size::One => 1,
+            Size::BufferMinus1 => 1023,
+            Size::Buffer => 1024,
+            Size::BufferPlus1 => 1025,
+            Size::Page => 4096,
+            Size::Raw(n) => u32::from(n % 8192),
+        }
+    }
+}
+
 impl Payload {
+    /// Strictly smaller payloads (for shrinking a finding): byte payloads cut to half and
+    /// to one byte; sized ones at each smaller edge. Each candidate is shorter, so
+    /// shrinking ends.
+    pub fn simpler(&self) -> Vec<Payload> {
+        match self {
+            Payload::Bytes(b) => {
+                let mut out = Vec::new();
+                if b.len() > 1 {
+                    out.push(Payload::Bytes(b[..1].to_vec()));
+                }
+                if b.len() > 2 {
+                    out.push(Payload::Bytes(b[..b.len() / 2].to_vec()));
+                }
+                out
+            }
+            Payload::Sized { size, fill } => [
+                Size::One,
+                Size::BufferMinus1,
+                Size::Buffer,
+                Size::BufferPlus1,
+                Size::Page,
+            ]
+            .into_iter()
+            .filter(|s| s.rank() < size.rank())
+            .map(|s| Payload::Sized {
+                size: s,
+                fill: *fill,
+            })
+            .collect(),
+        }
+    }
+
     pub fn bytes(&self, t: &MsgTarget) -> Vec<u8> {
         match self {
             Payload::Bytes(b) => b.clone(),
@@ -142,9 +188,60 @@ pub fn logged_bytes(data: &str) -> usize {
     n
 }
 
+impl MsgOp {
+    /// This op with a smaller payload (sends only; see [`Payload::simpler`]).
+    pub fn simpler(&self) -> Vec<MsgOp> {
+        match self {
+            MsgOp::Send { conn, payload } => payload
+                .simpler()
+                .into_iter()
+                .map(|p| MsgOp::Send {
+                    conn: *conn,
+                    payload: p,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smaller_payloads_are_strictly_smaller() {
+        let t = MsgTarget::KSOCK_SERVER;
+        let op = MsgOp::Send {
+            conn: 0,
+            payload: Payload::Sized {
+                size: Size::Page,
+                fill: b'x',
+            },
+        };
+        let mut cur = op;
+        let mut last = usize::MAX;
+        while let Some(next) = cur.simpler().into_iter().last() {
+            let MsgOp::Send { payload, .. } = &next else {
+                unreachable!()
+            };
+            let n = payload.bytes(&t).len();
+            assert!(n < last, "{n} after {last}");
+            last = n;
+            cur = next;
+        }
+        assert_eq!(last, 1, "down through every edge to one byte");
+        let bytes = Payload::Bytes(b"hello world".to_vec());
+        assert_eq!(
+            bytes.simpler(),
+            [
+                Payload::Bytes(b"h".to_vec()),
+                Payload::Bytes(b"hello".to_vec())
+            ]
+        );
+        assert!(Payload::Bytes(b"h".to_vec()).simpler().is_empty());
+        assert!(MsgOp::Connect.simpler().is_empty());
+    }
 
     #[test]
     fn logged_escapes_count_one_byte_each() {

@@ -56,8 +56,8 @@ impl Decoded {
         d
     }
 
-    /// This input with op `i` replaced by each of its simpler variants (`Op::simpler`);
-    /// message ops are not simplified.
+    /// This input with op `i` replaced by each of its simpler variants (`Op::simpler`,
+    /// `MsgOp::simpler`).
     pub fn simpler_at(&self, i: usize) -> Vec<Self> {
         match self {
             Decoded::Sockopt(o) => o[i]
@@ -69,7 +69,15 @@ impl Decoded {
                     Decoded::Sockopt(v)
                 })
                 .collect(),
-            Decoded::Msg(_) => Vec::new(),
+            Decoded::Msg(o) => o[i]
+                .simpler()
+                .into_iter()
+                .map(|op| {
+                    let mut v = o.clone();
+                    v[i] = op;
+                    Decoded::Msg(v)
+                })
+                .collect(),
         }
     }
 
