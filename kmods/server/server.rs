@@ -211,13 +211,20 @@ fn accept_loop(s: &Shared) {
             seed_bugs: s.seed_bugs,
             done: AtomicBool::new(false),
         };
+        // Room for the slot first: a thread that could not be tracked could not be
+        // stopped either (dropping its `KThread` would wait on a recv nobody wakes).
+        if conns.reserve(1, GFP_KERNEL).is_err() {
+            pr_err!("out of memory tracking peer={}\n", peer);
+            continue; // The connection is closed here.
+        }
         let Ok(conn) = Arc::new(conn, GFP_KERNEL) else {
             continue;
         };
         match KThread::spawn(conn.clone(), serve, c"ksock_conn") {
             Ok(thread) => {
-                if conns.push(ConnSlot { conn, thread }, GFP_KERNEL).is_err() {
-                    pr_err!("out of memory tracking peer={}\n", peer);
+                // Within the capacity reserved above; were it to fail, stop the thread.
+                if let Err(e) = conns.push_within_capacity(ConnSlot { conn, thread }) {
+                    e.0.stop();
                 }
             }
             Err(e) => pr_err!("no thread for peer={} errno={}\n", peer, e.to_errno()),
