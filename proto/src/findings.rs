@@ -60,24 +60,8 @@ impl Decoded {
     /// `MsgOp::simpler`).
     pub fn simpler_at(&self, i: usize) -> Vec<Self> {
         match self {
-            Decoded::Sockopt(o) => o[i]
-                .simpler()
-                .into_iter()
-                .map(|op| {
-                    let mut v = o.clone();
-                    v[i] = op;
-                    Decoded::Sockopt(v)
-                })
-                .collect(),
-            Decoded::Msg(o) => o[i]
-                .simpler()
-                .into_iter()
-                .map(|op| {
-                    let mut v = o.clone();
-                    v[i] = op;
-                    Decoded::Msg(v)
-                })
-                .collect(),
+            Decoded::Sockopt(o) => replaced(o, i, o[i].simpler(), Decoded::Sockopt),
+            Decoded::Msg(o) => replaced(o, i, o[i].simpler(), Decoded::Msg),
         }
     }
 
@@ -112,6 +96,23 @@ pub fn slug(title: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// `ops` with op `i` replaced by each of `alternatives`, each wrapped by `wrap`.
+fn replaced<T: Clone>(
+    ops: &[T],
+    i: usize,
+    alternatives: Vec<T>,
+    wrap: fn(Vec<T>) -> Decoded,
+) -> Vec<Decoded> {
+    alternatives
+        .into_iter()
+        .map(|op| {
+            let mut v = ops.to_vec();
+            v[i] = op;
+            wrap(v)
+        })
+        .collect()
 }
 
 /// `BUG: KFENCE: out-of-bounds read in foo+0x1c/0x80` → `BUG: KFENCE: out-of-bounds read

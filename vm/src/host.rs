@@ -11,7 +11,7 @@
 //! cache, never one found on the host, so a newcomer runs exactly what CI runs.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::progress::Step;
@@ -144,15 +144,7 @@ pub fn ensure_host_tools() -> Result<(), Error> {
         ));
         let venv = venv_dir().ok_or_else(|| Error::Config("no cache directory".into()))?;
         let vng = venv.join("bin/vng");
-        if run_plain(Command::new("python3").arg("-m").arg("venv").arg(&venv)).is_err() {
-            // Debian splits venv out of python3.
-            run_plain(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q", "python3-venv"])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )?;
-            run_plain(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        }
+        make_venv(&venv)?;
         run_plain(
             Command::new(venv.join("bin/python3")).args(["-m", "pip", "install", "-q", VIRTME_NG]),
         )?;
@@ -190,6 +182,20 @@ pub fn ensure_venv_tool(requirement: &str, command: &str) -> Result<PathBuf, Err
         step.done("installed");
     }
     Ok(bin)
+}
+
+/// Creates ksock's virtualenv at `venv` (installing python3-venv, which Debian splits out
+/// of python3, when that is what is missing).
+fn make_venv(venv: &Path) -> Result<(), Error> {
+    if run_plain(Command::new("python3").arg("-m").arg("venv").arg(venv)).is_err() {
+        run_plain(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "python3-venv"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        run_plain(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+    }
+    Ok(())
 }
 
 fn run_plain(cmd: &mut Command) -> Result<(), Error> {

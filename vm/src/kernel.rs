@@ -532,9 +532,10 @@ impl PreparedKernel {
         Ok(dir)
     }
 
-    /// Where and how kbuild runs for `flavour`.
+    /// Where and how kbuild runs for `flavour`: against a built tree (ksock's Rust tree, or
+    /// a brought kernel's own tree), else against Debian's headers.
     fn kbuild(&self, flavour: Flavour) -> Result<Kbuild, Error> {
-        match flavour {
+        let (tree, kind) = match flavour {
             Flavour::Rust => {
                 let tree = self.tree.as_ref().ok_or_else(|| {
                     Error::Config(format!(
@@ -546,41 +547,36 @@ impl PreparedKernel {
                 let tree_key = tree
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .unwrap_or(&self.release)
-                    .to_string();
-                Ok(Kbuild {
-                    kind: self.custom_kind().unwrap_or(format!("modules/{tree_key}")),
-                    binds: vec![Bind {
-                        host: tree.clone(),
-                        inside: tree::TREE_IN_ROOT.to_string(),
-                        writable: false,
-                    }],
-                    make_dir: tree::TREE_IN_ROOT.to_string(),
-                    facts: crate::compat::detect(tree),
-                })
+                    .unwrap_or(&self.release);
+                let kind = self.custom_kind().unwrap_or(format!("modules/{tree_key}"));
+                (Some(tree), kind)
             }
-            Flavour::C => match &self.c_tree {
-                Some(tree) => Ok(Kbuild {
-                    kind: format!("{}-c", self.custom_kind().unwrap_or_default()),
-                    binds: vec![Bind {
-                        host: tree.clone(),
-                        inside: tree::TREE_IN_ROOT.to_string(),
-                        writable: false,
-                    }],
-                    make_dir: tree::TREE_IN_ROOT.to_string(),
-                    facts: crate::compat::detect(tree),
-                }),
-                None => Ok(Kbuild {
-                    kind: self
-                        .custom_kind()
-                        .map(|k| format!("{k}-c"))
-                        .unwrap_or(format!("modules/{}-c", self.release)),
-                    binds: self.headers_binds(),
-                    make_dir: format!("/usr/src/linux-headers-{}", self.release),
-                    facts: crate::compat::detect(&self.c_source_tree()),
-                }),
+            Flavour::C => {
+                let kind = match self.custom_kind() {
+                    Some(k) => format!("{k}-c"),
+                    None => format!("modules/{}-c", self.release),
+                };
+                (self.c_tree.as_ref(), kind)
+            }
+        };
+        Ok(match tree {
+            Some(tree) => Kbuild {
+                kind,
+                binds: vec![Bind {
+                    host: tree.clone(),
+                    inside: tree::TREE_IN_ROOT.to_string(),
+                    writable: false,
+                }],
+                make_dir: tree::TREE_IN_ROOT.to_string(),
+                facts: crate::compat::detect(tree),
             },
-        }
+            None => Kbuild {
+                kind,
+                binds: self.headers_binds(),
+                make_dir: format!("/usr/src/linux-headers-{}", self.release),
+                facts: crate::compat::detect(&self.c_source_tree()),
+            },
+        })
     }
 
     /// The module cache kind of a brought kernel: its release and its config's hash, since a

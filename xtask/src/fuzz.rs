@@ -16,7 +16,7 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
     } else {
         campaign::Target::Sockopt
     };
-    crate::setup()?;
+    ksock::setup()?;
     let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
@@ -127,7 +127,7 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
 pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
     let (kernel, runs, seconds, accel) =
         (a.kernel.as_str(), a.runs.max(1), a.seconds, a.accel.get());
-    crate::setup()?;
+    ksock::setup()?;
     crate::build_agent(root)?;
     let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;

@@ -47,7 +47,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Test(a) => test::test(&root, a),
         Cmd::Prepare(a) => ksock::kernels::prepare(a),
         Cmd::Setup => {
-            setup()?;
+            ksock::setup()?;
             println!("host tools are installed");
             Ok(ExitCode::SUCCESS)
         }
@@ -68,13 +68,9 @@ fn schema(root: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn setup() -> Result<()> {
-    ksock::setup()
-}
-
 /// This repository as a ksock project (its ksock.toml), with the agent built first.
 fn project(root: &Path) -> Result<ksock::Project> {
-    setup()?;
+    ksock::setup()?;
     build_agent(root)?;
     ksock::Project::open(root)
 }

@@ -10,7 +10,7 @@ use crate::flags::TestArgs;
 /// `cargo xtask test`: unit and fault tests, then spec x kernel.
 pub fn test(root: &Path, a: TestArgs) -> Result<ExitCode> {
     let (kernels, runner_args) = (a.kernels, &a.runner_args);
-    crate::setup()?;
+    ksock::setup()?;
     crate::build_agent(root)?;
     // Here, with progress, rather than inside the fuzz campaign tests (which find it built).
     ksock_harness::campaign::build_fuzzer(root)?;
