@@ -10,7 +10,7 @@ use crate::proto::Plan;
 
 const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent serve --dir DIR | \
                      ksock-agent check-guest | \
-                     ksock-agent raw-loop --config FUZZ.json --seconds N\n\
+                     ksock-agent raw-loop --config FUZZ.json --corpus DIR --seconds N\n\
                      Runs inside guests booted by ksock; refuses to load modules anywhere else.";
 
 /// The agent's command line, without the program name (`ksock-agent`'s, or `ksock agent`'s).
@@ -90,22 +90,26 @@ fn serve(args: &[String]) -> ExitCode {
     }
 }
 
-/// The fuzz benchmark's floor: plain set+get pairs on the fuzz config's module, in the same
-/// boot as the fuzzer, printed as `KSOCK-RAW syscalls_per_s=N`.
+/// The fuzz benchmark's floors, in the same boot as the fuzzer, after it: its corpus's calls
+/// replayed bare and plain set+get pairs, printed as
+/// `KSOCK-RAW syscalls_per_s=N pair_per_s=M`.
 fn raw_loop(args: &[String]) -> ExitCode {
     let get = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
-    let (Some(config), Some(seconds)) = (get("--config"), get("--seconds")) else {
+    let (Some(config), Some(corpus), Some(seconds)) =
+        (get("--config"), get("--corpus"), get("--seconds"))
+    else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let run = || -> anyhow::Result<f64> {
+    let run = || -> anyhow::Result<(f64, f64)> {
         let cfg = crate::persistent::read_config(std::path::Path::new(&config))?;
         let mut s = crate::persistent::Session::start(cfg)?;
-        s.raw_loop(std::time::Duration::from_secs(seconds.parse()?))
+        let d = std::time::Duration::from_secs(seconds.parse()?);
+        s.raw_floors(std::path::Path::new(&corpus), d)
     };
     match run() {
-        Ok(rate) => {
-            println!("KSOCK-RAW syscalls_per_s={rate:.0}");
+        Ok((same, pair)) => {
+            println!("KSOCK-RAW syscalls_per_s={same:.0} pair_per_s={pair:.0}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -52,13 +52,7 @@ pub(crate) struct Module<'a> {
     pub seed_bugs: i64,
 }
 
-/// The `seed_bugs=N` in a module parameter string (0 without one).
-pub fn seed_bugs_in(params: &str) -> i64 {
-    params
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("seed_bugs=")?.parse().ok())
-        .unwrap_or(0)
-}
+pub use ksock_proto::seed_bugs_in;
 
 /// What one op did.
 pub(crate) struct Observed {
@@ -197,6 +191,8 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
         "kernel splat" => splat_title(&v.detail),
         "log" => format!("{module} logs bytes it did not receive"),
         "echo" => format!("{module} echoes bytes it was not sent"),
+        "delivery" => format!("{module} sends bytes it was not given"),
+        "load" => format!("{module} mishandles its parameters"),
         other => format!("{other} in {module}"),
     }
 }

@@ -9,6 +9,7 @@
 //! the kernel command line. Nothing in ksock loads a module any other way.
 
 pub mod cli;
+pub mod clientfuzz;
 pub mod cov;
 pub mod fuzz;
 pub mod guard;
@@ -19,6 +20,7 @@ pub mod msgfuzz;
 pub mod net;
 pub mod peers;
 pub mod persistent;
+pub mod rawloop;
 pub mod record;
 pub mod run;
 pub mod sockets;

@@ -123,7 +123,7 @@ fn read_echo(c: &mut Conn) -> anyhow::Result<()> {
 }
 
 /// Closes with a RST instead of a FIN.
-fn reset(s: &TcpStream) {
+pub(crate) fn reset(s: &TcpStream) {
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,

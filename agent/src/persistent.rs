@@ -34,6 +34,8 @@ const RELOAD_SHARE: f64 = 0.1;
 
 pub struct Session {
     cfg: FuzzConfig,
+    /// Where a client module connects to (client targets).
+    listener: Option<std::net::TcpListener>,
     fd: libc::c_int,
     kmsg: Kmsg,
     /// The log as sockopt inputs check it: all new lines in one read.
@@ -85,10 +87,21 @@ impl Session {
             modules::load(rt, &format!("words={TRACE_WORDS}"))
                 .context("loading the coverage runtime ksock_cov")?;
         }
-        modules::load(&cfg.ko, &cfg.params)
-            .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
+        // A client module is loaded by each input (after the listener it connects to).
+        let listener = match &cfg.client {
+            Some(t) => Some(crate::clientfuzz::listen(t).context("listening for the client")?),
+            None => {
+                modules::load(&cfg.ko, &cfg.params)
+                    .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
+                None
+            }
+        };
+        let sections = match listener {
+            Some(_) => Sections::from_starts(Vec::new()),
+            None => Sections::of_module(&cfg.module)?,
+        };
         let trace = match cfg.runtime {
-            Some(_) => Some((Trace::open(TRACE_WORDS)?, Sections::of_module(&cfg.module)?)),
+            Some(_) => Some((Trace::open(TRACE_WORDS)?, sections)),
             None => None,
         };
         // SAFETY: plain socket(2); closed in Drop.
@@ -108,6 +121,7 @@ impl Session {
         }
         let seed_bugs = fuzz::seed_bugs_in(&cfg.params);
         Ok(Self {
+            listener,
             splats: regex::RegexSet::new(&cfg.splats)?,
             cfg,
             fd,
@@ -189,7 +203,34 @@ impl Session {
                 let mut logged = Vec::new();
                 crate::msgfuzz::run(&t, ops, &mut self.kmsg, &self.splats, &mut logged)
             }
+            Decoded::Client(ops) => self.execute_client(ops),
         }
+    }
+
+    fn execute_client(
+        &mut self,
+        ops: &[ksock_ops::client::ClientOp],
+    ) -> Result<(usize, Option<(usize, Violation)>)> {
+        let t = self
+            .cfg
+            .client
+            .expect("client ops only with a client target");
+        let listener = self.listener.as_ref().expect("a client target listens");
+        let mut loader = Traced {
+            trace: &mut self.trace,
+            pending: &mut self.pending,
+            name: &self.cfg.module,
+            ko: &self.cfg.ko,
+        };
+        let (n, found) = crate::clientfuzz::run(&t, self.seed_bugs, ops, listener, &mut loader)?;
+        if found.is_some() {
+            return Ok((n, found));
+        }
+        let logged = self.syslog.read_new();
+        Ok(match logged.iter().find(|l| self.splats.is_match(l)) {
+            Some(l) => (n, Some((n - 1, fuzz::violation("kernel splat", l.clone())))),
+            None => (n, None),
+        })
     }
 
     fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
@@ -430,10 +471,21 @@ impl Session {
         let _ = std::io::stdout().flush();
     }
 
-    /// setsockopt(5 bytes) + getsockopt(64 bytes) pairs on the first served optname for
-    /// `d`, with plain buffers: the syscall rate the fuzzer is measured against.
-    pub fn raw_loop(&mut self, d: Duration) -> Result<f64> {
+    /// The fuzz benchmark's floors, each run for `d`: the corpus's own sockopt calls
+    /// replayed bare ([`crate::rawloop`]), and, for scale, set(5 bytes) + get(64 bytes)
+    /// pairs on the first served optname with plain buffers. Syscalls per second each.
+    pub fn raw_floors(&mut self, corpus: &Path, d: Duration) -> Result<(f64, f64)> {
+        let replay = crate::rawloop::Replay::from_corpus(corpus, &self.cfg)?;
+        anyhow::ensure!(
+            replay.calls() > 0,
+            "the corpus {} holds no sockopt calls to replay",
+            corpus.display()
+        );
+        let fd = self.fd;
         let opt = self.cfg.target.optmin;
+        let same = replay.run(fd, d, || {
+            let _ = self.reset_message();
+        });
         let val = *b"hello";
         let mut out = [0u8; 64];
         let start = Instant::now();
@@ -443,20 +495,15 @@ impl Session {
                 let mut len = out.len() as libc::socklen_t;
                 // SAFETY: valid buffers of the stated lengths; `len` is ours.
                 unsafe {
-                    libc::setsockopt(self.fd, libc::SOL_IP, opt, val.as_ptr().cast(), 5);
-                    libc::getsockopt(
-                        self.fd,
-                        libc::SOL_IP,
-                        opt,
-                        out.as_mut_ptr().cast(),
-                        &mut len,
-                    );
+                    libc::setsockopt(fd, libc::SOL_IP, opt, val.as_ptr().cast(), 5);
+                    libc::getsockopt(fd, libc::SOL_IP, opt, out.as_mut_ptr().cast(), &mut len);
                 }
                 calls += 2;
             }
         }
+        let pair = calls as f64 / start.elapsed().as_secs_f64();
         let _ = self.syslog.read_new();
-        Ok(calls as f64 / start.elapsed().as_secs_f64())
+        Ok((same, pair))
     }
 
     /// A last status line (libFuzzer calls `exit` when its time is up).
@@ -520,11 +567,46 @@ fn reload_traced(
     Ok(fuzz::Observed::reloaded(None, errno))
 }
 
+/// Loads and unloads a client module, reading the trace while the sections it belongs to
+/// are known (as [`reload_traced`]).
+struct Traced<'a> {
+    trace: &'a mut Option<(Trace, Sections)>,
+    pending: &'a mut Vec<Pc>,
+    name: &'a str,
+    ko: &'a Path,
+}
+
+impl crate::clientfuzz::Loader for Traced<'_> {
+    fn load(&mut self, params: &str) -> Result<Option<i32>> {
+        collect(self.trace, self.pending, false);
+        let errno = modules::load(self.ko, params)
+            .err()
+            .map(|e| e.errno().unwrap_or(libc::EIO));
+        if errno.is_none() {
+            if let Some((_, sections)) = self.trace {
+                *sections = Sections::of_module(self.name)?;
+            }
+        }
+        collect(self.trace, self.pending, errno.is_some());
+        Ok(errno)
+    }
+
+    fn unload(&mut self) -> Result<Option<String>> {
+        if !modules::is_loaded(self.name) {
+            return Ok(None);
+        }
+        collect(self.trace, self.pending, false);
+        let r = modules::unload(self.name);
+        collect(self.trace, self.pending, false);
+        Ok(r.err().map(|e| format!("unloading failed: {e}")))
+    }
+}
+
 /// A finding's title: named after the op that fired the oracle, for sockopt sequences.
 fn title_of(ops: &Decoded, at: usize, v: &Violation, module: &str) -> String {
     match ops {
         Decoded::Sockopt(o) => fuzz::title(o.get(at), v, module),
-        Decoded::Msg(_) => fuzz::title(None, v, module),
+        Decoded::Msg(_) | Decoded::Client(_) => fuzz::title(None, v, module),
     }
 }
 

@@ -179,10 +179,9 @@ fn run_action(
                     Err(_) => (false, format!("peer {name} panicked")),
                     Ok(r) if !r.ok => (false, r.detail),
                     Ok(r) => match &bg.expect_received {
-                        Some(want) if *want != r.received => (
-                            false,
-                            format!("received {:?}, expected {:?}", r.received, want),
-                        ),
+                        Some(want) if *want != r.received => {
+                            (false, received_mismatch(&r.received, want))
+                        }
                         _ => (true, format!("{}; received {:?}", r.detail, r.received)),
                     },
                 }
@@ -389,6 +388,38 @@ fn wait_dmesg(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// "connection 1: received 1024 bytes, expected 0: "\0\0…"": sizes first, then the start of
+/// each differing connection (a long stream is cut, not printed whole).
+fn received_mismatch(got: &[String], want: &[String]) -> String {
+    let cut = |s: &str| {
+        let short: String = s.chars().take(24).collect();
+        format!("{short:?}{}", if s.chars().count() > 24 { "…" } else { "" })
+    };
+    if got.len() != want.len() {
+        return format!(
+            "{} connection(s) received, expected {}",
+            got.len(),
+            want.len()
+        );
+    }
+    got.iter()
+        .zip(want)
+        .enumerate()
+        .filter(|(_, (g, w))| g != w)
+        .map(|(i, (g, w))| {
+            format!(
+                "connection {}: received {} bytes {}, expected {} bytes {}",
+                i + 1,
+                g.len(),
+                cut(g),
+                w.len(),
+                cut(w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

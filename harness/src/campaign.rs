@@ -34,6 +34,8 @@ pub enum Target {
     Sockopt,
     /// ksock_server (`echo=1`): TCP connections and messages.
     Server,
+    /// ksock_client: loads with arbitrary parameters, its connection to the fuzzer.
+    Client,
 }
 
 impl Target {
@@ -41,6 +43,7 @@ impl Target {
         match self {
             Target::Sockopt => "sockopt",
             Target::Server => "server",
+            Target::Client => "client",
         }
     }
 
@@ -48,6 +51,7 @@ impl Target {
         match self {
             Target::Sockopt => "ksock_sockopt",
             Target::Server => "ksock_server",
+            Target::Client => "ksock_client",
         }
     }
 
@@ -57,6 +61,7 @@ impl Target {
         match self {
             Target::Sockopt => 64,
             Target::Server => 16,
+            Target::Client => 8,
         }
     }
 
@@ -65,13 +70,26 @@ impl Target {
         match self {
             Target::Sockopt => 1024,
             Target::Server => 256,
+            Target::Client => 512,
+        }
+    }
+
+    /// libFuzzer's `-len_control`: 0 lets inputs reach `max_input` at once. Sockopt inputs
+    /// should be long from the start: libFuzzer's cost per input is spread over more
+    /// calls (measured: more module syscalls per second). Message ops wait on the network;
+    /// libFuzzer's default growth stays.
+    fn len_control(self) -> u32 {
+        match self {
+            Target::Sockopt => 0,
+            Target::Server | Target::Client => 100,
         }
     }
 
     /// The module's parameters for a campaign with the `seed_bugs` mask.
     fn params(self, seed_bugs: u8) -> String {
         let mut p = match self {
-            Target::Sockopt => vec![],
+            // Each client input loads the module with its own parameters.
+            Target::Sockopt | Target::Client => vec![],
             Target::Server => vec![format!(
                 "port={} echo=1",
                 ksock_ops::msg::MsgTarget::KSOCK_SERVER.port
@@ -113,8 +131,9 @@ pub struct CampaignOptions {
     pub out: PathBuf,
     pub memory: String,
     pub cpus: u32,
-    /// Benchmark: before fuzzing, run the agent's raw set+get loop for this many seconds in
-    /// the same boot (see [`CampaignReport::raw_syscalls_per_s`]).
+    /// Benchmark: after fuzzing, in the same boot, replay the corpus's calls bare, then
+    /// plain set+get pairs, this many seconds each (see
+    /// [`CampaignReport::raw_syscalls_per_s`]).
     pub raw_loop: Option<u64>,
 }
 
@@ -163,9 +182,10 @@ pub struct CampaignReport {
     pub time_to_find: BTreeMap<String, f64>,
     /// Why the campaign ended before its time, if it did.
     pub stopped: Option<String>,
-    /// With [`CampaignOptions::raw_loop`]: the raw loop's syscalls/s, and the fuzzer's
-    /// syscalls on the module per second (its ops plus the per-input reset).
-    pub raw_syscalls_per_s: Option<f64>,
+    /// With [`CampaignOptions::raw_loop`]: syscalls/s of the fuzzer's own calls replayed
+    /// bare (its corpus; "the same syscalls"), and of the cheapest set+get pair.
+    pub raw_syscalls_per_s: Option<(f64, f64)>,
+    /// The fuzzer's syscalls on the module per second (its ops; reloads count one each).
     pub fuzz_syscalls_per_s: f64,
     /// Per boot, seconds from its start to fuzzing (the first, and every reboot after a
     /// crash).
@@ -185,8 +205,8 @@ struct Live {
     crashes: BTreeMap<String, usize>,
     /// Why the campaign ended before its time (a crash loop).
     stopped: Option<String>,
-    /// The raw loop's rate (benchmark).
-    raw: Option<f64>,
+    /// The raw floors: the corpus's calls replayed bare, and set+get pairs (benchmark).
+    raw: Option<(f64, f64)>,
 }
 
 /// What one job's console has said.
@@ -315,6 +335,8 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         out: PathBuf::new(),
         findings: base.join(proto::FINDINGS_DIR),
         server: (opts.target == Target::Server).then_some(ksock_ops::msg::MsgTarget::KSOCK_SERVER),
+        client: (opts.target == Target::Client)
+            .then_some(ksock_ops::client::ClientTarget::KSOCK_CLIENT),
     };
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
@@ -582,25 +604,28 @@ fn boot_once(
     let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
     std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
     let corpus = shared.base.join("corpus");
+    // The benchmark's floors run after the fuzzer, on the corpus it left.
     let raw = match shared.opts.raw_loop {
         Some(secs) if boot_no == 1 => format!(
-            "{}; ",
+            "; {}",
             shared.agent.command(&format!(
-                "raw-loop --config {} --seconds {secs}",
-                cfg_file.display()
+                "raw-loop --config {} --corpus {} --seconds {secs}",
+                cfg_file.display(),
+                corpus.display()
             ))
         ),
         _ => String::new(),
     };
     let exec = format!(
-        "{raw}KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
-         -max_len={max_len} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
-         s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s",
+        "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
+         -max_len={max_len} -len_control={len_control} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
+         s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s{raw}",
         cfg = cfg_file.display(),
         fuzzer = shared.opts.fuzzer.display(),
         dir = dir.display(),
         corpus = corpus.display(),
         max_len = shared.opts.target.max_input(),
+        len_control = shared.opts.target.len_control(),
         mark = proto::STATUS_MARK,
     );
     let mut append = vec![
@@ -682,8 +707,13 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             }
             return;
         }
-        if let Some(v) = line.split_once("KSOCK-RAW syscalls_per_s=") {
-            l.raw = v.1.trim().parse().ok();
+        if let Some(v) = line.split_once("KSOCK-RAW ") {
+            let field = |k: &str| {
+                v.1.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            l.raw = field("syscalls_per_s").zip(field("pair_per_s"));
         } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
             j.last_heard = Some(Instant::now());
             if let Some(code) = rest.strip_prefix("-EXIT ") {
@@ -698,7 +728,8 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             };
             j.execs_now = field("execs").unwrap_or(0.0) as u64;
             j.execs_per_s = field("execs_per_s").unwrap_or(0.0);
-            j.syscalls_per_s = j.execs_per_s + field("ops_per_s").unwrap_or(0.0);
+            // The ops only: the per-input reset is not counted, as the raw replay's is not.
+            j.syscalls_per_s = field("ops_per_s").unwrap_or(0.0);
             merge_coverage(l, &dir, &all);
         } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
             let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));

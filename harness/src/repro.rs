@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ksock_ops::client::{ClientOp, ClientTarget, Port};
 use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
@@ -35,6 +36,7 @@ pub struct Finding {
 pub enum Ops {
     Sockopt(Vec<Op>),
     Msg(Vec<MsgOp>),
+    Client(Vec<ClientOp>),
 }
 
 impl Ops {
@@ -42,6 +44,7 @@ impl Ops {
         match self {
             Ops::Sockopt(o) => o.len(),
             Ops::Msg(o) => o.len(),
+            Ops::Client(o) => o.len(),
         }
     }
 
@@ -64,9 +67,10 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
         .with_context(|| format!("parsing {}", meta_file.display()))?;
     let seq = dir.join("sequence.json");
     let bytes = std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?;
-    let parsed = match meta.server {
-        Some(_) => serde_json::from_slice(&bytes).map(Ops::Msg),
-        None => serde_json::from_slice(&bytes).map(Ops::Sockopt),
+    let parsed = match (meta.server, meta.client) {
+        (Some(_), _) => serde_json::from_slice(&bytes).map(Ops::Msg),
+        (_, Some(_)) => serde_json::from_slice(&bytes).map(Ops::Client),
+        _ => serde_json::from_slice(&bytes).map(Ops::Sockopt),
     };
     let ops = parsed.with_context(|| format!("parsing {}", seq.display()))?;
     Ok(Finding {
@@ -302,6 +306,52 @@ fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String
     Ok(steps)
 }
 
+/// The steps of a client sequence: each load as the module's contract has it. A load to
+/// the fuzzer's port gets a server peer that must receive the payload, whole, `count`
+/// times; an out-of-range load must fail with EINVAL. The fuzzer's reads, answers and
+/// resets are not steps: the peer reads everything, and what it must receive is fixed by
+/// the parameters.
+fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<String> {
+    let seed_bugs = ksock_proto::seed_bugs_in(&m.params);
+    let mut steps = Vec::new();
+    let loads = ops.iter().filter_map(|op| match op {
+        ClientOp::Load(l) => Some(l),
+        _ => None,
+    });
+    for (n, l) in loads.enumerate() {
+        let (port, count, size, bugs) = l.resolve(t, seed_bugs);
+        let mut p = vec![
+            format!("port: {port}"),
+            format!("count: {count}"),
+            format!("size: {size}"),
+            format!("message: {}", quote(&String::from_utf8_lossy(&l.message()))),
+        ];
+        if bugs != seed_bugs {
+            p.push(format!("seed_bugs: {bugs}"));
+        }
+        let load = format!("module: {}, params: {{{}}}", m.module, p.join(", "));
+        if !l.valid(t, seed_bugs) {
+            steps.push(format!("load: {{{load}, expect_error: EINVAL}}"));
+            continue;
+        }
+        let peer = format!("peer{}", n + 1);
+        let ours = l.port == Port::Listener;
+        if ours {
+            let whole = l.payload(t, seed_bugs).repeat(count as usize);
+            steps.push(format!(
+                "server: {{name: {peer}, port: {port}, accept: 1, expect_received: [{}]}}",
+                quote(&String::from_utf8_lossy(&whole))
+            ));
+        }
+        steps.push(format!("load: {{{load}}}"));
+        if ours {
+            steps.push(format!("join: {peer}"));
+        }
+        steps.push(format!("unload: {}", m.module));
+    }
+    steps
+}
+
 /// The parameters that plant bugs, which go to `found_with`; the rest stay in the steps.
 const BUG_PARAMS: &[&str] = &["seed_bugs"];
 
@@ -328,6 +378,10 @@ pub fn regression_yaml(f: &Finding) -> Result<String> {
             )),
         ),
         (Ops::Msg(_), None) => bail!("a message sequence without its server target"),
+        (Ops::Client(ops), _) => match &m.client {
+            Some(t) => (client_steps(m, t, ops), None),
+            None => bail!("a client sequence without its client target"),
+        },
     };
     let mut y = String::new();
     let _ = writeln!(
@@ -585,10 +639,55 @@ mod tests {
                 params: "seed_bugs=1".into(),
                 target: Target::KSOCK_SOCKOPT,
                 server: None,
+                client: None,
                 kernel: "7.2.13+deb14-amd64".into(),
             },
             ops: Ops::Sockopt(ops),
         }
+    }
+
+    #[test]
+    fn a_client_finding_becomes_a_peer_that_must_receive_the_message_and_refused_loads() {
+        use ksock_ops::client::{ClientLoad, Size};
+        let load = |port, message: &[u8]| {
+            ClientOp::Load(ClientLoad {
+                port,
+                count: Param::In(2),
+                size: Size::Message,
+                message: message.to_vec(),
+                seed_bugs: Param::Default,
+            })
+        };
+        let mut f = finding(vec![]);
+        f.meta.module = "ksock_client".into();
+        f.meta.title = "ksock_client sends bytes it was not given".into();
+        f.meta.client = Some(ClientTarget::KSOCK_CLIENT);
+        f.ops = Ops::Client(vec![
+            load(Port::Above(0), b"x"),
+            load(Port::Listener, b"msg-"),
+            ClientOp::Read,
+            ClientOp::Reset,
+        ]);
+        let yaml = regression_yaml(&f).unwrap();
+        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_client".into()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert!(yaml.contains("port: 65536"), "{yaml}");
+        assert!(yaml.contains("expect_error: EINVAL"), "{yaml}");
+        assert!(
+            yaml.contains("accept: 1, expect_received: ['msg-msg-']"),
+            "{yaml}"
+        );
+        assert_eq!(
+            spec.steps.len(),
+            5,
+            "refused load; peer, load, join, unload"
+        );
+        let seed = |s: &Spec| match &s.steps[2] {
+            Step::Load(l) => l.params.get("seed_bugs").cloned(),
+            _ => panic!("not a load"),
+        };
+        assert_eq!(seed(&spec), None);
+        assert_eq!(seed(&spec.as_found()), Some(ParamValue::Int(1)));
     }
 
     fn parse(yaml: &str) -> Spec {

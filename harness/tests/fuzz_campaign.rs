@@ -1,7 +1,8 @@
 //! Fuzz campaigns in a real guest (the default kernel): the planted bugs are found and
 //! saved with their decoded sequences, a planted crash is a finding after which the
 //! campaign boots again and goes on, the server's receive-path bug is found by message
-//! sequences, and a correct module gives no finding.
+//! sequences, the client's send-path bug by loads with arbitrary parameters, and a correct
+//! module gives no finding.
 
 use std::path::{Path, PathBuf};
 
@@ -108,4 +109,16 @@ fn a_correct_module_gives_no_finding() {
     let r = campaign(Target::Sockopt, 0, 30, out.path());
     assert!(r.findings.is_empty(), "false positives: {:?}", titles(&r));
     assert!(r.execs > 100, "only {} execs", r.execs);
+}
+
+#[test]
+fn the_clients_send_path_bug_is_found_by_loads_with_arbitrary_parameters() {
+    let out = tempfile::tempdir().unwrap();
+    let r = campaign(Target::Client, 1, 20, out.path());
+    assert_saved(
+        &r,
+        "ksock_client sends bytes it was not given",
+        "load port=",
+    );
+    assert!(r.coverage.contains("instrumented points of ksock_client"));
 }

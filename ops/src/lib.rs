@@ -9,6 +9,7 @@
 //!
 //! Nothing here performs I/O.
 
+pub mod client;
 pub mod model;
 pub mod msg;
 

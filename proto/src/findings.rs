@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use ksock_ops::client::ClientOp;
 use ksock_ops::msg::MsgOp;
 use ksock_ops::Op;
 
@@ -14,21 +15,31 @@ use crate::FuzzConfig;
 pub enum Decoded {
     Sockopt(Vec<Op>),
     Msg(Vec<MsgOp>),
+    Client(Vec<ClientOp>),
+}
+
+/// `$e` with `$o` bound to the ops of whichever language `$d` holds.
+macro_rules! each {
+    ($d:expr, $o:ident => $e:expr) => {
+        match $d {
+            Decoded::Sockopt($o) => $e,
+            Decoded::Msg($o) => $e,
+            Decoded::Client($o) => $e,
+        }
+    };
 }
 
 impl Decoded {
     pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
-        match cfg.server {
-            Some(_) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
-            None => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
+        match (cfg.server, cfg.client) {
+            (Some(_), _) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
+            (_, Some(_)) => Decoded::Client(ksock_ops::client::decode(data, cfg.max_ops)),
+            _ => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            Decoded::Sockopt(o) => o.len(),
-            Decoded::Msg(o) => o.len(),
-        }
+        each!(self, o => o.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -44,15 +55,13 @@ impl Decoded {
         match self {
             Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
             Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),
+            Decoded::Client(o) => Decoded::Client(o[..n.min(o.len())].to_vec()),
         }
     }
 
     pub fn without(&self, i: usize) -> Self {
         let mut d = self.clone();
-        match &mut d {
-            Decoded::Sockopt(o) => drop(o.remove(i)),
-            Decoded::Msg(o) => drop(o.remove(i)),
-        }
+        each!(&mut d, o => drop(o.remove(i)));
         d
     }
 
@@ -62,6 +71,7 @@ impl Decoded {
         match self {
             Decoded::Sockopt(o) => replaced(o, i, o[i].simpler(), Decoded::Sockopt),
             Decoded::Msg(o) => replaced(o, i, o[i].simpler(), Decoded::Msg),
+            Decoded::Client(o) => replaced(o, i, o[i].simpler(), Decoded::Client),
         }
     }
 
@@ -69,14 +79,12 @@ impl Decoded {
         match self {
             Decoded::Sockopt(o) => ksock_ops::describe(o, t),
             Decoded::Msg(o) => ksock_ops::msg::describe(o),
+            Decoded::Client(o) => ksock_ops::client::describe(o),
         }
     }
 
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        Ok(match self {
-            Decoded::Sockopt(o) => serde_json::to_vec_pretty(o)?,
-            Decoded::Msg(o) => serde_json::to_vec_pretty(o)?,
-        })
+        each!(self, o => serde_json::to_vec_pretty(o))
     }
 }
 

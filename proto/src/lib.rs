@@ -50,6 +50,9 @@ pub struct FindingMeta {
     /// Message ops against this server instead of sockopt calls.
     #[serde(default)]
     pub server: Option<ksock_ops::msg::MsgTarget>,
+    /// Client ops (the fuzzer is the module's peer) instead of sockopt calls.
+    #[serde(default)]
+    pub client: Option<ksock_ops::client::ClientTarget>,
     /// The kernel release it was found on.
     pub kernel: String,
 }
@@ -65,9 +68,18 @@ impl FindingMeta {
             params: cfg.params.clone(),
             target: cfg.target,
             server: cfg.server,
+            client: cfg.client,
             kernel: kernel.to_string(),
         }
     }
+}
+
+/// The `seed_bugs=N` in a module parameter string (0 without one).
+pub fn seed_bugs_in(params: &str) -> i64 {
+    params
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("seed_bugs=")?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Prefix of the fuzzer's status lines on the console.
@@ -96,6 +108,10 @@ pub struct FuzzConfig {
     /// Message ops against a TCP server module instead of sockopt calls.
     #[serde(default)]
     pub server: Option<ksock_ops::msg::MsgTarget>,
+    /// Client ops against a module that connects out (ksock_client): the fuzzer is its
+    /// peer, and each input loads it.
+    #[serde(default)]
+    pub client: Option<ksock_ops::client::ClientTarget>,
 }
 
 /// A bounded, deterministic campaign (the `fuzz` spec step).

@@ -472,7 +472,7 @@ impl PreparedKernel {
         let variant_key = match coverage {
             // The runtime's directory name carries its own source hash.
             Some(rt) => format!(
-                "-{}",
+                "-{}-nobtf",
                 rt.file_name().and_then(|n| n.to_str()).unwrap_or("cov")
             ),
             None if variant == Variant::Clippy => "-clippy".into(),
@@ -495,6 +495,9 @@ impl PreparedKernel {
                     writable: false,
                 });
                 script += &format!(" {}", coverage_make_args("/ksock/cov/Module.symvers"));
+                // No module BTF (it is for BPF tools): a fuzzer loads the module again and
+                // again, and the kernel checks a module's BTF at every load.
+                script += " CONFIG_DEBUG_INFO_BTF_MODULES=";
             }
             if variant == Variant::Clippy {
                 script += " CLIPPY=1 'KRUSTFLAGS=-Dwarnings'";

@@ -36,6 +36,9 @@ pub enum FuzzTarget {
     /// ksock_server (echo=1) in a guest: connections, messages at its buffer's edges,
     /// half-closes and resets.
     Server,
+    /// ksock_client in a guest: loads with arbitrary parameters (in and out of range), the
+    /// fuzzer as its peer (accept, read, answer, reset), what arrives checked against them.
+    Client,
 }
 
 #[derive(Subcommand)]
