@@ -92,7 +92,7 @@ fn serve(args: &[String]) -> ExitCode {
 
 /// The fuzz benchmark's floors, in the same boot as the fuzzer, after it: its corpus's calls
 /// replayed bare and plain set+get pairs, printed as
-/// `KSOCK-RAW syscalls_per_s=N pair_per_s=M`.
+/// `KSOCK-RAW syscalls_per_s=N pair_per_s=M executor_per_s=E`.
 fn raw_loop(args: &[String]) -> ExitCode {
     let get = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
     let (Some(config), Some(corpus), Some(seconds)) =
@@ -101,15 +101,17 @@ fn raw_loop(args: &[String]) -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let run = || -> anyhow::Result<(f64, f64)> {
+    let run = || -> anyhow::Result<(f64, f64, f64)> {
         let cfg = crate::persistent::read_config(std::path::Path::new(&config))?;
         let mut s = crate::persistent::Session::start(cfg)?;
         let d = std::time::Duration::from_secs(seconds.parse()?);
         s.raw_floors(std::path::Path::new(&corpus), d)
     };
     match run() {
-        Ok((same, pair)) => {
-            println!("KSOCK-RAW syscalls_per_s={same:.0} pair_per_s={pair:.0}");
+        Ok((same, pair, executor)) => {
+            println!(
+                "KSOCK-RAW syscalls_per_s={same:.0} pair_per_s={pair:.0} executor_per_s={executor:.0}"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

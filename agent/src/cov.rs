@@ -104,6 +104,24 @@ impl Sections {
         Ok(Self::from_starts(starts))
     }
 
+    /// The sections of several modules; with more than one, each section's name carries
+    /// its module (`ksock_server/.text`), as the host names their points.
+    pub fn of_modules(modules: &[String]) -> Result<Self> {
+        if let [one] = modules {
+            return Self::of_module(one);
+        }
+        let mut starts = Vec::new();
+        for m in modules {
+            let s = Self::of_module(m)?;
+            starts.extend(
+                s.starts
+                    .iter()
+                    .map(|&(a, i)| (a, format!("{m}/{}", s.names[i]))),
+            );
+        }
+        Ok(Self::from_starts(starts))
+    }
+
     pub fn from_starts(mut starts: Vec<(u64, String)>) -> Self {
         // Zero-sized and unloaded sections report 0; they hold no code.
         starts.retain(|(a, _)| *a != 0);

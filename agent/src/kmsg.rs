@@ -123,12 +123,30 @@ impl Syslog {
         s
     }
 
+    /// The first line logged since the last call that `pattern` matches, as `[ts] text`.
+    /// The new bytes are scanned once, as they are: no line is split or copied unless one
+    /// matches (the fuzzer calls this after every input, and the module logs a line per
+    /// call). `pattern` must not match across a newline.
+    pub fn first_match(&mut self, pattern: &regex::bytes::Regex) -> Option<String> {
+        let n = self.read_raw();
+        matching_line(&self.buf[..n], pattern)
+    }
+
     /// The lines logged since the last call, as `[ts] text`; no allocation when none were.
     pub fn read_new(&mut self) -> Vec<String> {
+        let n = self.read_raw();
+        if n == 0 {
+            return Vec::new();
+        }
+        parse_syslog(&self.buf[..n])
+    }
+
+    /// Reads what is new into `buf`; its length.
+    fn read_raw(&mut self) -> usize {
         // SAFETY: SIZE_UNREAD takes no buffer.
         let unread = unsafe { libc::klogctl(SYSLOG_ACTION_SIZE_UNREAD, std::ptr::null_mut(), 0) };
         if unread <= 0 {
-            return Vec::new();
+            return 0;
         }
         // SAFETY: READ fills at most `len` bytes of our buffer; it does not block, as there
         // are unread bytes.
@@ -139,11 +157,22 @@ impl Syslog {
                 self.buf.len() as libc::c_int,
             )
         };
-        if n <= 0 {
-            return Vec::new();
-        }
-        parse_syslog(&self.buf[..n as usize])
+        n.max(0) as usize
     }
+}
+
+/// The first line of syslog `bytes` that `pattern` matches, without its level.
+fn matching_line(bytes: &[u8], pattern: &regex::bytes::Regex) -> Option<String> {
+    let m = pattern.find(bytes)?;
+    let start = bytes[..m.start()]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = bytes[m.end()..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| m.end() + i);
+    parse_syslog(&bytes[start..end]).into_iter().next()
 }
 
 /// `<6>[    1.234567] text` lines, without the level.
@@ -161,6 +190,21 @@ fn parse_syslog(bytes: &[u8]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_match_in_the_raw_log_is_its_whole_line() {
+        let log = b"<6>[ 1.0] ksock: set\n<4>[ 1.1] BUG: KFENCE: x\n<6>[ 1.2] y\n";
+        let re = regex::bytes::Regex::new(r"\bBUG:|\bWARNING:").unwrap();
+        assert_eq!(
+            super::matching_line(log, &re).as_deref(),
+            Some("[ 1.1] BUG: KFENCE: x")
+        );
+        assert_eq!(
+            super::matching_line(b"<4>[ 2.0] WARNING: at end", &re).as_deref(),
+            Some("[ 2.0] WARNING: at end")
+        );
+        assert_eq!(super::matching_line(b"<6>[ 1.0] quiet\n", &re), None);
+    }
+
     #[test]
     fn syslog_lines_lose_their_level_only() {
         assert_eq!(

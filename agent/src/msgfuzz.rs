@@ -32,28 +32,52 @@ pub fn run(
     splats: &regex::RegexSet,
     logged: &mut Vec<String>,
 ) -> anyhow::Result<(usize, Option<(usize, Violation)>)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], t.port));
-    let mut conns: Vec<Conn> = Vec::new();
-    let mut opened = 0;
+    let mut m = MsgRun::new(t);
     for (i, op) in ops.iter().enumerate() {
-        let pick = |n: u8, len: usize| (len > 0).then(|| usize::from(n) % len);
+        if let Some(v) = m.step(op)? {
+            return Ok((i + 1, Some((i, v))));
+        }
+    }
+    let (lines, found) = m.finish(kmsg, splats);
+    logged.extend(lines);
+    Ok((ops.len(), found.map(|v| (ops.len() - 1, v))))
+}
+
+/// The fuzzer's connections to the module, op by op (so message ops can be interleaved
+/// with other calls: [`crate::persistent`]'s mixed sequences).
+pub struct MsgRun {
+    t: MsgTarget,
+    addr: SocketAddr,
+    conns: Vec<Conn>,
+    opened: usize,
+}
+
+impl MsgRun {
+    pub fn new(t: &MsgTarget) -> Self {
+        Self {
+            t: *t,
+            addr: SocketAddr::from(([127, 0, 0, 1], t.port)),
+            conns: Vec::new(),
+            opened: 0,
+        }
+    }
+
+    /// Performs `op`; the echo oracle's violation, if it fired.
+    pub fn step(&mut self, op: &MsgOp) -> anyhow::Result<Option<Violation>> {
+        let n = self.conns.len();
+        let pick = |c: u8| (n > 0).then(|| usize::from(c) % n);
         match op {
-            MsgOp::Connect if conns.len() < MAX_CONNS => {
-                if let Some(c) = connect(&addr) {
-                    conns.push(c);
-                    opened += 1;
-                }
-            }
+            MsgOp::Connect if n < MAX_CONNS => self.open(),
             MsgOp::Connect => {}
             MsgOp::Send { conn, payload } => {
                 // A send with nothing open opens a connection first: most inputs then
                 // reach the module's receive path.
-                if let (true, Some(c)) = (conns.is_empty(), connect(&addr)) {
-                    conns.push(c);
-                    opened += 1;
+                if n == 0 {
+                    self.open();
                 }
-                if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
-                    let bytes = payload.bytes(t);
+                let n = self.conns.len();
+                if let Some(c) = (n > 0).then(|| &mut self.conns[usize::from(*conn) % n]) {
+                    let bytes = payload.bytes(&self.t);
                     let _ = c.stream.set_write_timeout(Some(Duration::from_secs(2)));
                     // A peer that was reset or half-closed refuses; that is not a finding.
                     if c.stream.write_all(&bytes).is_ok() {
@@ -62,39 +86,55 @@ pub fn run(
                 }
             }
             MsgOp::Recv { conn } => {
-                if let Some(c) = pick(*conn, conns.len()).map(|k| &mut conns[k]) {
+                if let Some(c) = pick(*conn).map(|k| &mut self.conns[k]) {
                     read_echo(c)?;
                     if !c.sent.starts_with(&c.echoed) {
-                        let v = violation(
+                        return Ok(Some(violation(
                             "echo",
                             format!(
                                 "{} byte(s) came back that differ from the {} sent",
                                 c.echoed.len(),
                                 c.sent.len()
                             ),
-                        );
-                        return Ok((i + 1, Some((i, v))));
+                        )));
                     }
                 }
             }
             MsgOp::HalfClose { conn } => {
-                if let Some(c) = pick(*conn, conns.len()).map(|k| &conns[k]) {
+                if let Some(c) = pick(*conn).map(|k| &self.conns[k]) {
                     let _ = c.stream.shutdown(Shutdown::Write);
                 }
             }
             MsgOp::Reset { conn } => {
-                if let Some(k) = pick(*conn, conns.len()) {
-                    let c = conns.remove(k);
+                if let Some(k) = pick(*conn) {
+                    let c = self.conns.remove(k);
                     reset(&c.stream);
                 }
             }
         }
+        Ok(None)
     }
-    drop(conns);
-    let lines = wait_for_closes(kmsg, opened);
-    let found = check_log(&lines, splats);
-    logged.extend(lines);
-    Ok((ops.len(), found.map(|v| (ops.len() - 1, v))))
+
+    fn open(&mut self) {
+        if let Some(c) = connect(&self.addr) {
+            self.conns.push(c);
+            self.opened += 1;
+        }
+    }
+
+    /// Closes every connection, waits for the module to log their closes, and checks the
+    /// log: the lines read, and the log oracles' violation.
+    pub fn finish(
+        self,
+        kmsg: &mut Kmsg,
+        splats: &regex::RegexSet,
+    ) -> (Vec<String>, Option<Violation>) {
+        let opened = self.opened;
+        drop(self.conns);
+        let lines = wait_for_closes(kmsg, opened);
+        let found = check_log(&lines, splats);
+        (lines, found)
+    }
 }
 
 /// A new connection; `None` when the module refuses or resets it at once (its right

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ksock_ops::mixed::Step;
 use ksock_ops::{model, Op};
 
 use crate::cov::{Sections, Seen, Trace};
@@ -25,17 +26,22 @@ use crate::record::InputLog;
 
 /// Trace words the runtime is loaded with (2 MiB).
 const TRACE_WORDS: usize = 1 << 18;
+/// Tries a message sequence gets while shrinking (see [`Session::still_fires`]).
+const MSG_TRIALS: usize = 3;
 /// How often a status line is printed.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// Share of the session inputs with reloads may take. A reload costs ~35 ms under TCG
-/// where a call costs ~10 us, and libFuzzer favours the inputs that reach the module's
-/// init and exit code: unthrottled, they took 95% of the time.
-const RELOAD_SHARE: f64 = 0.1;
+/// where a call costs ~15 us, and libFuzzer favours the inputs that reach the module's
+/// init and exit code: unthrottled, they took 95% of the time. At 5% a 2-minute campaign
+/// still runs ~150 of them, and reaches every point of init and exit the 10% share did.
+const RELOAD_SHARE: f64 = 0.05;
 
 pub struct Session {
     cfg: FuzzConfig,
     /// Where a client module connects to (client targets).
     listener: Option<std::net::TcpListener>,
+    /// The modules whose code the trace covers: the one under test, then `also`.
+    names: Vec<String>,
     fd: libc::c_int,
     kmsg: Kmsg,
     /// The log as sockopt inputs check it: all new lines in one read.
@@ -43,6 +49,8 @@ pub struct Session {
     /// Where every op's user buffer is placed.
     arena: Arena,
     splats: regex::RegexSet,
+    /// The same patterns as one, for the raw log after each sockopt or client input.
+    splat: regex::bytes::Regex,
     trace: Option<(Trace, Sections)>,
     seen: Seen,
     /// Trace entries read before a reload moved the module (see [`reload_traced`]).
@@ -62,8 +70,11 @@ pub struct Session {
     ops: u64,
     started: Instant,
     last_status: Instant,
-    /// Where the time goes: persisting inputs, executing them, folding coverage.
-    spent: [Duration; 3],
+    /// Where the time goes: persisting inputs, executing them, folding coverage; and all
+    /// of it, in [`Self::run`] (the rest of the wall time is libFuzzer's).
+    spent: [Duration; 4],
+    /// Inputs not run: over the reload budget.
+    skipped: u64,
 }
 
 // SAFETY: the trace mapping is plain shared memory; the session is used by one thread at a
@@ -96,9 +107,18 @@ impl Session {
                 None
             }
         };
+        for a in &cfg.also {
+            if modules::is_loaded(&a.name) {
+                modules::unload(&a.name)
+                    .with_context(|| format!("unloading a leftover {}", a.name))?;
+            }
+            modules::load(&a.ko, &a.params)
+                .with_context(|| format!("loading {} {}", a.name, a.params))?;
+        }
+        let names = module_names(&cfg);
         let sections = match listener {
             Some(_) => Sections::from_starts(Vec::new()),
-            None => Sections::of_module(&cfg.module)?,
+            None => Sections::of_modules(&names)?,
         };
         let trace = match cfg.runtime {
             Some(_) => Some((Trace::open(TRACE_WORDS)?, sections)),
@@ -122,7 +142,9 @@ impl Session {
         let seed_bugs = fuzz::seed_bugs_in(&cfg.params);
         Ok(Self {
             listener,
+            names,
             splats: regex::RegexSet::new(&cfg.splats)?,
+            splat: one_pattern(&cfg.splats)?,
             cfg,
             fd,
             kmsg,
@@ -141,13 +163,21 @@ impl Session {
             ops: 0,
             started: Instant::now(),
             last_status: Instant::now(),
-            spent: [Duration::ZERO; 3],
+            spent: [Duration::ZERO; 4],
+            skipped: 0,
         })
     }
 
     /// Runs one input; folds coverage into `counters`. Returns false for an input that
     /// decodes to nothing (libFuzzer should not keep it).
     pub fn run(&mut self, data: &[u8], counters: &mut [u8]) -> Result<bool> {
+        let entered = Instant::now();
+        let r = self.run_timed(data, counters);
+        self.spent[3] += entered.elapsed();
+        r
+    }
+
+    fn run_timed(&mut self, data: &[u8], counters: &mut [u8]) -> Result<bool> {
         let ops = Decoded::new(data, &self.cfg);
         if ops.is_empty() {
             return Ok(false);
@@ -157,6 +187,7 @@ impl Session {
             && self.reload_time.as_secs_f64() > RELOAD_SHARE * self.started.elapsed().as_secs_f64()
         {
             // Over budget: not run, so not kept; its meaning does not change.
+            self.skipped += 1;
             return Ok(false);
         }
         let t0 = Instant::now();
@@ -204,6 +235,7 @@ impl Session {
                 crate::msgfuzz::run(&t, ops, &mut self.kmsg, &self.splats, &mut logged)
             }
             Decoded::Client(ops) => self.execute_client(ops),
+            Decoded::Mixed(steps) => self.execute_mixed(steps),
         }
     }
 
@@ -226,49 +258,87 @@ impl Session {
         if found.is_some() {
             return Ok((n, found));
         }
-        let logged = self.syslog.read_new();
-        Ok(match logged.iter().find(|l| self.splats.is_match(l)) {
-            Some(l) => (n, Some((n - 1, fuzz::violation("kernel splat", l.clone())))),
+        Ok(match self.syslog.first_match(&self.splat) {
+            Some(l) => (n, Some((n - 1, fuzz::violation("kernel splat", l)))),
             None => (n, None),
         })
     }
 
     fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
-        // Always: the module's state must come from this input alone (its findings are
-        // replayed from the input, and a planted bug may depend on an earlier call).
+        let mut m = self.fresh_sockopt()?;
+        for (i, op) in ops.iter().enumerate() {
+            self.inputs.at(i);
+            if let Some(v) = self.sockopt_step(&mut m, op)? {
+                return Ok((i + 1, Some((i, v))));
+            }
+        }
+        if let Some(l) = self.syslog.first_match(&self.splat) {
+            let v = fuzz::violation("kernel splat", l);
+            return Ok((ops.len(), Some((ops.len() - 1, v))));
+        }
+        Ok((ops.len(), None))
+    }
+
+    /// Sockopt calls and message ops in one sequence, against the module under test and
+    /// the server loaded beside it.
+    fn execute_mixed(&mut self, steps: &[Step]) -> Result<(usize, Option<(usize, Violation)>)> {
+        let server = self.cfg.server.expect("mixed ops only with a server");
+        let mut m = self.fresh_sockopt()?;
+        let mut msgs = crate::msgfuzz::MsgRun::new(&server);
+        for (i, step) in steps.iter().enumerate() {
+            self.inputs.at(i);
+            let found = match step {
+                Step::Sockopt(op) => self.sockopt_step(&mut m, op)?,
+                Step::Msg(op) => msgs.step(op)?,
+            };
+            if let Some(v) = found {
+                return Ok((i + 1, Some((i, v))));
+            }
+        }
+        let last = steps.len() - 1;
+        let (_, found) = msgs.finish(&mut self.kmsg, &self.splats);
+        let splat = self.syslog.first_match(&self.splat);
+        Ok(match (found, splat) {
+            (Some(v), _) => (steps.len(), Some((last, v))),
+            (None, Some(l)) => (
+                steps.len(),
+                Some((last, fuzz::violation("kernel splat", l))),
+            ),
+            (None, None) => (steps.len(), None),
+        })
+    }
+
+    /// The module as loaded, its message as at load: the model of this input's start.
+    /// Always: the module's state must come from this input alone (its findings are
+    /// replayed from the input, and a planted bug may depend on an earlier call).
+    fn fresh_sockopt(&mut self) -> Result<model::SockoptModel> {
         if !self.pristine {
             self.restore_module()?;
         }
         self.reset_message()?;
+        Ok(model::SockoptModel::new(self.cfg.target, self.seed_bugs))
+    }
+
+    /// One sockopt op, checked by every oracle (and the model `m`, which moves on).
+    fn sockopt_step(&mut self, m: &mut model::SockoptModel, op: &Op) -> Result<Option<Violation>> {
         let fd = self.fd;
         let module = fuzz::Module {
             name: &self.cfg.module,
             ko: &self.cfg.ko,
             seed_bugs: self.seed_bugs,
         };
-        let mut m = model::SockoptModel::new(self.cfg.target, self.seed_bugs);
-        for (i, op) in ops.iter().enumerate() {
-            self.inputs.at(i);
-            let t = m.target;
-            let obs = match op {
-                Op::Reload(r) => {
-                    self.pristine = false;
-                    reload_traced(&mut self.trace, &mut self.pending, fd, r, &t, &module)?
-                }
-                _ => fuzz::exec(&mut self.arena, fd, op, &t, &module)?,
-            };
-            let expected = m.step(op);
-            let want = self.cfg.model.then_some(&expected);
-            if let Some(v) = fuzz::check(op, &obs, &t, want) {
-                return Ok((i + 1, Some((i, v))));
+        let t = m.target;
+        let obs = match op {
+            Op::Reload(r) => {
+                self.pristine = false;
+                let traced = (&mut self.trace, &mut self.pending, &self.names[..]);
+                reload_traced(traced, fd, r, &t, &module)?
             }
-        }
-        let logged = self.syslog.read_new();
-        if let Some(l) = logged.iter().find(|l| self.splats.is_match(l)) {
-            let v = fuzz::violation("kernel splat", l.clone());
-            return Ok((ops.len(), Some((ops.len() - 1, v))));
-        }
-        Ok((ops.len(), None))
+            _ => fuzz::exec(&mut self.arena, fd, op, &t, &module)?,
+        };
+        let expected = m.step(op);
+        let want = self.cfg.model.then_some(&expected);
+        Ok(fuzz::check(op, &obs, &t, want))
     }
 
     /// Loads the module again with the campaign's parameters after an input reloaded it.
@@ -281,7 +351,7 @@ impl Session {
         modules::load(&self.cfg.ko, &self.cfg.params)
             .with_context(|| format!("loading {} {} again", self.cfg.module, self.cfg.params))?;
         if let Some((trace, sections)) = &mut self.trace {
-            *sections = Sections::of_module(&self.cfg.module)?;
+            *sections = Sections::of_modules(&self.names)?;
             trace.reset();
         }
         self.pristine = true;
@@ -411,12 +481,12 @@ impl Session {
         let mut i = 0;
         while i < cur.len() && cur.len() > 1 {
             let trial = cur.without(i);
-            match self.execute(&trial)? {
-                (_, Some((at, v))) if title_of(&trial, at, &v, &self.cfg.module) == t => {
+            match self.still_fires(&trial, t)? {
+                Some((at, v)) => {
                     cur = trial.prefix(at + 1);
                     found = v;
                 }
-                _ => i += 1,
+                None => i += 1,
             }
         }
         // Then each remaining op as simple as it can be: lengths, fills, buffers, optnames.
@@ -442,9 +512,27 @@ impl Session {
         t: &str,
     ) -> Result<Option<(Decoded, Violation)>> {
         for trial in cur.simpler_at(i) {
-            if let (_, Some((at, v))) = self.execute(&trial)? {
-                if title_of(&trial, at, &v, &self.cfg.module) == t {
-                    return Ok(Some((trial.prefix(at + 1), v)));
+            if let Some((at, v)) = self.still_fires(&trial, t)? {
+                return Ok(Some((trial.prefix(at + 1), v)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `trial` ends in a finding titled `t`, and where. Message sequences get
+    /// [`MSG_TRIALS`] tries: TCP may coalesce two sends into one receive, and the server
+    /// logs from its own thread, so one run that does not show a bug does not clear the
+    /// candidate. Sockopt and client sequences are deterministic: one try.
+    fn still_fires(&mut self, trial: &Decoded, t: &str) -> Result<Option<(usize, Violation)>> {
+        let tries = if matches!(trial, Decoded::Msg(_)) {
+            MSG_TRIALS
+        } else {
+            1
+        };
+        for _ in 0..tries {
+            if let (_, Some((at, v))) = self.execute(trial)? {
+                if title_of(trial, at, &v, &self.cfg.module) == t {
+                    return Ok(Some((at, v)));
                 }
             }
         }
@@ -456,7 +544,7 @@ impl Session {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         println!(
             "{} execs={} ops={} execs_per_s={:.0} ops_per_s={:.0} points={} findings={} \
-             persist_s={:.1} exec_s={:.1} fold_s={:.1}",
+             persist_s={:.1} exec_s={:.1} fold_s={:.1} run_s={:.1} skipped={}",
             proto::STATUS_MARK,
             self.execs,
             self.ops,
@@ -467,14 +555,18 @@ impl Session {
             self.spent[0].as_secs_f64(),
             self.spent[1].as_secs_f64(),
             self.spent[2].as_secs_f64(),
+            self.spent[3].as_secs_f64(),
+            self.skipped,
         );
         let _ = std::io::stdout().flush();
     }
 
     /// The fuzz benchmark's floors, each run for `d`: the corpus's own sockopt calls
     /// replayed bare ([`crate::rawloop`]), and, for scale, set(5 bytes) + get(64 bytes)
-    /// pairs on the first served optname with plain buffers. Syscalls per second each.
-    pub fn raw_floors(&mut self, corpus: &Path, d: Duration) -> Result<(f64, f64)> {
+    /// pairs on the first served optname with plain buffers; then the corpus through this
+    /// session's executor (every oracle, no libFuzzer), which says where the time goes.
+    /// Syscalls per second each.
+    pub fn raw_floors(&mut self, corpus: &Path, d: Duration) -> Result<(f64, f64, f64)> {
         let replay = crate::rawloop::Replay::from_corpus(corpus, &self.cfg)?;
         anyhow::ensure!(
             replay.calls() > 0,
@@ -503,7 +595,30 @@ impl Session {
         }
         let pair = calls as f64 / start.elapsed().as_secs_f64();
         let _ = self.syslog.read_new();
-        Ok((same, pair))
+        let executor = self.executor_rate(corpus, d)?;
+        Ok((same, pair, executor))
+    }
+
+    /// Ops per second of the corpus's inputs (those without reloads) run by
+    /// [`Self::execute_sockopt`], for `d`.
+    fn executor_rate(&mut self, corpus: &Path, d: Duration) -> Result<f64> {
+        let mut inputs = Vec::new();
+        for e in std::fs::read_dir(corpus)?.flatten() {
+            if let Decoded::Sockopt(ops) = Decoded::new(&std::fs::read(e.path())?, &self.cfg) {
+                if !ops.iter().any(|o| matches!(o, Op::Reload(_))) {
+                    inputs.push(ops);
+                }
+            }
+        }
+        anyhow::ensure!(!inputs.is_empty(), "no corpus input without reloads");
+        let start = Instant::now();
+        let mut ops = 0u64;
+        while start.elapsed() < d {
+            for input in &inputs {
+                ops += self.execute_sockopt(input)?.0 as u64;
+            }
+        }
+        Ok(ops as f64 / start.elapsed().as_secs_f64())
     }
 
     /// A last status line (libFuzzer calls `exit` when its time is up).
@@ -545,8 +660,7 @@ fn collect(trace: &mut Option<(Trace, Sections)>, pending: &mut Vec<Pc>, dead: b
 /// belongs to are known (the old instance before and during its unload, the new one after
 /// its load), since a reload moves the module.
 fn reload_traced(
-    trace: &mut Option<(Trace, Sections)>,
-    pending: &mut Vec<Pc>,
+    (trace, pending, names): (&mut Option<(Trace, Sections)>, &mut Vec<Pc>, &[String]),
     fd: libc::c_int,
     r: &ksock_ops::Reload,
     t: &ksock_ops::Target,
@@ -560,7 +674,7 @@ fn reload_traced(
     let errno = fuzz::load_with(r, module);
     if errno.is_none() {
         if let Some((_, sections)) = trace {
-            *sections = Sections::of_module(module.name)?;
+            *sections = Sections::of_modules(names)?;
         }
     }
     collect(trace, pending, errno.is_some());
@@ -606,8 +720,30 @@ impl crate::clientfuzz::Loader for Traced<'_> {
 fn title_of(ops: &Decoded, at: usize, v: &Violation, module: &str) -> String {
     match ops {
         Decoded::Sockopt(o) => fuzz::title(o.get(at), v, module),
+        Decoded::Mixed(s) => match s.get(at) {
+            Some(Step::Sockopt(op)) => fuzz::title(Some(op), v, module),
+            _ => fuzz::title(None, v, module),
+        },
         Decoded::Msg(_) | Decoded::Client(_) => fuzz::title(None, v, module),
     }
+}
+
+/// The modules a session's trace covers: the one under test, then those loaded beside it.
+fn module_names(cfg: &FuzzConfig) -> Vec<String> {
+    std::iter::once(cfg.module.clone())
+        .chain(cfg.also.iter().map(|a| a.name.clone()))
+        .collect()
+}
+
+/// `patterns` as one alternation (none: a pattern that never matches).
+fn one_pattern(patterns: &[String]) -> Result<regex::bytes::Regex> {
+    let alt: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+    let re = if alt.is_empty() {
+        r"[^\s\S]".to_string()
+    } else {
+        alt.join("|")
+    };
+    Ok(regex::bytes::Regex::new(&re)?)
 }
 
 /// Reads the config the harness wrote.

@@ -36,6 +36,9 @@ pub enum Target {
     Server,
     /// ksock_client: loads with arbitrary parameters, its connection to the fuzzer.
     Client,
+    /// ksock_sockopt and ksock_server loaded together: sockopt calls interleaved with TCP
+    /// messages in one sequence.
+    Mixed,
 }
 
 impl Target {
@@ -44,12 +47,13 @@ impl Target {
             Target::Sockopt => "sockopt",
             Target::Server => "server",
             Target::Client => "client",
+            Target::Mixed => "mixed",
         }
     }
 
     pub fn module(self) -> &'static str {
         match self {
-            Target::Sockopt => "ksock_sockopt",
+            Target::Sockopt | Target::Mixed => "ksock_sockopt",
             Target::Server => "ksock_server",
             Target::Client => "ksock_client",
         }
@@ -62,6 +66,7 @@ impl Target {
             Target::Sockopt => 64,
             Target::Server => 16,
             Target::Client => 8,
+            Target::Mixed => 32,
         }
     }
 
@@ -71,6 +76,7 @@ impl Target {
             Target::Sockopt => 1024,
             Target::Server => 256,
             Target::Client => 512,
+            Target::Mixed => 512,
         }
     }
 
@@ -81,7 +87,35 @@ impl Target {
     fn len_control(self) -> u32 {
         match self {
             Target::Sockopt => 0,
-            Target::Server | Target::Client => 100,
+            Target::Server | Target::Client | Target::Mixed => 100,
+        }
+    }
+
+    /// The modules a campaign fuzzes, for people: `ksock_sockopt + ksock_server`.
+    pub fn label(self) -> String {
+        std::iter::once(self.module())
+            .chain(self.also(0).iter().map(|(m, _)| *m))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// Modules loaded beside [`Self::module`] for the whole campaign, with their
+    /// parameters for the `seed_bugs` mask (bit 1 plants each one's seed bug).
+    fn also(self, seed_bugs: u8) -> Vec<(&'static str, String)> {
+        match self {
+            Target::Mixed => vec![(
+                "ksock_server",
+                format!(
+                    "port={} echo=1{}",
+                    ksock_ops::msg::MsgTarget::KSOCK_SERVER.port,
+                    if seed_bugs & 1 != 0 {
+                        " seed_bugs=1"
+                    } else {
+                        ""
+                    }
+                ),
+            )],
+            _ => Vec::new(),
         }
     }
 
@@ -89,7 +123,7 @@ impl Target {
     fn params(self, seed_bugs: u8) -> String {
         let mut p = match self {
             // Each client input loads the module with its own parameters.
-            Target::Sockopt | Target::Client => vec![],
+            Target::Sockopt | Target::Client | Target::Mixed => vec![],
             Target::Server => vec![format!(
                 "port={} echo=1",
                 ksock_ops::msg::MsgTarget::KSOCK_SERVER.port
@@ -182,14 +216,25 @@ pub struct CampaignReport {
     pub time_to_find: BTreeMap<String, f64>,
     /// Why the campaign ended before its time, if it did.
     pub stopped: Option<String>,
-    /// With [`CampaignOptions::raw_loop`]: syscalls/s of the fuzzer's own calls replayed
-    /// bare (its corpus; "the same syscalls"), and of the cheapest set+get pair.
-    pub raw_syscalls_per_s: Option<(f64, f64)>,
+    /// With [`CampaignOptions::raw_loop`]: the benchmark's floors.
+    pub raw_syscalls_per_s: Option<RawFloors>,
     /// The fuzzer's syscalls on the module per second (its ops; reloads count one each).
     pub fuzz_syscalls_per_s: f64,
     /// Per boot, seconds from its start to fuzzing (the first, and every reboot after a
     /// crash).
     pub boot_to_fuzz: Vec<f64>,
+}
+
+/// The fuzz benchmark's floors, in syscalls per second, measured in the campaign's first
+/// boot after fuzzing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawFloors {
+    /// The corpus's own calls replayed bare ("the same syscalls").
+    pub same_calls: f64,
+    /// The cheapest pair: a 5-byte set and a 64-byte get.
+    pub pair: f64,
+    /// The corpus through the fuzzer's executor (every oracle, no libFuzzer).
+    pub executor: f64,
 }
 
 /// What the console has told us so far, shared with the console reader.
@@ -205,8 +250,7 @@ struct Live {
     crashes: BTreeMap<String, usize>,
     /// Why the campaign ended before its time (a crash loop).
     stopped: Option<String>,
-    /// The raw floors: the corpus's calls replayed bare, and set+get pairs (benchmark).
-    raw: Option<(f64, f64)>,
+    raw: Option<RawFloors>,
 }
 
 /// What one job's console has said.
@@ -306,13 +350,12 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     } else {
         Flavour::C
     });
-    let (ko, runtime) = build(cache, project, &k, flavour, opts.target.module())?;
-    let all_points = coverage::points(&ko)?;
-    anyhow::ensure!(
-        !all_points.is_empty(),
-        "{} has no coverage points: the instrumented build did not instrument it",
-        ko.display()
-    );
+    let also = opts.target.also(opts.seed_bugs);
+    let modules: Vec<&str> = std::iter::once(opts.target.module())
+        .chain(also.iter().map(|(m, _)| *m))
+        .collect();
+    let (kos, runtime) = build(cache, project, &k, flavour, &modules)?;
+    let all_points = all_points(&modules, &kos)?;
     let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     let base = opts
         .out
@@ -322,35 +365,62 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         std::fs::create_dir_all(base.join(d))
             .with_context(|| base.join(d).display().to_string())?;
     }
-    let config = FuzzConfig {
-        module: opts.target.module().into(),
-        ko,
-        params: opts.target.params(opts.seed_bugs),
-        runtime: Some(runtime),
-        target: ksock_ops::Target::KSOCK_SOCKOPT,
-        // The contract holds unless the seed's copies are planted.
-        model: opts.target == Target::Sockopt && opts.seed_bugs & 1 == 0,
-        max_ops: opts.target.max_ops(),
-        splats: fuzz_splats(),
-        out: PathBuf::new(),
-        findings: base.join(proto::FINDINGS_DIR),
-        server: (opts.target == Target::Server).then_some(ksock_ops::msg::MsgTarget::KSOCK_SERVER),
-        client: (opts.target == Target::Client)
-            .then_some(ksock_ops::client::ClientTarget::KSOCK_CLIENT),
-    };
+    let config = fuzz_config(opts, &base, &kos, &also, runtime);
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
         all_points,
         k,
         accel,
         opts: opts.clone(),
-        base: base.clone(),
+        base,
         config,
         agent: project.agent.clone(),
     });
     let boots = fuzz_jobs(&shared)?;
+    Ok(report(&shared, flavour, boots))
+}
+
+/// What the guest's fuzzer is told: `kos` are the target's module, then `also`'s.
+fn fuzz_config(
+    opts: &CampaignOptions,
+    base: &Path,
+    kos: &[PathBuf],
+    also: &[(&str, String)],
+    runtime: PathBuf,
+) -> FuzzConfig {
+    let t = opts.target;
+    FuzzConfig {
+        module: t.module().into(),
+        ko: kos[0].clone(),
+        params: t.params(opts.seed_bugs),
+        runtime: Some(runtime),
+        target: ksock_ops::Target::KSOCK_SOCKOPT,
+        // The contract holds unless the seed's copies are planted.
+        model: matches!(t, Target::Sockopt | Target::Mixed) && opts.seed_bugs & 1 == 0,
+        max_ops: t.max_ops(),
+        splats: fuzz_splats(),
+        out: PathBuf::new(),
+        findings: base.join(proto::FINDINGS_DIR),
+        server: matches!(t, Target::Server | Target::Mixed)
+            .then_some(ksock_ops::msg::MsgTarget::KSOCK_SERVER),
+        client: (t == Target::Client).then_some(ksock_ops::client::ClientTarget::KSOCK_CLIENT),
+        mixed: t == Target::Mixed,
+        also: also
+            .iter()
+            .zip(&kos[1..])
+            .map(|((name, params), ko)| proto::AlsoModule {
+                name: name.to_string(),
+                ko: ko.clone(),
+                params: params.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
     let live = shared.live.lock().expect("live status");
-    Ok(CampaignReport {
+    let findings = shared.base.join(proto::FINDINGS_DIR);
+    CampaignReport {
         release: shared.k.release.clone(),
         flavour,
         execs: live.execs(),
@@ -361,12 +431,16 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
             .iter()
             .map(|(t, new)| Finding {
                 title: t.clone(),
-                dir: base.join(proto::FINDINGS_DIR).join(ksock_proto::slug(t)),
+                dir: findings.join(ksock_proto::slug(t)),
                 new: *new,
             })
             .collect(),
-        coverage: coverage::summary(opts.target.module(), &live.points, &shared.all_points),
-        corpus: base.join("corpus"),
+        coverage: coverage::summary(
+            &shared.opts.target.label(),
+            &live.points,
+            &shared.all_points,
+        ),
+        corpus: shared.base.join("corpus"),
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,
@@ -376,7 +450,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
             .values()
             .flat_map(|j| j.boot_to_fuzz.iter().copied())
             .collect(),
-    })
+    }
 }
 
 /// Builds the guest-side libFuzzer binary from fuzz/ (its own workspace) with plain cargo
@@ -406,15 +480,15 @@ fn fuzz_splats() -> Vec<String> {
     s
 }
 
-/// Builds the runtime (C, uninstrumented) and the module under test (instrumented);
-/// returns the module's `.ko` and the runtime's.
+/// Builds the runtime (C, uninstrumented) and the modules (instrumented); returns each
+/// module's `.ko` and the runtime's.
 fn build(
     cache: &Cache,
     project: &Project,
     k: &PreparedKernel,
     flavour: Flavour,
-    module: &str,
-) -> Result<(PathBuf, PathBuf)> {
+    modules: &[&str],
+) -> Result<(Vec<PathBuf>, PathBuf)> {
     let src = |m: &str, f: Flavour| {
         project
             .modules
@@ -423,18 +497,44 @@ fn build(
             .with_context(|| format!("module {m} has no {f} flavour in kmods/"))
     };
     let step = Progress::start(format!(
-        "building {RUNTIME_MODULE} and {module} ({flavour}, coverage) for {}",
+        "building {RUNTIME_MODULE} and {} ({flavour}, coverage) for {}",
+        modules.join(", "),
         k.release
     ));
     let rt_dir = k.build_module(cache, src(RUNTIME_MODULE, Flavour::C)?, Flavour::C)?;
-    let dir = k.build_module_with(cache, src(module, flavour)?, flavour, Some(&rt_dir))?;
-    step.done("ok");
-    let ko = dir.join(format!("{module}.ko"));
     let rt = rt_dir.join(format!("{RUNTIME_MODULE}.ko"));
-    for f in [&ko, &rt] {
-        anyhow::ensure!(f.is_file(), "kbuild produced no {}", f.display());
+    anyhow::ensure!(rt.is_file(), "kbuild produced no {}", rt.display());
+    let mut kos = Vec::new();
+    for m in modules {
+        let dir = k.build_module_with(cache, src(m, flavour)?, flavour, Some(&rt_dir))?;
+        let ko = dir.join(format!("{m}.ko"));
+        anyhow::ensure!(ko.is_file(), "kbuild produced no {}", ko.display());
+        kos.push(ko);
     }
-    Ok((ko, rt))
+    step.done("ok");
+    Ok((kos, rt))
+}
+
+/// Every instrumented point of `kos` (with more than one module, each section named
+/// `module/section`, as the guest names them).
+fn all_points(modules: &[&str], kos: &[PathBuf]) -> Result<BTreeSet<Point>> {
+    let mut all = BTreeSet::new();
+    for (m, ko) in modules.iter().zip(kos) {
+        let points = coverage::points(ko)?;
+        anyhow::ensure!(
+            !points.is_empty(),
+            "{} has no coverage points: the instrumented build did not instrument it",
+            ko.display()
+        );
+        all.extend(points.into_iter().map(|p| match modules.len() {
+            1 => p,
+            _ => Point {
+                section: format!("{m}/{}", p.section),
+                offset: p.offset,
+            },
+        }));
+    }
+    Ok(all)
 }
 
 /// Runs the jobs in parallel with a live status; returns the number of boots.
@@ -442,7 +542,7 @@ fn fuzz_jobs(shared: &Arc<Shared>) -> Result<usize> {
     let o = &shared.opts;
     let progress = Progress::start(format!(
         "fuzzing {} on {} ({}, {} job(s), {} s{})",
-        o.target.module(),
+        o.target.label(),
         shared.k.release,
         shared.accel,
         o.jobs,
@@ -713,7 +813,11 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
                     .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
                     .and_then(|v| v.parse::<f64>().ok())
             };
-            l.raw = field("syscalls_per_s").zip(field("pair_per_s"));
+            l.raw = Some(RawFloors {
+                same_calls: field("syscalls_per_s").unwrap_or(0.0),
+                pair: field("pair_per_s").unwrap_or(0.0),
+                executor: field("executor_per_s").unwrap_or(0.0),
+            });
         } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
             j.last_heard = Some(Instant::now());
             if let Some(code) = rest.strip_prefix("-EXIT ") {

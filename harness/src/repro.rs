@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use ksock_ops::client::{ClientOp, ClientTarget, Port};
+use ksock_ops::mixed::{Split, Step};
 use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
@@ -37,6 +38,7 @@ pub enum Ops {
     Sockopt(Vec<Op>),
     Msg(Vec<MsgOp>),
     Client(Vec<ClientOp>),
+    Mixed(Vec<Step>),
 }
 
 impl Ops {
@@ -45,6 +47,7 @@ impl Ops {
             Ops::Sockopt(o) => o.len(),
             Ops::Msg(o) => o.len(),
             Ops::Client(o) => o.len(),
+            Ops::Mixed(o) => o.len(),
         }
     }
 
@@ -68,6 +71,7 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
     let seq = dir.join("sequence.json");
     let bytes = std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?;
     let parsed = match (meta.server, meta.client) {
+        (Some(_), _) if meta.mixed => serde_json::from_slice(&bytes).map(Ops::Mixed),
         (Some(_), _) => serde_json::from_slice(&bytes).map(Ops::Msg),
         (_, Some(_)) => serde_json::from_slice(&bytes).map(Ops::Client),
         _ => serde_json::from_slice(&bytes).map(Ops::Sockopt),
@@ -365,8 +369,41 @@ fn split_params(params: &str) -> (String, String) {
     (bug.join(" "), rest.join(" "))
 }
 
+/// A mixed finding whose shrunk sequence holds one language, as a finding of the module
+/// that language speaks to (the server's parameters are the campaign's).
+fn unmix(f: &Finding) -> Result<Finding> {
+    let Ops::Mixed(steps) = &f.ops else {
+        return Ok(f.clone());
+    };
+    let mut out = f.clone();
+    match ksock_ops::mixed::split(steps) {
+        Split::Sockopt(ops) => {
+            out.meta.server = None;
+            out.ops = Ops::Sockopt(ops);
+        }
+        Split::Msg(ops) => {
+            let t = f
+                .meta
+                .server
+                .context("a mixed finding without its server")?;
+            let bugs = ksock_proto::seed_bugs_in(&f.meta.params) & 1;
+            out.meta.module = "ksock_server".into();
+            out.meta.params = format!("port={} echo=1 seed_bugs={bugs}", t.port);
+            out.ops = Ops::Msg(ops);
+        }
+        Split::Both => bail!(
+            "{}: the shrunk sequence needs sockopt calls and messages together; a spec \
+             cannot state that yet (replay its input.bin with `cargo xtask fuzz mixed`)",
+            f.dir.display()
+        ),
+    }
+    out.meta.mixed = false;
+    Ok(out)
+}
+
 /// The regression spec of a finding, as YAML.
 pub fn regression_yaml(f: &Finding) -> Result<String> {
+    let f = &unmix(f)?;
     let m = &f.meta;
     let (steps, expect) = match (&f.ops, &m.server) {
         (Ops::Sockopt(ops), _) => (sockopt_steps(m, ops), None),
@@ -378,6 +415,7 @@ pub fn regression_yaml(f: &Finding) -> Result<String> {
             )),
         ),
         (Ops::Msg(_), None) => bail!("a message sequence without its server target"),
+        (Ops::Mixed(_), _) => unreachable!("unmixed above"),
         (Ops::Client(ops), _) => match &m.client {
             Some(t) => (client_steps(m, t, ops), None),
             None => bail!("a client sequence without its client target"),
@@ -640,6 +678,7 @@ mod tests {
                 target: Target::KSOCK_SOCKOPT,
                 server: None,
                 client: None,
+                mixed: false,
                 kernel: "7.2.13+deb14-amd64".into(),
             },
             ops: Ops::Sockopt(ops),

@@ -1,8 +1,8 @@
 //! Fuzz campaigns in a real guest (the default kernel): the planted bugs are found and
 //! saved with their decoded sequences, a planted crash is a finding after which the
 //! campaign boots again and goes on, the server's receive-path bug is found by message
-//! sequences, the client's send-path bug by loads with arbitrary parameters, and a correct
-//! module gives no finding.
+//! sequences, the client's send-path bug by loads with arbitrary parameters, sockopt calls
+//! and messages interleave over two modules, and a correct module gives no finding.
 
 use std::path::{Path, PathBuf};
 
@@ -121,4 +121,32 @@ fn the_clients_send_path_bug_is_found_by_loads_with_arbitrary_parameters() {
         "load port=",
     );
     assert!(r.coverage.contains("instrumented points of ksock_client"));
+}
+
+#[test]
+fn mixed_sequences_interleave_sockopt_calls_and_messages_over_two_modules() {
+    let out = tempfile::tempdir().unwrap();
+    let r = campaign(Target::Mixed, 1, 30, out.path());
+    assert_saved(
+        &r,
+        "set reads past optlen in ksock_sockopt",
+        "sockopt: set opt=",
+    );
+    assert!(
+        r.coverage
+            .contains("instrumented points of ksock_sockopt + ksock_server"),
+        "{}",
+        r.coverage
+    );
+    // The corpus keeps inputs that mix both languages: coverage came from both modules.
+    let mixed = std::fs::read_dir(&r.corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .filter(|b| {
+            let steps = ksock_ops::mixed::decode(b, 32);
+            ksock_ops::mixed::split(&steps) == ksock_ops::mixed::Split::Both
+        })
+        .count();
+    assert!(mixed > 0, "no corpus input interleaves calls and messages");
 }

@@ -10,6 +10,7 @@
 //! Nothing here performs I/O.
 
 pub mod client;
+pub mod mixed;
 pub mod model;
 pub mod msg;
 

@@ -4,6 +4,7 @@
 use std::sync::LazyLock;
 
 use ksock_ops::client::ClientOp;
+use ksock_ops::mixed::Step;
 use ksock_ops::msg::MsgOp;
 use ksock_ops::Op;
 
@@ -16,6 +17,7 @@ pub enum Decoded {
     Sockopt(Vec<Op>),
     Msg(Vec<MsgOp>),
     Client(Vec<ClientOp>),
+    Mixed(Vec<Step>),
 }
 
 /// `$e` with `$o` bound to the ops of whichever language `$d` holds.
@@ -25,6 +27,7 @@ macro_rules! each {
             Decoded::Sockopt($o) => $e,
             Decoded::Msg($o) => $e,
             Decoded::Client($o) => $e,
+            Decoded::Mixed($o) => $e,
         }
     };
 }
@@ -32,6 +35,9 @@ macro_rules! each {
 impl Decoded {
     pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
         match (cfg.server, cfg.client) {
+            (Some(_), _) if cfg.mixed => {
+                Decoded::Mixed(ksock_ops::mixed::decode(data, cfg.max_ops))
+            }
             (Some(_), _) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
             (_, Some(_)) => Decoded::Client(ksock_ops::client::decode(data, cfg.max_ops)),
             _ => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
@@ -48,7 +54,14 @@ impl Decoded {
 
     /// Whether any op reloads the module.
     pub fn reloads(&self) -> bool {
-        matches!(self, Decoded::Sockopt(o) if o.iter().any(|op| matches!(op, Op::Reload(_))))
+        let reload = |op: &Op| matches!(op, Op::Reload(_));
+        match self {
+            Decoded::Sockopt(o) => o.iter().any(reload),
+            Decoded::Mixed(o) => o
+                .iter()
+                .any(|s| matches!(s, ksock_ops::mixed::Step::Sockopt(op) if reload(op))),
+            _ => false,
+        }
     }
 
     pub fn prefix(&self, n: usize) -> Self {
@@ -56,6 +69,7 @@ impl Decoded {
             Decoded::Sockopt(o) => Decoded::Sockopt(o[..n.min(o.len())].to_vec()),
             Decoded::Msg(o) => Decoded::Msg(o[..n.min(o.len())].to_vec()),
             Decoded::Client(o) => Decoded::Client(o[..n.min(o.len())].to_vec()),
+            Decoded::Mixed(o) => Decoded::Mixed(o[..n.min(o.len())].to_vec()),
         }
     }
 
@@ -72,6 +86,7 @@ impl Decoded {
             Decoded::Sockopt(o) => replaced(o, i, o[i].simpler(), Decoded::Sockopt),
             Decoded::Msg(o) => replaced(o, i, o[i].simpler(), Decoded::Msg),
             Decoded::Client(o) => replaced(o, i, o[i].simpler(), Decoded::Client),
+            Decoded::Mixed(o) => replaced(o, i, o[i].simpler(), Decoded::Mixed),
         }
     }
 
@@ -80,6 +95,7 @@ impl Decoded {
             Decoded::Sockopt(o) => ksock_ops::describe(o, t),
             Decoded::Msg(o) => ksock_ops::msg::describe(o),
             Decoded::Client(o) => ksock_ops::client::describe(o),
+            Decoded::Mixed(o) => ksock_ops::mixed::describe(o, t),
         }
     }
 

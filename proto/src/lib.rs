@@ -53,6 +53,9 @@ pub struct FindingMeta {
     /// Client ops (the fuzzer is the module's peer) instead of sockopt calls.
     #[serde(default)]
     pub client: Option<ksock_ops::client::ClientTarget>,
+    /// Sockopt calls interleaved with message ops against `server`.
+    #[serde(default)]
+    pub mixed: bool,
     /// The kernel release it was found on.
     pub kernel: String,
 }
@@ -69,6 +72,7 @@ impl FindingMeta {
             target: cfg.target,
             server: cfg.server,
             client: cfg.client,
+            mixed: cfg.mixed,
             kernel: kernel.to_string(),
         }
     }
@@ -112,6 +116,22 @@ pub struct FuzzConfig {
     /// peer, and each input loads it.
     #[serde(default)]
     pub client: Option<ksock_ops::client::ClientTarget>,
+    /// Sockopt calls on `module` interleaved with message ops against `server`, which is
+    /// then the first of `also`.
+    #[serde(default)]
+    pub mixed: bool,
+    /// Modules loaded beside `module` for the whole session (instrumented too: coverage
+    /// covers them all).
+    #[serde(default)]
+    pub also: Vec<AlsoModule>,
+}
+
+/// A module a fuzz session loads beside the one under test.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlsoModule {
+    pub name: String,
+    pub ko: PathBuf,
+    pub params: String,
 }
 
 /// A bounded, deterministic campaign (the `fuzz` spec step).

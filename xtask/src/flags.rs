@@ -39,6 +39,9 @@ pub enum FuzzTarget {
     /// ksock_client in a guest: loads with arbitrary parameters (in and out of range), the
     /// fuzzer as its peer (accept, read, answer, reset), what arrives checked against them.
     Client,
+    /// ksock_sockopt and ksock_server together: sockopt calls and TCP messages interleaved
+    /// in one sequence, coverage from both modules.
+    Mixed,
 }
 
 #[derive(Subcommand)]

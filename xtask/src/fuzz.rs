@@ -14,6 +14,7 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
     let target = match a.target {
         FuzzTarget::Server => campaign::Target::Server,
         FuzzTarget::Client => campaign::Target::Client,
+        FuzzTarget::Mixed => campaign::Target::Mixed,
         _ => campaign::Target::Sockopt,
     };
     ksock::setup()?;
@@ -32,7 +33,7 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
     let r = campaign::run(&cache, &project, &opts)?;
     println!(
         "fuzzed {} ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
-        target.module(),
+        target.label(),
         r.flavour,
         r.release,
         r.fuzz_seconds,
@@ -152,16 +153,19 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
     for i in 0..runs {
         let r = campaign(0, Some(5))?;
         let seeded = campaign(1, None)?;
-        let (raw, pair) = r.raw_syscalls_per_s.unwrap_or((0.0, 0.0));
+        let f = r.raw_syscalls_per_s.unwrap_or_default();
+        let (raw, pair) = (f.same_calls, f.pair);
         let found: Vec<String> = seeded
             .time_to_find
             .iter()
             .map(|(t, s)| format!("{t}: {s:.1} s"))
             .collect();
         println!(
-            "run {}: the same calls raw {raw:.0} syscalls/s, fuzzer {:.0} syscalls/s ({:.0}%; \
-             {:.0}% of the cheapest pair's {pair:.0}/s), {:.0} execs/s, {}; seeded: {}, found {}",
+            "run {}: the same calls raw {raw:.0} syscalls/s, through the executor {:.0}/s, fuzzer \
+             {:.0} syscalls/s ({:.0}%; {:.0}% of the cheapest pair's {pair:.0}/s), {:.0} execs/s, \
+             {}; seeded: {}, found {}",
             i + 1,
+            f.executor,
             r.fuzz_syscalls_per_s,
             100.0 * r.fuzz_syscalls_per_s / raw.max(1.0),
             100.0 * r.fuzz_syscalls_per_s / pair.max(1.0),
