@@ -33,7 +33,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// Share of the session inputs with reloads may take. A reload costs ~35 ms under TCG
 /// where a call costs ~15 us, and libFuzzer favours the inputs that reach the module's
 /// init and exit code: unthrottled, they took 95% of the time. At 5% a 2-minute campaign
-/// still runs ~150 of them, and reaches every point of init and exit the 10% share did.
+/// still runs dozens of them (each reloads, and the module is loaded again after it).
 const RELOAD_SHARE: f64 = 0.05;
 
 pub struct Session {
