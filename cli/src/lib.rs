@@ -16,7 +16,7 @@ pub use ksock_harness::project::Project;
 
 /// Host tools (installed as root on first use; otherwise the exact command to run).
 pub fn setup() -> Result<()> {
-    ksock_vm::host::require_root()?;
+    ksock_vm::privilege::check(false)?;
     ksock_vm::host::ensure_host_tools()?;
     Ok(())
 }

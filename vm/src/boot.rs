@@ -354,12 +354,11 @@ pub fn resolve_accel(
     if let Some(a) = requested {
         return Ok(a);
     }
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
+    if let Err(why) = crate::privilege::kvm_access() {
+        if Path::new("/dev/kvm").exists() {
+            // There is KVM, but not for this user: say how to get it.
+            eprintln!("ksock: guests run under TCG: {why}");
+        }
         return Ok(Accel::Tcg);
     }
     let path = accel_cache_file(cache);

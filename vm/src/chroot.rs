@@ -59,7 +59,10 @@ pub fn tail(path: &Path, n: usize) -> String {
 
 /// Runs `argv` inside the root and returns its stdout (for version probes).
 pub fn output_in_root(root: &Path, argv: &[&str]) -> Result<String, Error> {
-    let out = Command::new("chroot")
+    let mut cmd = Command::new("unshare");
+    cmd.args(crate::privilege::userns_args());
+    let out = cmd
+        .arg("chroot")
         .arg(root)
         .args(argv)
         .env_clear()

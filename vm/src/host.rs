@@ -35,6 +35,8 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     // libfuzzer-sys compiles libFuzzer (C++) for the in-guest fuzzer.
     ("g++", "g++"),
+    // An ordinary user's mmdebstrap (unshare mode) maps their subordinate ids with it.
+    ("newuidmap", "uidmap"),
 ];
 
 /// System directories searched after ksock's venv, whatever the user's `PATH` holds.
@@ -101,10 +103,7 @@ pub fn missing_packages() -> Vec<&'static str> {
     v
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use crate::privilege::is_root;
 
 /// Installs what is missing (as root), or explains what to install.
 pub fn ensure_host_tools() -> Result<(), Error> {
@@ -113,19 +112,13 @@ pub fn ensure_host_tools() -> Result<(), Error> {
     if pkgs.is_empty() && !need_vng {
         return Ok(());
     }
-    if !is_root() {
-        let mut msg = String::from("ksock needs host tools that are not installed:\n");
-        if !pkgs.is_empty() {
-            msg += &format!("  sudo apt-get install {}\n", pkgs.join(" "));
-        }
-        if need_vng {
-            msg += &format!(
-                "  python3 -m venv {venv} && {venv}/bin/pip install '{VIRTME_NG}'\n",
-                venv = venv_dir().unwrap_or_default().display()
-            );
-        }
-        msg += "(ksock also needs root for mmdebstrap, chroot and mounts; run it as root)";
-        return Err(Error::Config(msg));
+    if !is_root() && !pkgs.is_empty() {
+        // Only packages need root; virtme-ng goes into the user's own venv below.
+        return Err(Error::Config(format!(
+            "ksock needs host packages that are not installed; as root, once:\n  \
+             sudo apt-get install {}",
+            pkgs.join(" ")
+        )));
     }
     if !pkgs.is_empty() {
         let step = Step::start(format!("installing host packages: {}", pkgs.join(" ")));
@@ -188,6 +181,13 @@ pub fn ensure_venv_tool(requirement: &str, command: &str) -> Result<PathBuf, Err
 /// of python3, when that is what is missing).
 fn make_venv(venv: &Path) -> Result<(), Error> {
     if run_plain(Command::new("python3").arg("-m").arg("venv").arg(venv)).is_err() {
+        if !is_root() {
+            return Err(Error::Config(
+                "python3 cannot make a virtualenv; as root, once:\n  \
+                 sudo apt-get install python3-venv"
+                    .into(),
+            ));
+        }
         run_plain(
             Command::new("apt-get")
                 .args(["install", "-y", "-q", "python3-venv"])
@@ -214,19 +214,6 @@ fn run_plain(cmd: &mut Command) -> Result<(), Error> {
             what,
             detail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         })
-    }
-}
-
-/// Whether this process may do what the pipeline needs (root: mmdebstrap, chroot, mounts).
-pub fn require_root() -> Result<(), Error> {
-    if is_root() {
-        Ok(())
-    } else {
-        Err(Error::Config(
-            "ksock builds Debian roots and mounts inside them: run it as root (in a container \
-             or VM you own)"
-                .into(),
-        ))
     }
 }
 

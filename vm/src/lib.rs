@@ -20,6 +20,7 @@ pub mod debian;
 pub mod host;
 pub mod kconfig;
 pub mod kernel;
+pub mod privilege;
 pub mod progress;
 pub mod pvh;
 pub mod scratch;

@@ -56,6 +56,8 @@ pub enum Ended {
 /// Needs CAP_SYS_ADMIN (ksock runs as root).
 pub fn contained(program: impl AsRef<std::ffi::OsStr>, private_mounts: bool) -> Command {
     let mut cmd = Command::new("unshare");
+    // An ordinary user gets these namespaces inside one of their own (see `privilege`).
+    cmd.args(crate::privilege::userns_args());
     cmd.args(["--pid", "--fork", "--kill-child=SIGKILL"]);
     if private_mounts {
         cmd.args(["--mount", "--propagation", "private"]);

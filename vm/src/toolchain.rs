@@ -3,6 +3,7 @@
 //! its `rustc`, `bindgen` and C compiler against the kernel's own `CONFIG_*_VERSION_TEXT`.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::kconfig::KernelConfig;
 use crate::{Cache, Error};
@@ -220,9 +221,9 @@ pub fn ensure_clippy(root: &ToolchainRoot, log: &Path) -> Result<(), Error> {
     ));
     let script = ": installing rust-clippy in the toolchain root\n\
                   v=$(dpkg-query -W -f='${Version}' rustc)\n\
-                  apt-get update -q\n\
+                  apt-get update -q -o APT::Sandbox::User=root\n\
                   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-                  \"rust-clippy=$v\"\n\
+                  -o APT::Sandbox::User=root \"rust-clippy=$v\"\n\
                   apt-get clean";
     crate::chroot::run_in_root(&root.path, &[], script, log)?;
     step.done("installed");
@@ -236,12 +237,66 @@ fn mmdebstrap(
     packages: &[String],
     log: &Path,
 ) -> Result<(), Error> {
+    std::fs::write(log, "").map_err(|e| Error::io(log, e))?;
+    let what = format!("mmdebstrap {} root", suites.join("+"));
+    if !crate::privilege::is_root() {
+        return mmdebstrap_unshared(dest, suites, mirror, packages, log, &what);
+    }
     // Contained: its mounts (proc, sys, dev inside the root) and its apt/dpkg children
     // vanish with it, even if ksock is killed with SIGKILL mid-build.
     let mut cmd = crate::supervise::contained("mmdebstrap", true);
+    cmd.arg("--mode=root");
+    mmdebstrap_args(&mut cmd, suites, packages).arg(dest);
+    add_sources(&mut cmd, suites, mirror);
+    crate::supervise::run_logged(cmd, &what, log)
+}
+
+/// An ordinary user's root: mmdebstrap's unshare mode (its own user namespace, from the
+/// user's subordinate ids) writes a tarball, which is unpacked as the user's own files, so
+/// the user can read, extend (in `unshare --map-root-user`, where they own everything) and
+/// delete the root like any cache entry. Device nodes are left out: `/dev` is bind-mounted.
+fn mmdebstrap_unshared(
+    dest: &Path,
+    suites: &[&str],
+    mirror: &str,
+    packages: &[String],
+    log: &Path,
+    what: &str,
+) -> Result<(), Error> {
+    crate::privilege::check(true)?;
+    // Inside the staging directory: swept with it if ksock dies here.
+    std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let tar = dest.join(".mmdebstrap.tar");
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.arg("--mode=unshare");
+    mmdebstrap_args(&mut cmd, suites, packages).arg(&tar);
+    add_sources(&mut cmd, suites, mirror);
+    let made = crate::supervise::run_logged(cmd, what, log);
+    let unpacked = made.and_then(|()| {
+        let mut untar = Command::new("tar");
+        untar
+            .args([
+                "--extract",
+                "--no-same-owner",
+                "--exclude=./dev/*",
+                "--file",
+            ])
+            .arg(&tar)
+            .arg("--directory")
+            .arg(dest);
+        crate::supervise::run_logged(untar, "unpacking the root", log)
+    });
+    let _ = std::fs::remove_file(&tar);
+    unpacked
+}
+
+fn mmdebstrap_args<'c>(
+    cmd: &'c mut Command,
+    suites: &[&str],
+    packages: &[String],
+) -> &'c mut Command {
     cmd.args([
         "--variant=apt",
-        "--mode=root",
         "--aptopt=Acquire::Check-Valid-Until \"false\"",
         "--aptopt=Acquire::Languages \"none\"",
         "--dpkgopt=path-exclude=/usr/share/man/*",
@@ -251,12 +306,12 @@ fn mmdebstrap(
     ])
     .arg(format!("--include={}", packages.join(",")))
     .arg(suites[0])
-    .arg(dest);
+}
+
+fn add_sources(cmd: &mut Command, suites: &[&str], mirror: &str) {
     for s in suites {
         cmd.arg(format!("deb {mirror} {s} main"));
     }
-    std::fs::write(log, "").map_err(|e| Error::io(log, e))?;
-    crate::supervise::run_logged(cmd, &format!("mmdebstrap {} root", suites.join("+")), log)
 }
 
 #[cfg(test)]

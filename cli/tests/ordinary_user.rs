@@ -1,0 +1,168 @@
+//! ksock as an ordinary user, as the README's "As an ordinary user" tells: a C module and a
+//! spec in a directory of the user's own, `ksock init`, `ksock run --kernel 6.1` on a real
+//! guest, with the user's own cache (a Debian root made by mmdebstrap's unshare mode, the
+//! kernel's packages, virtme-ng in a venv) and nothing run as root.
+//!
+//! Run by an ordinary user, the test is that user. Run as root (as CI is), it first does
+//! what the README asks of an administrator — host packages, and an ordinary user
+//! `ksock-test` made with `useradd` (which gives it subordinate ids) — then runs ksock as
+//! that user with `runuser`, with a clean environment.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const USER: &str = "ksock-test";
+
+const MODULE: &str = r#"// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include <linux/printk.h>
+
+static int __init mine_init(void)
+{
+	pr_info("mine: loaded by an ordinary user's ksock\n");
+	return 0;
+}
+
+static void __exit mine_exit(void)
+{
+	pr_info("mine: bye\n");
+}
+
+module_init(mine_init);
+module_exit(mine_exit);
+MODULE_LICENSE("GPL");
+"#;
+
+const SPEC: &str = r#"steps:
+  - load: {module: mine}
+  - unload: mine
+expect:
+  dmesg:
+    - 'mine: loaded by an ordinary user.s ksock$'
+    - 'mine: bye$'
+"#;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The ordinary user's uid, gid and home: `ksock-test` (made once) when run as root.
+fn ordinary_user() -> Option<(u32, u32, PathBuf)> {
+    if !is_root() {
+        return None;
+    }
+    ksock::setup().expect("host packages, as root");
+    let exists = Command::new("id")
+        .arg(USER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let st = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", USER])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {USER}");
+    }
+    let id = |flag: &str| -> u32 {
+        let o = Command::new("id").args([flag, USER]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let home = passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == USER).then(|| PathBuf::from(f[5]))
+        })
+        .expect("a home directory");
+    Some((id("-u"), id("-g"), home))
+}
+
+/// `ksock args` in `dir`, as the ordinary user, with nothing of this process's environment.
+fn ksock(bin: &Path, dir: &Path, user: &Option<(u32, u32, PathBuf)>, args: &[&str]) -> Output {
+    let mut cmd = match user {
+        Some((_, _, home)) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", USER, "--", "env", "-i"])
+                .arg(format!("HOME={}", home.display()))
+                .arg(format!("USER={USER}"))
+                .arg("PATH=/usr/bin:/bin")
+                .arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args).current_dir(dir).output().unwrap()
+}
+
+fn chown_tree(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}
+
+#[test]
+fn an_ordinary_user_runs_a_module_of_their_own() {
+    let user = ordinary_user();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mine");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Kbuild"), "obj-m := mine.o\n").unwrap();
+    std::fs::write(dir.join("mine.c"), MODULE).unwrap();
+    // The user's own copy of the program (this checkout may be where they cannot read).
+    let bin = tmp.path().join("ksock");
+    std::fs::copy(env!("CARGO_BIN_EXE_ksock"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some((uid, gid, _)) = &user {
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown_tree(tmp.path(), *uid, *gid);
+    }
+
+    let init = ksock(&bin, &dir, &user, &["init"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    std::fs::write(dir.join("specs/mine-logs.yaml"), SPEC).unwrap();
+    if let Some((uid, gid, _)) = &user {
+        chown_tree(&dir, *uid, *gid);
+    }
+
+    let run = ksock(&bin, &dir, &user, &["run", "--kernel", "6.1"]);
+    let out = String::from_utf8_lossy(&run.stdout);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{out}\n{err}");
+    assert!(out.contains("PASS  6.1   c    mine-logs"), "{out}");
+    assert!(out.contains("PASS  6.1   c    mine-load-unload"), "{out}");
+
+    // What the run made belongs to the user: their cache and their project's artifacts.
+    if let Some((uid, _, home)) = &user {
+        use std::os::unix::fs::MetadataExt;
+        for p in [
+            home.join(".cache/ksock/roots"),
+            home.join(".cache/ksock/kernels"),
+            dir.join("target/ksock"),
+        ] {
+            let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(m.uid(), *uid, "{} is not the user's", p.display());
+        }
+    }
+
+    // A wrong expectation fails, naming it: the run is real.
+    std::fs::write(
+        dir.join("specs/mine-logs.yaml"),
+        SPEC.replace("bye$", "goodbye$"),
+    )
+    .unwrap();
+    let run = ksock(&bin, &dir, &user, &["run", "--kernel", "6.1", "mine-logs"]);
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(!run.status.success() && out.contains("goodbye"), "{out}");
+}
