@@ -35,6 +35,7 @@ pub fn prepare(a: PrepareArgs) -> Result<ExitCode> {
             &k,
             &ksock_vm::kernel::PrepareOptions {
                 root: a.root.clone(),
+                ..Default::default()
             },
         )?;
         println!(

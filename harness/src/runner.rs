@@ -80,7 +80,7 @@ pub fn run_kernel(
     specs: &[Spec],
     opts: &RunOptions,
 ) -> Result<Vec<Verdict>> {
-    let (k, flavour, version) = prepare(cache, kernel_name, opts)?;
+    let (k, flavour, version) = prepare(cache, project, kernel_name, opts)?;
     let mut run = KernelRun {
         kernel_name,
         k: &k,
@@ -137,16 +137,27 @@ pub fn run_kernel(
     Ok(verdicts)
 }
 
-/// Prepares `kernel_name`; picks the flavour (`opts`', else Rust where the kernel has Rust);
-/// reads its version.
+/// Prepares `kernel_name`; picks the flavour (`opts`', else Rust where the kernel has Rust
+/// and the project has a Rust module); reads its version. A project of C modules only does
+/// not pay for the Rust module tree.
 pub(crate) fn prepare(
     cache: &Cache,
+    project: &Project,
     kernel_name: &str,
     opts: &RunOptions,
 ) -> Result<(PreparedKernel, Flavour, KernelVersion)> {
+    let rust_wanted =
+        opts.flavour != Some(Flavour::C) && project.modules.values().any(|s| s.rust.is_some());
     let k = match &opts.custom {
         Some(c) => ksock_vm::custom::prepare(cache, &c.image, &c.build, c.root.as_deref())?,
-        None => kernel::prepare(cache, kernel_name, &PrepareOptions::default())?,
+        None => kernel::prepare(
+            cache,
+            kernel_name,
+            &PrepareOptions {
+                c_only: !rust_wanted,
+                ..Default::default()
+            },
+        )?,
     };
     let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
         Flavour::Rust

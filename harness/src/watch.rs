@@ -51,7 +51,7 @@ impl<'p> Dev<'p> {
         kernel_name: &str,
         opts: &RunOptions,
     ) -> Result<Self> {
-        let (k, flavour, version) = crate::runner::prepare(cache, kernel_name, opts)?;
+        let (k, flavour, version) = crate::runner::prepare(cache, project, kernel_name, opts)?;
         let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
         std::fs::create_dir_all(&opts.artifacts)?;
         Ok(Self {

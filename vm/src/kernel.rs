@@ -57,6 +57,8 @@ pub struct PrepareOptions {
     /// Build with another catalog kernel's toolchain root (named by kernel or suite), to
     /// check it: a root that does not match is refused.
     pub root: Option<String>,
+    /// Only C modules will be built: skip the Rust module tree (Debian's headers serve C).
+    pub c_only: bool,
 }
 
 /// Finds the catalog entry whose root is meant by `name` (`7.3`, `trixie`, `trixie+trixie-backports`).
@@ -257,7 +259,7 @@ pub fn prepare(cache: &Cache, name: &str, opts: &PrepareOptions) -> Result<Prepa
     root.check(&fetched.release, &fetched.config)?;
 
     let cc = cc_of(&fetched.config);
-    let tree = if fetched.config.enabled("RUST") {
+    let tree = if fetched.config.enabled("RUST") && !opts.c_only {
         let release = fetched.release.clone();
         let step = Step::start(format!("kernel {release}: module build tree"));
         let key = format!("{release}.v{}", tree::TREE_FORMAT);

@@ -13,6 +13,7 @@ fn trixie_root_is_refused_for_72() {
         "7.2",
         &PrepareOptions {
             root: Some("trixie".into()),
+            ..Default::default()
         },
     )
     .expect_err("a trixie root must not build for 7.2");
