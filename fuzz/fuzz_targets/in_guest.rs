@@ -33,20 +33,34 @@ extern "C" fn finish() {
     }
 }
 
+/// libFuzzer's `-merge=1` runs this binary twice: an outer process that only plans, and an
+/// inner one (`-merge_inner=1`) that runs the inputs. Only the inner one may load the
+/// modules (the outer one would hold the coverage runtime the inner one reloads).
+fn merge_outer() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "-merge=1") && !args.iter().any(|a| a.starts_with("-merge_inner="))
+}
+
+fn start_session() {
+    let path = std::env::var_os("KSOCK_FUZZ_CONFIG")
+        .expect("KSOCK_FUZZ_CONFIG names the fuzz config (the harness sets it)");
+    let cfg = read_config(std::path::Path::new(&path)).expect("fuzz config");
+    match Session::start(cfg) {
+        Ok(s) => *SESSION.lock().unwrap() = Some(s),
+        Err(e) => {
+            eprintln!("ksock fuzzer: cannot start: {e:#}");
+            std::process::exit(2);
+        }
+    }
+    // SAFETY: registering a plain extern "C" function with atexit.
+    unsafe { libc::atexit(finish) };
+}
+
 fuzz_target!(
     init: {
-        let path = std::env::var_os("KSOCK_FUZZ_CONFIG")
-            .expect("KSOCK_FUZZ_CONFIG names the fuzz config (the harness sets it)");
-        let cfg = read_config(std::path::Path::new(&path)).expect("fuzz config");
-        match Session::start(cfg) {
-            Ok(s) => *SESSION.lock().unwrap() = Some(s),
-            Err(e) => {
-                eprintln!("ksock fuzzer: cannot start: {e:#}");
-                std::process::exit(2);
-            }
+        if !merge_outer() {
+            start_session();
         }
-        // SAFETY: registering a plain extern "C" function with atexit.
-        unsafe { libc::atexit(finish) };
     },
     |data: &[u8]| -> Corpus {
         let mut guard = SESSION.lock().unwrap();

@@ -165,6 +165,9 @@ pub struct CampaignOptions {
     pub out: PathBuf,
     pub memory: String,
     pub cpus: u32,
+    /// Instead of fuzzing, merge these corpora (other shards', other machines') into the
+    /// campaign's corpus with libFuzzer's `-merge=1`: only inputs that add coverage are kept.
+    pub merge: Vec<PathBuf>,
     /// Benchmark: after fuzzing, in the same boot, replay the corpus's calls bare, then
     /// plain set+get pairs, this many seconds each (see
     /// [`CampaignReport::raw_syscalls_per_s`]).
@@ -188,6 +191,7 @@ impl CampaignOptions {
             memory: "2G".into(),
             cpus: 2,
             raw_loop: None,
+            merge: Vec::new(),
         }
     }
 }
@@ -212,6 +216,9 @@ pub struct CampaignReport {
     /// "N of M instrumented points of ksock_sockopt (P%)".
     pub coverage: String,
     pub corpus: PathBuf,
+    /// Inputs in the corpus when the campaign started, and when it ended.
+    pub corpus_at_start: usize,
+    pub corpus_at_end: usize,
     /// Seconds from the campaign's start (boots excluded) to each title's first report.
     pub time_to_find: BTreeMap<String, f64>,
     /// Why the campaign ended before its time, if it did.
@@ -366,6 +373,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
             .with_context(|| base.join(d).display().to_string())?;
     }
     let config = fuzz_config(opts, &base, &kos, &also, runtime);
+    let corpus_at_start = corpus_len(&base);
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
         all_points,
@@ -377,7 +385,10 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         agent: project.agent.clone(),
     });
     let boots = fuzz_jobs(&shared)?;
-    Ok(report(&shared, flavour, boots))
+    Ok(CampaignReport {
+        corpus_at_start,
+        ..report(&shared, flavour, boots)
+    })
 }
 
 /// What the guest's fuzzer is told: `kos` are the target's module, then `also`'s.
@@ -417,6 +428,11 @@ fn fuzz_config(
     }
 }
 
+/// Inputs in the campaign's corpus.
+fn corpus_len(base: &Path) -> usize {
+    std::fs::read_dir(base.join("corpus")).map_or(0, |d| d.count())
+}
+
 fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
     let live = shared.live.lock().expect("live status");
     let findings = shared.base.join(proto::FINDINGS_DIR);
@@ -441,6 +457,8 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
             &shared.all_points,
         ),
         corpus: shared.base.join("corpus"),
+        corpus_at_start: 0,
+        corpus_at_end: corpus_len(&shared.base),
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,
@@ -540,18 +558,26 @@ fn all_points(modules: &[&str], kos: &[PathBuf]) -> Result<BTreeSet<Point>> {
 /// Runs the jobs in parallel with a live status; returns the number of boots.
 fn fuzz_jobs(shared: &Arc<Shared>) -> Result<usize> {
     let o = &shared.opts;
-    let progress = Progress::start(format!(
-        "fuzzing {} on {} ({}, {} job(s), {} s{})",
-        o.target.label(),
-        shared.k.release,
-        shared.accel,
-        o.jobs,
-        o.seconds,
-        match o.seed_bugs {
-            0 => String::new(),
-            m => format!(", seed_bugs={m}"),
-        }
-    ));
+    let bugs = match o.seed_bugs {
+        0 => String::new(),
+        m => format!(", seed_bugs={m}"),
+    };
+    let progress = Progress::start(match o.merge.len() {
+        0 => format!(
+            "fuzzing {} on {} ({}, {} job(s), {} s{bugs})",
+            o.target.label(),
+            shared.k.release,
+            shared.accel,
+            o.jobs,
+            o.seconds,
+        ),
+        n => format!(
+            "merging {n} corpus director(ies) for {} on {} ({}{bugs})",
+            o.target.label(),
+            shared.k.release,
+            shared.accel,
+        ),
+    });
     let handles: Vec<_> = (0..o.jobs.max(1))
         .map(|n| {
             let shared = shared.clone();
@@ -646,7 +672,13 @@ fn job(shared: &Shared, n: usize) -> Result<usize> {
         match outcome.end.clone() {
             BootEnd::Panicked => panic_finding(shared, n, &outcome.console)?,
             BootEnd::Stopped(why) => hang_finding(shared, n, &why, &outcome.console)?,
-            BootEnd::Exited(_) => fuzzer_exited(shared, n, &dir, &outcome)?,
+            BootEnd::Exited(_) => {
+                fuzzer_exited(shared, n, &dir, &outcome)?;
+                if !shared.opts.merge.is_empty() {
+                    // A merge is done when libFuzzer is, whatever the time.
+                    return Ok(boots);
+                }
+            }
             other => bail!(
                 "the guest ended: {}; console tail:\n{}",
                 boot::describe_end(&other),
@@ -689,6 +721,53 @@ fn fuzzer_exited(shared: &Shared, n: usize, dir: &Path, outcome: &boot::BootOutc
 }
 
 /// One boot running the fuzzer for at most `seconds`.
+/// What the guest runs: the fuzzer for `seconds` (or the merge), its exit status written
+/// where the host finds it, then (benchmark, first boot) the raw floors.
+fn guest_command(
+    shared: &Shared,
+    dir: &Path,
+    cfg_file: &Path,
+    boot_no: usize,
+    seconds: u64,
+) -> String {
+    let corpus = shared.base.join("corpus");
+    // The benchmark's floors run after the fuzzer, on the corpus it left.
+    let raw = match shared.opts.raw_loop {
+        Some(secs) if boot_no == 1 => format!(
+            "; {}",
+            shared.agent.command(&format!(
+                "raw-loop --config {} --corpus {} --seconds {secs}",
+                cfg_file.display(),
+                corpus.display()
+            ))
+        ),
+        _ => String::new(),
+    };
+    // Fuzz for the time left; or merge other corpora into this one (only what adds coverage).
+    let mode = match shared.opts.merge.as_slice() {
+        [] => format!("-max_total_time={seconds} -reload=1 {}", corpus.display()),
+        dirs => format!(
+            "-merge=1 {} {}",
+            corpus.display(),
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    };
+    format!(
+        "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} {mode} -timeout={INPUT_TIMEOUT_S} \
+         -max_len={max_len} -len_control={len_control} -artifact_prefix={dir}/ -print_final_stats=1; \
+         s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s{raw}",
+        cfg = cfg_file.display(),
+        fuzzer = shared.opts.fuzzer.display(),
+        dir = dir.display(),
+        max_len = shared.opts.target.max_input(),
+        len_control = shared.opts.target.len_control(),
+        mark = proto::STATUS_MARK,
+    )
+}
+
 fn boot_once(
     shared: &Shared,
     dir: &Path,
@@ -703,31 +782,7 @@ fn boot_once(
     let _ = std::fs::remove_file(dir.join(EXIT_FILE));
     let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
     std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
-    let corpus = shared.base.join("corpus");
-    // The benchmark's floors run after the fuzzer, on the corpus it left.
-    let raw = match shared.opts.raw_loop {
-        Some(secs) if boot_no == 1 => format!(
-            "; {}",
-            shared.agent.command(&format!(
-                "raw-loop --config {} --corpus {} --seconds {secs}",
-                cfg_file.display(),
-                corpus.display()
-            ))
-        ),
-        _ => String::new(),
-    };
-    let exec = format!(
-        "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} -max_total_time={seconds} -timeout={INPUT_TIMEOUT_S} \
-         -max_len={max_len} -len_control={len_control} -artifact_prefix={dir}/ -print_final_stats=1 -reload=1 {corpus}; \
-         s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s{raw}",
-        cfg = cfg_file.display(),
-        fuzzer = shared.opts.fuzzer.display(),
-        dir = dir.display(),
-        corpus = corpus.display(),
-        max_len = shared.opts.target.max_input(),
-        len_control = shared.opts.target.len_control(),
-        mark = proto::STATUS_MARK,
-    );
+    let exec = guest_command(shared, dir, &cfg_file, boot_no, seconds);
     let mut append = vec![
         ksock_proto::GUEST_MARKER.to_string(),
         "oops=panic".to_string(),

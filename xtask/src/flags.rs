@@ -148,13 +148,13 @@ pub struct FuzzArgs {
     /// Fuzzing time in seconds (boots not counted).
     #[arg(long, default_value_t = 60)]
     pub seconds: u64,
-    /// Catalog kernel (sockopt, server).
+    /// Catalog kernel (in-guest targets).
     #[arg(long, short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
     pub kernel: String,
-    /// Module flavour (sockopt, server); default: Rust where the kernel has Rust, else C.
+    /// Module flavour (in-guest targets); default: Rust where the kernel has Rust, else C.
     #[arg(long, value_enum, default_value = "auto")]
     pub flavour: FlavourArg,
-    /// Guests fuzzing in parallel, sharing one corpus (sockopt, server).
+    /// Guests fuzzing in parallel, sharing one corpus (in-guest targets).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Load the module with planted bugs (its `seed_bugs` mask): alone it means 1, the
@@ -163,6 +163,11 @@ pub struct FuzzArgs {
     #[arg(long, value_name = "MASK", num_args = 0..=1, default_missing_value = "1",
           value_parser = clap::value_parser!(u8).range(0..=3))]
     pub seed_bugs: Option<u8>,
+    /// Instead of fuzzing, merge these corpus directories (other shards' or machines') into
+    /// this kernel's corpus with libFuzzer's -merge=1 in a guest: only inputs that add
+    /// coverage are kept. Repeatable. How CI shards combine (see .github/workflows/fuzz.yml).
+    #[arg(long, value_name = "DIR")]
+    pub merge: Vec<std::path::PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
 }

@@ -22,15 +22,53 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
     let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
+    for d in &a.merge {
+        anyhow::ensure!(d.is_dir(), "--merge {}: not a directory", d.display());
+    }
+    let merging = !a.merge.is_empty();
     let opts = CampaignOptions {
         flavour: a.flavour.get(),
-        seconds: a.seconds,
-        jobs: a.jobs.max(1),
+        seconds: if merging {
+            a.seconds.max(600)
+        } else {
+            a.seconds
+        },
+        jobs: if merging { 1 } else { a.jobs.max(1) },
+        merge: a
+            .merge
+            .iter()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+            .collect(),
         seed_bugs: a.seed_bugs.unwrap_or(0),
         accel: a.accel.get(),
         ..CampaignOptions::new(target, &a.kernel, fuzzer, root.join("target/ksock/fuzz"))
     };
     let r = campaign::run(&cache, &project, &opts)?;
+    if merging {
+        println!(
+            "merged {} into {}: {} input(s) before, {} after (only inputs that add coverage \
+             are kept)",
+            a.merge
+                .iter()
+                .map(|d| format!("{} ({} inputs)", d.display(), dir_len(d)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.corpus.display(),
+            r.corpus_at_start,
+            r.corpus_at_end,
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_report(target, &r);
+    Ok(if r.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What a campaign did and found, for people.
+fn print_report(target: campaign::Target, r: &campaign::CampaignReport) {
     println!(
         "fuzzed {} ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
         target.label(),
@@ -59,7 +97,7 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
     println!("corpus: {}", r.corpus.display());
     if r.findings.is_empty() {
         println!("no findings");
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     println!("{} finding(s):", r.findings.len());
     for f in &r.findings {
@@ -74,7 +112,10 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
             f.dir.join("report.txt").display()
         );
     }
-    Ok(ExitCode::FAILURE)
+}
+
+fn dir_len(d: &Path) -> usize {
+    std::fs::read_dir(d).map_or(0, |x| x.count())
 }
 
 pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
