@@ -1,7 +1,22 @@
 //! Progress on long steps: a spinner with elapsed time on a terminal, plain start/finish
-//! lines otherwise (CI logs), always with the step's duration at the end.
+//! lines otherwise (CI logs), always with the step's duration at the end. On GitHub
+//! Actions, each outermost step's output is a collapsible log group, its result line after
+//! the group, so a job's log reads as one line per step.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Steps under way (GitHub's log groups do not nest: only the outermost opens one).
+static DEPTH: AtomicUsize = AtomicUsize::new(0);
+
+fn on_github() -> bool {
+    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// The workflow command opening a group for a step at `depth`, if it opens one.
+fn group_open(label: &str, github: bool, depth: usize) -> Option<String> {
+    (github && depth == 0).then(|| format!("::group::ksock: {label}"))
+}
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,6 +26,8 @@ pub struct Step {
     start: Instant,
     bar: Option<ProgressBar>,
     finished: bool,
+    /// This step opened a GitHub log group.
+    grouped: bool,
 }
 
 impl Step {
@@ -26,14 +43,21 @@ impl Step {
             b.enable_steady_tick(Duration::from_millis(120));
             Some(b)
         } else {
-            eprintln!("ksock: {label} ...");
             None
         };
+        let depth = DEPTH.fetch_add(1, Ordering::SeqCst);
+        let group = group_open(&label, bar.is_none() && on_github(), depth);
+        match (&group, &bar) {
+            (Some(g), _) => eprintln!("{g}"),
+            (None, None) => eprintln!("ksock: {label} ..."),
+            (None, Some(_)) => {}
+        }
         Self {
             label,
             start: Instant::now(),
             bar,
             finished: false,
+            grouped: group.is_some(),
         }
     }
 
@@ -66,6 +90,10 @@ impl Step {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
+        DEPTH.fetch_sub(1, Ordering::SeqCst);
+        if self.grouped {
+            eprintln!("::endgroup::");
+        }
         eprintln!("{line}");
     }
 }
@@ -90,5 +118,20 @@ impl Detail {
         if let Some(b) = &self.bar {
             b.set_message(format!("{}: {detail}", self.label));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_outermost_steps_on_github_open_a_group() {
+        assert_eq!(
+            group_open("kernel 7.2: resolving", true, 0).as_deref(),
+            Some("::group::ksock: kernel 7.2: resolving")
+        );
+        assert_eq!(group_open("inner", true, 1), None);
+        assert_eq!(group_open("anywhere else", false, 0), None);
     }
 }
