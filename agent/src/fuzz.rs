@@ -274,6 +274,25 @@ fn describe_expected(e: &Expected) -> String {
     }
 }
 
+/// Only the buffer [`exec`] would prepare for `op` (for the benchmark's breakdown).
+pub(crate) fn prepare_only(arena: &mut Arena, op: &Op, t: &Target) {
+    let (stated, fill, place) = match op {
+        Op::Reload(_) => return,
+        Op::Set {
+            len, fill, place, ..
+        } => (model::set_len(*len, t) as i64, &fill[..], *place),
+        Op::Get { len, place, .. } => (len.resolve(t), &[][..], *place),
+    };
+    let size = (stated.max(0) as usize).min(MAX_BUF);
+    let canary = if place == Place::Canary {
+        CANARY_LEN
+    } else {
+        0
+    };
+    let mut b = arena.buf(size, canary, fill);
+    std::hint::black_box(b.as_mut_slice().first());
+}
+
 /// Performs one op on `fd`.
 pub(crate) fn exec(
     arena: &mut Arena,

@@ -618,7 +618,45 @@ impl Session {
                 ops += self.execute_sockopt(input)?.0 as u64;
             }
         }
-        Ok(ops as f64 / start.elapsed().as_secs_f64())
+        let rate = ops as f64 / start.elapsed().as_secs_f64();
+        self.print_breakdown(&inputs, d / 2)?;
+        Ok(rate)
+    }
+
+    /// Where the executor's time goes, per op, on `inputs` (a console line for whoever
+    /// tunes it): the op alone (buffer, syscall, what it returned), the model's step, and
+    /// the buffer's preparation alone.
+    fn print_breakdown(&mut self, inputs: &[Vec<Op>], d: Duration) -> Result<()> {
+        let per_op = |f: &mut dyn FnMut(&Op) -> Result<()>| -> Result<f64> {
+            let (start, mut n) = (Instant::now(), 0u64);
+            while start.elapsed() < d / 3 {
+                for op in inputs.iter().flatten() {
+                    f(op)?;
+                    n += 1;
+                }
+            }
+            Ok(start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64)
+        };
+        let t = self.cfg.target;
+        let module = fuzz::Module {
+            name: &self.cfg.module,
+            ko: &self.cfg.ko,
+            seed_bugs: self.seed_bugs,
+        };
+        let (fd, arena) = (self.fd, &mut self.arena);
+        let exec = per_op(&mut |op| fuzz::exec(arena, fd, op, &t, &module).map(drop))?;
+        let mut m = model::SockoptModel::new(t, self.seed_bugs);
+        let model = per_op(&mut |op| {
+            std::hint::black_box(m.step(op));
+            Ok(())
+        })?;
+        let arena = &mut self.arena;
+        let buffer = per_op(&mut |op| {
+            fuzz::prepare_only(arena, op, &t);
+            Ok(())
+        })?;
+        println!("KSOCK-BREAKDOWN us_per_op exec={exec:.1} model={model:.1} buffer={buffer:.1}");
+        Ok(())
     }
 
     /// A last status line (libFuzzer calls `exit` when its time is up).

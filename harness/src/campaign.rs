@@ -223,8 +223,10 @@ pub struct CampaignReport {
     pub time_to_find: BTreeMap<String, f64>,
     /// Why the campaign ended before its time, if it did.
     pub stopped: Option<String>,
-    /// With [`CampaignOptions::raw_loop`]: the benchmark's floors.
+    /// With [`CampaignOptions::raw_loop`]: the benchmark's floors, and the executor's time
+    /// per op by part.
     pub raw_syscalls_per_s: Option<RawFloors>,
+    pub breakdown: Option<String>,
     /// The fuzzer's syscalls on the module per second (its ops; reloads count one each).
     pub fuzz_syscalls_per_s: f64,
     /// Per boot, seconds from its start to fuzzing (the first, and every reboot after a
@@ -258,6 +260,8 @@ struct Live {
     /// Why the campaign ended before its time (a crash loop).
     stopped: Option<String>,
     raw: Option<RawFloors>,
+    /// The executor's time per op, by part (benchmark).
+    breakdown: Option<String>,
 }
 
 /// What one job's console has said.
@@ -462,6 +466,7 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,
+        breakdown: live.breakdown.clone(),
         fuzz_syscalls_per_s: live.jobs.values().map(|j| j.syscalls_per_s).sum(),
         boot_to_fuzz: live
             .jobs
@@ -862,7 +867,9 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             }
             return;
         }
-        if let Some(v) = line.split_once("KSOCK-RAW ") {
+        if let Some((_, b)) = line.split_once("KSOCK-BREAKDOWN ") {
+            l.breakdown = Some(b.trim().to_string());
+        } else if let Some(v) = line.split_once("KSOCK-RAW ") {
             let field = |k: &str| {
                 v.1.split_whitespace()
                     .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))

@@ -215,6 +215,9 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
             seeded.coverage,
             found.join(", ")
         );
+        if let Some(b) = &r.breakdown {
+            println!("  the executor per op: {b}");
+        }
         rows.push((raw, r.fuzz_syscalls_per_s, seeded.time_to_find, pair));
     }
     let median = |mut v: Vec<f64>| {
