@@ -19,7 +19,7 @@ use ksock_ops::{model, Op};
 use crate::cov::{Sections, Seen, Trace};
 use crate::fuzz::{self, Violation};
 use crate::guarded::Arena;
-use crate::kmsg::{Kmsg, Syslog};
+use crate::kmsg::{Kmsg, SplatWatch, Syslog};
 use crate::modules;
 use crate::proto::{self, slug, Decoded, FuzzConfig};
 use crate::record::InputLog;
@@ -44,7 +44,9 @@ pub struct Session {
     names: Vec<String>,
     fd: libc::c_int,
     kmsg: Kmsg,
-    /// The log as sockopt inputs check it: all new lines in one read.
+    /// Splats after each input (see [`SplatWatch`]).
+    watch: SplatWatch,
+    /// The log as the benchmark's raw loop drains it.
     syslog: Syslog,
     /// Where every op's user buffer is placed.
     arena: Arena,
@@ -148,6 +150,7 @@ impl Session {
             cfg,
             fd,
             kmsg,
+            watch: SplatWatch::open(),
             syslog: Syslog::open_at_end(),
             arena: fuzz::arena()?,
             trace,
@@ -258,7 +261,7 @@ impl Session {
         if found.is_some() {
             return Ok((n, found));
         }
-        Ok(match self.syslog.first_match(&self.splat) {
+        Ok(match self.watch.check(&self.splat) {
             Some(l) => (n, Some((n - 1, fuzz::violation("kernel splat", l)))),
             None => (n, None),
         })
@@ -272,7 +275,7 @@ impl Session {
                 return Ok((i + 1, Some((i, v))));
             }
         }
-        if let Some(l) = self.syslog.first_match(&self.splat) {
+        if let Some(l) = self.watch.check(&self.splat) {
             let v = fuzz::violation("kernel splat", l);
             return Ok((ops.len(), Some((ops.len() - 1, v))));
         }
@@ -297,7 +300,7 @@ impl Session {
         }
         let last = steps.len() - 1;
         let (_, found) = msgs.finish(&mut self.kmsg, &self.splats);
-        let splat = self.syslog.first_match(&self.splat);
+        let splat = self.watch.check(&self.splat);
         Ok(match (found, splat) {
             (Some(v), _) => (steps.len(), Some((last, v))),
             (None, Some(l)) => (

@@ -63,7 +63,7 @@ impl Target {
     /// libFuzzer's own cost per input over more syscalls. Message ops wait on the network.
     fn max_ops(self) -> usize {
         match self {
-            Target::Sockopt => 64,
+            Target::Sockopt => 128,
             Target::Server => 16,
             Target::Client => 8,
             Target::Mixed => 32,
@@ -73,7 +73,7 @@ impl Target {
     /// Longest input libFuzzer makes: room for [`Self::max_ops`] ops.
     fn max_input(self) -> usize {
         match self {
-            Target::Sockopt => 1024,
+            Target::Sockopt => 2048,
             Target::Server => 256,
             Target::Client => 512,
             Target::Mixed => 512,
