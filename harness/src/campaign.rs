@@ -119,6 +119,16 @@ impl Target {
         }
     }
 
+    /// libFuzzer's `-reduce_inputs`: off for sockopt, whose long inputs are cheap (libFuzzer
+    /// would otherwise replace corpus inputs by shorter ones with the same features, and
+    /// its cost per input would fall on fewer calls).
+    fn reduce_inputs(self) -> u8 {
+        match self {
+            Target::Sockopt => 0,
+            _ => 1,
+        }
+    }
+
     /// The module's parameters for a campaign with the `seed_bugs` mask.
     fn params(self, seed_bugs: u8) -> String {
         let mut p = match self {
@@ -762,13 +772,14 @@ fn guest_command(
     };
     format!(
         "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} {mode} -timeout={INPUT_TIMEOUT_S} \
-         -max_len={max_len} -len_control={len_control} -artifact_prefix={dir}/ -print_final_stats=1; \
+         -max_len={max_len} -len_control={len_control} -reduce_inputs={reduce} -artifact_prefix={dir}/ -print_final_stats=1; \
          s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s{raw}",
         cfg = cfg_file.display(),
         fuzzer = shared.opts.fuzzer.display(),
         dir = dir.display(),
         max_len = shared.opts.target.max_input(),
         len_control = shared.opts.target.len_control(),
+        reduce = shared.opts.target.reduce_inputs(),
         mark = proto::STATUS_MARK,
     )
 }
