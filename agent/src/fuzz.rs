@@ -18,7 +18,7 @@ use crate::modules;
 /// Canary bytes after a `Place::Canary` buffer.
 const CANARY_LEN: usize = 16;
 /// Buffers are never larger than this; a longer stated length is not "exact".
-const MAX_BUF: usize = (1 << 20) + 4096;
+pub(crate) const MAX_BUF: usize = (1 << 20) + 4096;
 
 /// The arena every op's buffer is placed in.
 pub(crate) fn arena() -> std::io::Result<Arena> {
@@ -274,22 +274,60 @@ fn describe_expected(e: &Expected) -> String {
     }
 }
 
+/// What a set or get passes to the kernel, resolved against the module's range: the one
+/// reading of an op that the executor, the benchmark's bare replay and its breakdown share.
+pub(crate) struct Call<'a> {
+    pub set: bool,
+    pub opt: i32,
+    /// The optlen given (a set's as the kernel sees it, a get's as written).
+    pub stated: i64,
+    /// A set's fill pattern (empty for a get).
+    pub fill: &'a [u8],
+    pub place: Place,
+}
+
+impl Call<'_> {
+    /// Bytes of buffer the op gets (its stated length, capped).
+    pub fn size(&self) -> usize {
+        (self.stated.max(0) as usize).min(MAX_BUF)
+    }
+}
+
+/// `op` as a call; `None` for a reload.
+pub(crate) fn call_of<'a>(op: &'a Op, t: &Target) -> Option<Call<'a>> {
+    Some(match op {
+        Op::Reload(_) => return None,
+        Op::Set {
+            opt,
+            len,
+            fill,
+            place,
+        } => Call {
+            set: true,
+            opt: opt.resolve(t),
+            stated: model::set_len(*len, t) as i64,
+            fill,
+            place: *place,
+        },
+        Op::Get { opt, len, place } => Call {
+            set: false,
+            opt: opt.resolve(t),
+            stated: len.resolve(t),
+            fill: &[],
+            place: *place,
+        },
+    })
+}
+
 /// Only the buffer [`exec`] would prepare for `op` (for the benchmark's breakdown).
 pub(crate) fn prepare_only(arena: &mut Arena, op: &Op, t: &Target) {
-    let (stated, fill, place) = match op {
-        Op::Reload(_) => return,
-        Op::Set {
-            len, fill, place, ..
-        } => (model::set_len(*len, t) as i64, &fill[..], *place),
-        Op::Get { len, place, .. } => (len.resolve(t), &[][..], *place),
-    };
-    let size = (stated.max(0) as usize).min(MAX_BUF);
-    let canary = if place == Place::Canary {
+    let Some(c) = call_of(op, t) else { return };
+    let canary = if c.place == Place::Canary {
         CANARY_LEN
     } else {
         0
     };
-    let mut b = arena.buf(size, canary, fill);
+    let mut b = arena.buf(c.size(), canary, c.fill);
     std::hint::black_box(b.as_mut_slice().first());
 }
 
@@ -301,28 +339,19 @@ pub(crate) fn exec(
     t: &Target,
     module: &Module,
 ) -> anyhow::Result<Observed> {
-    let (opt, place, stated, fill) = match op {
-        Op::Reload(r) => return Ok(reload(fd, r, t, module)),
-        Op::Set {
-            opt,
-            len,
-            fill,
-            place,
-        } => (
-            opt.resolve(t),
-            *place,
-            model::set_len(*len, t) as i64,
-            Some(fill),
-        ),
-        Op::Get { opt, len, place } => (opt.resolve(t), *place, len.resolve(t), None),
+    let c = match (op, call_of(op, t)) {
+        (Op::Reload(r), _) => return Ok(reload(fd, r, t, module)),
+        (_, Some(c)) => c,
+        (_, None) => unreachable!("every op but a reload is a call"),
     };
-    let size = (stated.max(0) as usize).min(MAX_BUF);
+    let (opt, place, stated, size) = (c.opt, c.place, c.stated, c.size());
+    let fill = c.set.then_some(c.fill);
     let canary = if place == Place::Canary {
         CANARY_LEN
     } else {
         0
     };
-    let mut buf = arena.buf(size, canary, fill.map_or(&[][..], Vec::as_slice));
+    let mut buf = arena.buf(size, canary, c.fill);
     let ptr = match place {
         Place::Null => std::ptr::null_mut(),
         Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,

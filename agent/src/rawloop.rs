@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ksock_ops::{model, Op, Place, Target};
 
+use crate::fuzz::MAX_BUF;
 use crate::guarded::BAD_USER_POINTER;
 use crate::proto::{Decoded, FuzzConfig};
 
-/// Longest buffer a replayed call gets (as the executor's `MAX_BUF`).
-const MAX_BUF: usize = (1 << 20) + 4096;
 /// Sets up to this long get a buffer of their own, holding their pattern.
 const SMALL: usize = 4096;
 
@@ -89,23 +88,9 @@ impl Replay {
     }
 
     fn prepare(&mut self, op: &Op, t: &Target) -> Option<Call> {
-        let (set, opt, stated, fill, place) = match op {
-            Op::Reload(_) => return None,
-            Op::Set {
-                opt,
-                len,
-                fill,
-                place,
-            } => (
-                true,
-                opt.resolve(t),
-                model::set_len(*len, t) as i64,
-                &fill[..],
-                *place,
-            ),
-            Op::Get { opt, len, place } => (false, opt.resolve(t), len.resolve(t), &[][..], *place),
-        };
-        let size = (stated.max(0) as usize).min(MAX_BUF);
+        let c = crate::fuzz::call_of(op, t)?;
+        let (set, opt, stated, fill, place, size) =
+            (c.set, c.opt, c.stated, c.fill, c.place, c.size());
         let ptr = match place {
             Place::Null => std::ptr::null_mut(),
             Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,
