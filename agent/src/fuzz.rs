@@ -448,9 +448,7 @@ pub(crate) fn unload_checked(fd: libc::c_int, t: &Target, m: &Module) -> Option<
 
 /// Loads the module with `r`'s parameters; the errno when the kernel refuses.
 pub(crate) fn load_with(r: &Reload, m: &Module) -> Option<i32> {
-    modules::load(m.ko, &r.params(m.seed_bugs))
-        .err()
-        .map(|e| e.errno().unwrap_or(libc::EIO))
+    modules::load_errno(m.ko, &r.params(m.seed_bugs))
 }
 
 #[cfg(test)]

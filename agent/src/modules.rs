@@ -75,6 +75,13 @@ pub fn load(path: &Path, params: &str) -> Result<(), ModuleError> {
     }
 }
 
+/// [`load`], as an op's result: the errno when the kernel refuses (EIO when it gave none).
+pub fn load_errno(path: &Path, params: &str) -> Option<i32> {
+    load(path, params)
+        .err()
+        .map(|e| e.errno().unwrap_or(libc::EIO))
+}
+
 /// Unloads module `name` (non-blocking: a busy module gives `EAGAIN`/`EBUSY` at once).
 pub fn unload(name: &str) -> Result<(), ModuleError> {
     let cname = CString::new(name).unwrap_or_default();

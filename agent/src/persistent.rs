@@ -19,7 +19,7 @@ use ksock_ops::{model, Op};
 use crate::cov::{Sections, Seen, Trace};
 use crate::fuzz::{self, Violation};
 use crate::guarded::Arena;
-use crate::kmsg::{Kmsg, SplatWatch, Syslog};
+use crate::kmsg::{Kmsg, SplatWatch};
 use crate::modules;
 use crate::proto::{self, slug, Decoded, FuzzConfig};
 use crate::record::InputLog;
@@ -46,8 +46,6 @@ pub struct Session {
     kmsg: Kmsg,
     /// Splats after each input (see [`SplatWatch`]).
     watch: SplatWatch,
-    /// The log as the benchmark's raw loop drains it.
-    syslog: Syslog,
     /// Where every op's user buffer is placed.
     arena: Arena,
     splats: regex::RegexSet,
@@ -151,7 +149,6 @@ impl Session {
             fd,
             kmsg,
             watch: SplatWatch::open(),
-            syslog: Syslog::open_at_end(),
             arena: fuzz::arena()?,
             trace,
             seen,
@@ -254,17 +251,17 @@ impl Session {
         let mut loader = Traced {
             trace: &mut self.trace,
             pending: &mut self.pending,
-            name: &self.cfg.module,
+            names: &self.names,
             ko: &self.cfg.ko,
         };
         let (n, found) = crate::clientfuzz::run(&t, self.seed_bugs, ops, listener, &mut loader)?;
-        if found.is_some() {
-            return Ok((n, found));
-        }
-        Ok(match self.watch.check(&self.splat) {
-            Some(l) => (n, Some((n - 1, fuzz::violation("kernel splat", l)))),
-            None => (n, None),
-        })
+        Ok((n, found.or_else(|| self.splat_after(n))))
+    }
+
+    /// A kernel splat since the last input, as a finding after op `n - 1` of this one.
+    fn splat_after(&mut self, n: usize) -> Option<(usize, Violation)> {
+        let line = self.watch.check(&self.splat)?;
+        Some((n.saturating_sub(1), fuzz::violation("kernel splat", line)))
     }
 
     fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
@@ -275,11 +272,7 @@ impl Session {
                 return Ok((i + 1, Some((i, v))));
             }
         }
-        if let Some(l) = self.watch.check(&self.splat) {
-            let v = fuzz::violation("kernel splat", l);
-            return Ok((ops.len(), Some((ops.len() - 1, v))));
-        }
-        Ok((ops.len(), None))
+        Ok((ops.len(), self.splat_after(ops.len())))
     }
 
     /// Sockopt calls and message ops in one sequence, against the module under test and
@@ -298,17 +291,9 @@ impl Session {
                 return Ok((i + 1, Some((i, v))));
             }
         }
-        let last = steps.len() - 1;
+        let n = steps.len();
         let (_, found) = msgs.finish(&mut self.kmsg, &self.splats);
-        let splat = self.watch.check(&self.splat);
-        Ok(match (found, splat) {
-            (Some(v), _) => (steps.len(), Some((last, v))),
-            (None, Some(l)) => (
-                steps.len(),
-                Some((last, fuzz::violation("kernel splat", l))),
-            ),
-            (None, None) => (steps.len(), None),
-        })
+        Ok((n, found.map(|v| (n - 1, v)).or_else(|| self.splat_after(n))))
     }
 
     /// The module as loaded, its message as at load: the model of this input's start.
@@ -334,7 +319,12 @@ impl Session {
         let obs = match op {
             Op::Reload(r) => {
                 self.pristine = false;
-                let traced = (&mut self.trace, &mut self.pending, &self.names[..]);
+                let traced = Traced {
+                    trace: &mut self.trace,
+                    pending: &mut self.pending,
+                    names: &self.names,
+                    ko: &self.cfg.ko,
+                };
                 reload_traced(traced, fd, r, &t, &module)?
             }
             _ => fuzz::exec(&mut self.arena, fd, op, &t, &module)?,
@@ -597,7 +587,8 @@ impl Session {
             }
         }
         let pair = calls as f64 / start.elapsed().as_secs_f64();
-        let _ = self.syslog.read_new();
+        // What the bare loops logged is no input's.
+        self.watch = SplatWatch::open();
         let executor = self.executor_rate(corpus, d)?;
         Ok((same, pair, executor))
     }
@@ -697,49 +688,42 @@ fn collect(trace: &mut Option<(Trace, Sections)>, pending: &mut Vec<Pc>, dead: b
     t.reset();
 }
 
-/// [`Op::Reload`] with coverage kept straight: the trace is read while the sections it
-/// belongs to are known (the old instance before and during its unload, the new one after
-/// its load), since a reload moves the module.
+/// [`Op::Reload`] with coverage kept straight (see [`Traced`]): the old instance's trace is
+/// read before and during its unload, which also checks its optnames went with it.
 fn reload_traced(
-    (trace, pending, names): (&mut Option<(Trace, Sections)>, &mut Vec<Pc>, &[String]),
+    mut traced: Traced,
     fd: libc::c_int,
     r: &ksock_ops::Reload,
     t: &ksock_ops::Target,
     module: &fuzz::Module,
 ) -> Result<fuzz::Observed> {
-    collect(trace, pending, false);
+    collect(traced.trace, traced.pending, false);
     if let Some(why) = fuzz::unload_checked(fd, t, module) {
         return Ok(fuzz::Observed::reloaded(Some(why), None));
     }
-    collect(trace, pending, false);
-    let errno = fuzz::load_with(r, module);
-    if errno.is_none() {
-        if let Some((_, sections)) = trace {
-            *sections = Sections::of_modules(names)?;
-        }
-    }
-    collect(trace, pending, errno.is_some());
+    let errno = crate::clientfuzz::Loader::load(&mut traced, &r.params(module.seed_bugs))?;
     Ok(fuzz::Observed::reloaded(None, errno))
 }
 
-/// Loads and unloads a client module, reading the trace while the sections it belongs to
-/// are known (as [`reload_traced`]).
+/// Loads and unloads the module under test (the first of `names`) with the trace read
+/// while the sections it belongs to are known: a load or unload moves the module, so
+/// entries are located before it (the old instance) and after it (the new one, or dead
+/// code of a load that failed).
 struct Traced<'a> {
     trace: &'a mut Option<(Trace, Sections)>,
     pending: &'a mut Vec<Pc>,
-    name: &'a str,
+    /// The modules the trace covers; the first is the one loaded and unloaded.
+    names: &'a [String],
     ko: &'a Path,
 }
 
 impl crate::clientfuzz::Loader for Traced<'_> {
     fn load(&mut self, params: &str) -> Result<Option<i32>> {
         collect(self.trace, self.pending, false);
-        let errno = modules::load(self.ko, params)
-            .err()
-            .map(|e| e.errno().unwrap_or(libc::EIO));
+        let errno = modules::load_errno(self.ko, params);
         if errno.is_none() {
             if let Some((_, sections)) = self.trace {
-                *sections = Sections::of_module(self.name)?;
+                *sections = Sections::of_modules(self.names)?;
             }
         }
         collect(self.trace, self.pending, errno.is_some());
@@ -747,11 +731,12 @@ impl crate::clientfuzz::Loader for Traced<'_> {
     }
 
     fn unload(&mut self) -> Result<Option<String>> {
-        if !modules::is_loaded(self.name) {
+        let name = &self.names[0];
+        if !modules::is_loaded(name) {
             return Ok(None);
         }
         collect(self.trace, self.pending, false);
-        let r = modules::unload(self.name);
+        let r = modules::unload(name);
         collect(self.trace, self.pending, false);
         Ok(r.err().map(|e| format!("unloading failed: {e}")))
     }

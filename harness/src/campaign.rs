@@ -103,18 +103,7 @@ impl Target {
     /// parameters for the `seed_bugs` mask (bit 1 plants each one's seed bug).
     fn also(self, seed_bugs: u8) -> Vec<(&'static str, String)> {
         match self {
-            Target::Mixed => vec![(
-                "ksock_server",
-                format!(
-                    "port={} echo=1{}",
-                    ksock_ops::msg::MsgTarget::KSOCK_SERVER.port,
-                    if seed_bugs & 1 != 0 {
-                        " seed_bugs=1"
-                    } else {
-                        ""
-                    }
-                ),
-            )],
+            Target::Mixed => vec![("ksock_server", Target::Server.params(seed_bugs & 1))],
             _ => Vec::new(),
         }
     }
@@ -130,7 +119,7 @@ impl Target {
     }
 
     /// The module's parameters for a campaign with the `seed_bugs` mask.
-    fn params(self, seed_bugs: u8) -> String {
+    pub(crate) fn params(self, seed_bugs: u8) -> String {
         let mut p = match self {
             // Each client input loads the module with its own parameters.
             Target::Sockopt | Target::Client | Target::Mixed => vec![],
@@ -387,7 +376,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
             .with_context(|| base.join(d).display().to_string())?;
     }
     let config = fuzz_config(opts, &base, &kos, &also, runtime);
-    let corpus_at_start = corpus_len(&base);
+    let corpus_at_start = dir_len(&base.join("corpus"));
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
         all_points,
@@ -442,9 +431,9 @@ fn fuzz_config(
     }
 }
 
-/// Inputs in the campaign's corpus.
-fn corpus_len(base: &Path) -> usize {
-    std::fs::read_dir(base.join("corpus")).map_or(0, |d| d.count())
+/// Entries of a directory (a corpus's inputs); 0 when it cannot be read.
+pub fn dir_len(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
 fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
@@ -472,7 +461,7 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
         ),
         corpus: shared.base.join("corpus"),
         corpus_at_start: 0,
-        corpus_at_end: corpus_len(&shared.base),
+        corpus_at_end: dir_len(&shared.base.join("corpus")),
         time_to_find: live.time_to_find.clone(),
         stopped: live.stopped.clone(),
         raw_syscalls_per_s: live.raw,

@@ -382,13 +382,12 @@ fn unmix(f: &Finding) -> Result<Finding> {
             out.ops = Ops::Sockopt(ops);
         }
         Split::Msg(ops) => {
-            let t = f
-                .meta
+            f.meta
                 .server
                 .context("a mixed finding without its server")?;
-            let bugs = ksock_proto::seed_bugs_in(&f.meta.params) & 1;
-            out.meta.module = "ksock_server".into();
-            out.meta.params = format!("port={} echo=1 seed_bugs={bugs}", t.port);
+            let bugs = ksock_proto::seed_bugs_in(&f.meta.params) as u8;
+            out.meta.module = crate::campaign::Target::Server.module().into();
+            out.meta.params = crate::campaign::Target::Server.params(bugs & 1);
             out.ops = Ops::Msg(ops);
         }
         Split::Both => bail!(

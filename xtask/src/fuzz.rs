@@ -50,7 +50,7 @@ pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
              are kept)",
             a.merge
                 .iter()
-                .map(|d| format!("{} ({} inputs)", d.display(), dir_len(d)))
+                .map(|d| format!("{} ({} inputs)", d.display(), campaign::dir_len(d)))
                 .collect::<Vec<_>>()
                 .join(", "),
             r.corpus.display(),
@@ -112,10 +112,6 @@ fn print_report(target: campaign::Target, r: &campaign::CampaignReport) {
             f.dir.join("report.txt").display()
         );
     }
-}
-
-fn dir_len(d: &Path) -> usize {
-    std::fs::read_dir(d).map_or(0, |x| x.count())
 }
 
 pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
