@@ -4,42 +4,50 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A field at its default is left out when a spec is written ([`crate::to_yaml`]): the
+/// minimal YAML a person would write. A field with a default of its own (`timeout_ms: 5000`)
+/// has a predicate beside that default, and `#[schemars(!skip_serializing_if)]` so that the
+/// JSON Schema still shows editors the value.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
 
 /// One scenario.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Filled from the file name (`specs/hello.yaml` → `hello`).
     #[serde(skip)]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub description: String,
     /// Kernels this spec applies to (`">= 7.3"`); others skip it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub kernels: Option<KernelReq>,
-    pub steps: Vec<Step>,
-    #[serde(default)]
-    pub expect: Expect,
     /// For a regression spec: the parameters its bug was found with. The spec states the
     /// correct behaviour (it passes in the normal suite); `cargo xtask repro` runs it with
     /// these filled into the module's load steps, where it fails while the bug is there.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub found_with: Option<FoundWith>,
+    pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub expect: Expect,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FoundWith {
     pub module: String,
     /// Filled into the module's load steps, where a step does not give the parameter.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub params: BTreeMap<String, ParamValue>,
     /// The finding's title (`set reads past optlen in ksock_sockopt`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub title: String,
     /// The kernel release it was found on.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub kernel: String,
 }
 
@@ -64,7 +72,7 @@ impl Spec {
 }
 
 /// One step, written as a single-key map: `- load: {module: ksock_hello}`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Load a module from kmods/ with parameters.
@@ -91,7 +99,7 @@ pub enum Step {
 }
 
 /// What a `fuzz` step fuzzes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FuzzTarget {
     /// ksock_sockopt's setsockopt/getsockopt channel, with its reference model.
@@ -107,20 +115,22 @@ impl FuzzTarget {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fuzz {
     pub target: FuzzTarget,
     /// Parameters of the module (`optmin`/`optmax` move the served range).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub params: BTreeMap<String, ParamValue>,
     pub seed: u64,
-    #[serde(default = "default_fuzz_runs")]
+    #[serde(default = "default_fuzz_runs", skip_serializing_if = "is_fuzz_runs")]
+    #[schemars(!skip_serializing_if)]
     pub runs: u64,
-    #[serde(default = "default_fuzz_ops")]
+    #[serde(default = "default_fuzz_ops", skip_serializing_if = "is_fuzz_ops")]
+    #[schemars(!skip_serializing_if)]
     pub max_ops: usize,
     /// The campaign must find something (to prove the oracles catch a seeded bug).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_finding: bool,
 }
 
@@ -128,8 +138,16 @@ fn default_fuzz_runs() -> u64 {
     100
 }
 
+fn is_fuzz_runs(v: &u64) -> bool {
+    *v == default_fuzz_runs()
+}
+
 fn default_fuzz_ops() -> usize {
     16
+}
+
+fn is_fuzz_ops(v: &usize) -> bool {
+    *v == default_fuzz_ops()
 }
 
 impl Fuzz {
@@ -146,64 +164,82 @@ fn localhost() -> String {
     "127.0.0.1".into()
 }
 
+fn is_localhost(v: &str) -> bool {
+    v == localhost()
+}
+
 fn default_peer_ms() -> u64 {
     5000
+}
+
+fn is_peer_ms(v: &u64) -> bool {
+    *v == default_peer_ms()
 }
 
 fn one() -> usize {
     1
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+fn is_one(v: &usize) -> bool {
+    *v == one()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Client {
-    #[serde(default = "localhost")]
+    #[serde(default = "localhost", skip_serializing_if = "is_localhost")]
+    #[schemars(!skip_serializing_if)]
     pub addr: String,
     pub port: u16,
     /// Text, or `{hex: '00ff', times: N}` for bytes (repeated `times` times).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub messages: Vec<Message>,
     /// Every message must come back unchanged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_echo: bool,
     /// Close with a reset instead of a FIN.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub abort: bool,
     /// Keep the connection open this long after the last message (ms).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub hold_ms: u64,
-    #[serde(default = "default_peer_ms")]
+    #[serde(default = "default_peer_ms", skip_serializing_if = "is_peer_ms")]
+    #[schemars(!skip_serializing_if)]
     pub timeout_ms: u64,
     /// The connection must fail with this errno (`ECONNREFUSED`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error: Option<Errno>,
     /// Run in the background under this name; a later `join` waits for it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub background: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// Name for `join`.
     pub name: String,
-    #[serde(default = "localhost")]
+    #[serde(default = "localhost", skip_serializing_if = "is_localhost")]
+    #[schemars(!skip_serializing_if)]
     pub addr: String,
     pub port: u16,
     /// Connections to accept (each read until the peer closes it).
-    #[serde(default = "one")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[schemars(!skip_serializing_if)]
     pub accept: usize,
-    #[serde(default = "default_peer_ms")]
+    #[serde(default = "default_peer_ms", skip_serializing_if = "is_peer_ms")]
+    #[schemars(!skip_serializing_if)]
     pub timeout_ms: u64,
     /// What must have arrived, one string per connection (concatenated messages).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_received: Option<Vec<String>>,
     /// listen() backlog. 0 queues one connection and drops later SYNs (to make a connect
     /// time out).
-    #[serde(default = "default_backlog")]
+    #[serde(default = "default_backlog", skip_serializing_if = "is_backlog")]
+    #[schemars(!skip_serializing_if)]
     pub backlog: i32,
     /// Keep listening this long (ms) after the last accept.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub hold_ms: u64,
 }
 
@@ -211,52 +247,56 @@ fn default_backlog() -> i32 {
     16
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+fn is_backlog(v: &i32) -> bool {
+    *v == default_backlog()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sockopt {
     /// Protocol level; 0 is IPPROTO_IP, where netfilter's sockopt range lives.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub level: i32,
     pub optname: i32,
     /// setsockopt with this text as the value.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub set: Option<String>,
     /// setsockopt with these bytes, in hex (`"00ff41"`), for values that are not text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub set_hex: Option<String>,
     /// Length passed to setsockopt instead of the text's length.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub optlen: Option<usize>,
     /// With `optlen`: the buffer is `optlen` bytes holding the value repeated (in its first
     /// 4 KiB, zeros after, up to 1 MiB), as the fuzzer fills it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub repeat: bool,
     /// getsockopt with a buffer of this many bytes (a negative length is passed as is,
     /// with an empty buffer).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub get_len: Option<i64>,
     /// Pass an unmapped user pointer (the same as `buffer: unmapped`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub bad_pointer: bool,
     /// Where the user buffer lies; every buffer ends where an inaccessible page begins, so
     /// a kernel touching one byte past the stated length faults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub buffer: Buffer,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error: Option<Errno>,
     /// The call must fail with one of these (where the kernel's answer may differ by path).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error_any: Vec<Errno>,
     /// getsockopt must return exactly this text (up to the returned length).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_value: Option<String>,
     /// getsockopt must return exactly these bytes, in hex.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_hex: Option<String>,
 }
 
 /// Where a `sockopt` step's user buffer lies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Buffer {
     /// Exactly the stated length, then an inaccessible page.
@@ -284,21 +324,22 @@ pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sockets {
     pub port: u16,
     /// A socket listens on the port (`false`: none does).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub listening: Option<bool>,
     /// Exactly this many ESTABLISHED sockets have the port at either end.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub established: Option<usize>,
     /// No socket has the port at either end (TIME_WAIT entries and orphans, which have no
     /// socket behind them, do not count).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub none: bool,
-    #[serde(default = "default_sockets_ms")]
+    #[serde(default = "default_sockets_ms", skip_serializing_if = "is_sockets_ms")]
+    #[schemars(!skip_serializing_if)]
     pub timeout_ms: u64,
 }
 
@@ -306,22 +347,27 @@ fn default_sockets_ms() -> u64 {
     3000
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+fn is_sockets_ms(v: &u64) -> bool {
+    *v == default_sockets_ms()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub module: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub params: BTreeMap<String, ParamValue>,
     /// The load must fail with this errno name (`EINVAL`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error: Option<Errno>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitDmesg {
     pub pattern: Pattern,
-    #[serde(default = "default_wait_ms")]
+    #[serde(default = "default_wait_ms", skip_serializing_if = "is_wait_ms")]
+    #[schemars(!skip_serializing_if)]
     pub timeout_ms: u64,
 }
 
@@ -329,8 +375,12 @@ fn default_wait_ms() -> u64 {
     5000
 }
 
+fn is_wait_ms(v: &u64) -> bool {
+    *v == default_wait_ms()
+}
+
 /// A module parameter value: integers, booleans, or strings.
-#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ParamValue {
     Int(i64),
@@ -381,36 +431,36 @@ impl fmt::Display for ParamValue {
 }
 
 /// Expectations checked on the host after the guest ran the steps.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Patterns that must match kernel log lines, in this order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dmesg: Vec<Pattern>,
     /// Patterns no kernel log line may match (on top of the default splat list).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub absent: Vec<Pattern>,
     /// Patterns that must match exactly `times` kernel log lines.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub counts: Vec<Count>,
     /// Patterns with named groups `len` and `data` (`recv len=(?P<len>\d+)
     /// data=(?P<data>.*)$`): a log line they match may show at most `len` bytes of data
     /// (`\xNN` counts as one byte). How a module that logs memory it did not fill shows.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log_lengths: Vec<Pattern>,
     /// Per-kernel overrides: when the condition holds, these replace `dmesg`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub overrides: Vec<Override>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Count {
     pub pattern: Pattern,
     pub times: usize,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
     pub kernels: KernelReq,
@@ -450,6 +500,10 @@ impl Spec {
 pub struct Pattern(pub regex::Regex);
 
 impl Pattern {
+    /// Compiles `re`, as the reader does.
+    pub fn new(re: &str) -> Result<Self, regex::Error> {
+        regex::Regex::new(re).map(Pattern)
+    }
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -461,6 +515,19 @@ impl Pattern {
 impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}/", self.0.as_str())
+    }
+}
+
+/// Two patterns are equal when they are written the same.
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -484,6 +551,12 @@ impl Errno {
     /// The name specs write for `v` (`EINVAL`), or `errnoN` for a value with no name.
     pub fn name_of(v: i32) -> String {
         ksock_proto::errno::name(v)
+    }
+}
+
+impl Serialize for Errno {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Errno::name_of(self.0))
     }
 }
 
@@ -575,6 +648,36 @@ impl KernelReq {
     }
 }
 
+impl Op {
+    /// The operator as a condition writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Eq => "==",
+            Op::Ge => ">=",
+            Op::Gt => ">",
+        }
+    }
+}
+
+/// `>= 5.10, < 6.12`, which [`KernelReq::parse`] reads back.
+impl fmt::Display for KernelReq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (op, v)) in self.clauses.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{} {v}", op.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for KernelReq {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl<'de> Deserialize<'de> for KernelReq {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -605,6 +708,34 @@ struct MessageBytes {
     hex: String,
     #[serde(default = "one")]
     times: usize,
+}
+
+/// Text up to this long is written as text; longer runs of one byte as `{hex, times}`.
+const MESSAGE_TEXT_MAX: usize = 64;
+
+/// Written the shortest way that reads back the same bytes: short printable text as text,
+/// one byte repeated as `{hex: '2b', times: 3583}`, longer text as text, else `{hex: …}`.
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let m = &self.0;
+        let text = m.iter().all(|c| (0x20..0x7f).contains(c));
+        if text && m.len() <= MESSAGE_TEXT_MAX {
+            return s.serialize_str(&String::from_utf8_lossy(m));
+        }
+        let (unit, times) = match m.as_slice() {
+            [first, ..] if m.iter().all(|b| b == first) => (std::slice::from_ref(first), m.len()),
+            _ if text => return s.serialize_str(&String::from_utf8_lossy(m)),
+            _ => (m.as_slice(), 1),
+        };
+        let hex: String = unit.iter().map(|b| format!("{b:02x}")).collect();
+        let mut map = s.serialize_map(Some(if times == 1 { 1 } else { 2 }))?;
+        map.serialize_entry("hex", &hex)?;
+        if times != 1 {
+            map.serialize_entry("times", &times)?;
+        }
+        map.end()
+    }
 }
 
 impl<'de> Deserialize<'de> for Message {

@@ -50,6 +50,16 @@ pub fn parse_str(text: &str, file: &Path, known_modules: &[String]) -> Result<Sp
     Ok(spec)
 }
 
+/// A spec as YAML, minimal (fields at their defaults left out) and readable back with
+/// [`parse_str`] into an equal spec. Steps are one-key maps, as people write them.
+pub fn to_yaml(spec: &Spec) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_yaml::Serializer::new(&mut out);
+    serde_yaml::with::singleton_map_recursive::serialize(spec, &mut ser)
+        .expect("a spec has string keys only, so it always serialises");
+    String::from_utf8(out).expect("serde_yaml writes UTF-8")
+}
+
 fn hint_for(message: &str) -> Option<String> {
     let h = if message.contains("unknown variant") {
         "a step is a one-key map: `- load: {module: NAME, params: {…}}`, `- unload: NAME`, \

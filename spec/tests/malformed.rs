@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod common;
+
 #[test]
 fn each_malformed_spec_is_rejected_with_position_and_message() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed");
@@ -40,42 +42,15 @@ fn each_malformed_spec_is_rejected_with_position_and_message() {
     }
 }
 
-/// Module names from `kmods/*/Kbuild` (`obj-m := name.o`).
-fn kmods_names() -> Vec<String> {
-    let kmods = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kmods");
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(kmods).unwrap().flatten() {
-        let Ok(text) = std::fs::read_to_string(e.path().join("Kbuild")) else {
-            continue;
-        };
-        for l in text.lines() {
-            if let Some(rest) = l.trim().strip_prefix("obj-m") {
-                let objs = rest.trim_start_matches([' ', ':', '+', '=']);
-                names.extend(
-                    objs.split_whitespace()
-                        .filter_map(|o| o.strip_suffix(".o"))
-                        .map(String::from),
-                );
-            }
-        }
-    }
-    names
-}
-
 #[test]
 fn the_shipped_specs_all_parse() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
-    let known = kmods_names();
+    let known = common::kmods_names();
     assert!(known.len() >= 4, "{known:?}");
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            ksock_spec::load_file(&p, &known).unwrap_or_else(|e| panic!("{e}"));
-            n += 1;
-        }
+    let files = common::shipped_specs();
+    for p in &files {
+        ksock_spec::load_file(p, &known).unwrap_or_else(|e| panic!("{e}"));
     }
-    assert!(n >= 3);
+    assert!(files.len() >= 3);
 }
 
 #[test]
