@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use ksock_ops::model::{self, Expected, SockoptModel};
+use ksock_ops::model::{self, Expected, Model, SockoptModel};
 use ksock_ops::{Op, Place, Reload, Target};
 
 use crate::guarded::{Arena, BAD_USER_POINTER, FILL_LIMIT};
@@ -48,8 +48,37 @@ pub struct Report {
 pub(crate) struct Module<'a> {
     pub name: &'a str,
     pub ko: &'a std::path::Path,
-    /// The campaign's mask, which in-range reloads keep.
-    pub seed_bugs: i64,
+    /// What a reload op loads it with.
+    pub reload: Reloads<'a>,
+}
+
+/// What a reload op loads the module with.
+#[derive(Clone, Copy)]
+pub(crate) enum Reloads<'a> {
+    /// The parameters the model varies, with the campaign's `seed_bugs` mask (which
+    /// in-range reloads keep).
+    Model(Model, i64),
+    /// The target's own parameters again (a target without a model).
+    Same(&'a str),
+}
+
+impl<'a> Reloads<'a> {
+    /// With a model, its parameters; without, `params` again.
+    pub(crate) fn of(model: Option<Model>, seed_bugs: i64, params: &'a str) -> Self {
+        match model {
+            Some(m) => Reloads::Model(m, seed_bugs),
+            None => Reloads::Same(params),
+        }
+    }
+}
+
+impl Module<'_> {
+    pub(crate) fn reload_params(&self, r: &Reload) -> String {
+        match self.reload {
+            Reloads::Model(m, seed_bugs) => m.reload_params(r, seed_bugs),
+            Reloads::Same(p) => p.to_string(),
+        }
+    }
 }
 
 pub use ksock_proto::seed_bugs_in;
@@ -113,7 +142,7 @@ fn run_sequence(
     let module = Module {
         name: &c.module,
         ko: &c.path,
-        seed_bugs: m.seed_bugs,
+        reload: Reloads::of(c.model, m.seed_bugs, &c.params),
     };
     // SAFETY: plain socket(2) call; closed below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
@@ -122,13 +151,13 @@ fn run_sequence(
     for (i, op) in ops.iter().enumerate() {
         let t = m.target;
         let obs = exec(arena, fd, op, &t, &module)?;
-        let expected = m.step(op);
+        let expected = c.model.map(|_| m.step(op));
         let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
         let splat = logged.iter().find(|l| splats.is_match(l)).cloned();
         dmesg.extend(logged);
         let v = splat
             .map(|l| violation("kernel splat", l))
-            .or_else(|| check(op, &obs, &t, c.model.then_some(&expected)));
+            .or_else(|| check(op, &obs, &t, expected.as_ref()));
         if v.is_some() {
             result = (i + 1, v);
             break;
@@ -361,10 +390,10 @@ pub(crate) fn exec(
     let mut returned = stated as libc::socklen_t;
     let rc = if fill.is_some() {
         // SAFETY: the kernel validates the user pointer; bad ones are part of the input.
-        unsafe { libc::setsockopt(fd, libc::SOL_IP, opt, ptr, stated as libc::socklen_t) }
+        unsafe { libc::setsockopt(fd, t.level, opt, ptr, stated as libc::socklen_t) }
     } else {
         // SAFETY: as above; `returned` is a socklen_t we own.
-        unsafe { libc::getsockopt(fd, libc::SOL_IP, opt, ptr, &mut returned) }
+        unsafe { libc::getsockopt(fd, t.level, opt, ptr, &mut returned) }
     };
     let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     let get_ok = fill.is_none() && errno.is_none();
@@ -423,15 +452,7 @@ pub(crate) fn unload_checked(fd: libc::c_int, t: &Target, m: &Module) -> Option<
     let mut buf = [0u8; 64];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: a valid 64-byte buffer and its length.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_IP,
-            t.optmin,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let rc = unsafe { libc::getsockopt(fd, t.level, t.optmin, buf.as_mut_ptr().cast(), &mut len) };
     let errno = std::io::Error::last_os_error().raw_os_error();
     (rc == 0 || errno != Some(libc::ENOPROTOOPT)).then(|| {
         format!(
@@ -448,7 +469,7 @@ pub(crate) fn unload_checked(fd: libc::c_int, t: &Target, m: &Module) -> Option<
 
 /// Loads the module with `r`'s parameters; the errno when the kernel refuses.
 pub(crate) fn load_with(r: &Reload, m: &Module) -> Option<i32> {
-    modules::load_errno(m.ko, &r.params(m.seed_bugs))
+    modules::load_errno(m.ko, &m.reload_params(r))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The in-guest fuzzer's session: one module load, one socket, many inputs.
 //!
-//! libFuzzer (`fuzz/fuzz_targets/in_guest.rs`) calls [`Session::run`] with each input. The
+//! libFuzzer (the `ksock-fuzzer` binary) calls [`Session::run`] with each input. The
 //! session writes the input where a kernel panic cannot lose it *before* running it
-//! ([`InputLog`]: the host's shared memory, else the console), restores the module's state (ksock_sockopt's message) so an input
-//! means the same whenever it runs, executes the decoded ops with every oracle of
+//! ([`InputLog`]: the host's shared memory, else the console), restores the module's state
+//! (the target's `reset`) so an input means the same whenever it runs, executes the
+//! decoded ops with every oracle of
 //! [`crate::fuzz`], and folds the module's coverage trace into libFuzzer's extra counters.
 //! A violation is shrunk in place and saved once per title under `findings/`.
 
@@ -59,6 +60,8 @@ pub struct Session {
     dead: BTreeSet<u64>,
     /// The campaign's `seed_bugs` mask.
     seed_bugs: i64,
+    /// The model's contract holds for these parameters (see [`model::Model::holds`]).
+    contract: bool,
     /// The module is loaded with the campaign's parameters (no reload since).
     pristine: bool,
     /// Time spent on inputs with reloads (see [`RELOAD_SHARE`]).
@@ -140,7 +143,9 @@ impl Session {
             });
         }
         let seed_bugs = fuzz::seed_bugs_in(&cfg.params);
+        let contract = cfg.model.is_some_and(|m| m.holds(seed_bugs));
         Ok(Self {
+            contract,
             listener,
             names,
             splats: regex::RegexSet::new(&cfg.splats)?,
@@ -303,7 +308,7 @@ impl Session {
         if !self.pristine {
             self.restore_module()?;
         }
-        self.reset_message()?;
+        self.reset_state()?;
         Ok(model::SockoptModel::new(self.cfg.target, self.seed_bugs))
     }
 
@@ -313,7 +318,7 @@ impl Session {
         let module = fuzz::Module {
             name: &self.cfg.module,
             ko: &self.cfg.ko,
-            seed_bugs: self.seed_bugs,
+            reload: fuzz::Reloads::of(self.cfg.model, self.seed_bugs, &self.cfg.params),
         };
         let t = m.target;
         let obs = match op {
@@ -329,8 +334,9 @@ impl Session {
             }
             _ => fuzz::exec(&mut self.arena, fd, op, &t, &module)?,
         };
-        let expected = m.step(op);
-        let want = self.cfg.model.then_some(&expected);
+        // Without a model nothing moves the served range, and only the generic oracles speak.
+        let expected = self.cfg.model.map(|_| m.step(op));
+        let want = expected.as_ref().filter(|_| self.contract);
         Ok(fuzz::check(op, &obs, &t, want))
     }
 
@@ -351,25 +357,31 @@ impl Session {
         Ok(())
     }
 
-    /// Puts ksock_sockopt's message back to what it holds after loading, from a buffer big
-    /// enough for the seeded fixed-size copy, so every input starts from the same state.
-    fn reset_message(&mut self) -> Result<()> {
+    /// The target's reset (`reset = { set = N, data = "…" }`): a set before every input,
+    /// from a buffer of 4 KiB (a module that copies a fixed size past the stated length
+    /// still reads mapped memory), so every input starts from the same state.
+    fn reset_state(&mut self) -> Result<()> {
+        let Some(r) = &self.cfg.reset else {
+            return Ok(());
+        };
         let mut buf = [0u8; 4096];
-        buf[..model::INITIAL.len()].copy_from_slice(model::INITIAL);
+        let n = r.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&r.data[..n]);
         // SAFETY: a valid 4 KiB buffer; the stated length is within it.
         let rc = unsafe {
             libc::setsockopt(
                 self.fd,
-                libc::SOL_IP,
-                self.cfg.target.optmin,
+                self.cfg.target.level,
+                r.optname,
                 buf.as_ptr().cast(),
-                model::INITIAL.len() as libc::socklen_t,
+                n as libc::socklen_t,
             )
         };
         anyhow::ensure!(
             rc == 0,
-            "resetting {}'s message failed: {}",
+            "resetting {} (a set of optname {}, {n} bytes) failed: {}",
             self.cfg.module,
+            r.optname,
             std::io::Error::last_os_error()
         );
         Ok(())
@@ -567,9 +579,9 @@ impl Session {
             corpus.display()
         );
         let fd = self.fd;
-        let opt = self.cfg.target.optmin;
+        let (level, opt) = (self.cfg.target.level, self.cfg.target.optmin);
         let same = replay.run(fd, d, || {
-            let _ = self.reset_message();
+            let _ = self.reset_state();
         });
         let val = *b"hello";
         let mut out = [0u8; 64];
@@ -580,8 +592,8 @@ impl Session {
                 let mut len = out.len() as libc::socklen_t;
                 // SAFETY: valid buffers of the stated lengths; `len` is ours.
                 unsafe {
-                    libc::setsockopt(fd, libc::SOL_IP, opt, val.as_ptr().cast(), 5);
-                    libc::getsockopt(fd, libc::SOL_IP, opt, out.as_mut_ptr().cast(), &mut len);
+                    libc::setsockopt(fd, level, opt, val.as_ptr().cast(), 5);
+                    libc::getsockopt(fd, level, opt, out.as_mut_ptr().cast(), &mut len);
                 }
                 calls += 2;
             }
@@ -635,7 +647,7 @@ impl Session {
         let module = fuzz::Module {
             name: &self.cfg.module,
             ko: &self.cfg.ko,
-            seed_bugs: self.seed_bugs,
+            reload: fuzz::Reloads::of(self.cfg.model, self.seed_bugs, &self.cfg.params),
         };
         let (fd, arena) = (self.fd, &mut self.arena);
         let exec = per_op(&mut |op| fuzz::exec(arena, fd, op, &t, &module).map(drop))?;
@@ -701,7 +713,7 @@ fn reload_traced(
     if let Some(why) = fuzz::unload_checked(fd, t, module) {
         return Ok(fuzz::Observed::reloaded(Some(why), None));
     }
-    let errno = crate::clientfuzz::Loader::load(&mut traced, &r.params(module.seed_bugs))?;
+    let errno = crate::clientfuzz::Loader::load(&mut traced, &module.reload_params(r))?;
     Ok(fuzz::Observed::reloaded(None, errno))
 }
 

@@ -31,6 +31,8 @@ struct Call {
 
 /// The corpus's sockopt calls, ready to issue; owns their buffers.
 pub struct Replay {
+    /// The calls' `level`.
+    level: i32,
     inputs: Vec<Vec<Call>>,
     /// Keeps the small sets' buffers alive.
     _buffers: Vec<Vec<u8>>,
@@ -60,6 +62,7 @@ impl Replay {
             std::io::Error::last_os_error()
         );
         let mut r = Replay {
+            level: cfg.target.level,
             inputs: Vec::new(),
             _buffers: Vec::new(),
             shared: vec![0; MAX_BUF],
@@ -132,9 +135,9 @@ impl Replay {
                     // deliberately bad ones the fuzzer passes; the kernel checks them.
                     unsafe {
                         if c.set {
-                            libc::setsockopt(fd, libc::SOL_IP, c.opt, c.ptr, c.len);
+                            libc::setsockopt(fd, self.level, c.opt, c.ptr, c.len);
                         } else {
-                            libc::getsockopt(fd, libc::SOL_IP, c.opt, c.ptr, &mut len);
+                            libc::getsockopt(fd, self.level, c.opt, c.ptr, &mut len);
                         }
                     }
                 }

@@ -132,3 +132,37 @@ pub struct PrepareArgs {
     #[arg(long)]
     pub root: Option<String>,
 }
+
+// The flags of `ksock fuzz` (its help text is on its `Cmd` variant); `cargo xtask fuzz`
+// takes the same.
+#[derive(Args, Clone)]
+pub struct FuzzArgs {
+    /// Fuzz targets: the `name`s of ksock.toml's [[fuzz]] tables; default: every one, one
+    /// after another.
+    pub names: Vec<String>,
+    /// Fuzzing time in seconds per target (boots not counted).
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Catalog kernel; default: the project's first `kernels` entry, else the catalog's
+    /// default.
+    #[arg(long, short)]
+    pub kernel: Option<String>,
+    /// Module flavour; default: Rust where the kernel has Rust and every module of the
+    /// target is written in Rust, else C.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flavour: FlavourArg,
+    /// Guests fuzzing in parallel, sharing one corpus.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// A `NAME=VALUE` added to every module's parameters for this campaign (repeatable):
+    /// `--param seed_bugs=1`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Instead of fuzzing, merge these corpus directories (other shards' or machines') into
+    /// this kernel's corpus with libFuzzer's -merge=1 in a guest: only inputs that add
+    /// coverage are kept. Repeatable. How CI shards combine.
+    #[arg(long, value_name = "DIR")]
+    pub merge: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+}

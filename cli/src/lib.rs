@@ -5,6 +5,7 @@
 //! Each command module takes an opened [`Project`]; `flags` holds their clap types.
 
 pub mod flags;
+pub mod fuzz;
 pub mod init;
 pub mod kernels;
 pub mod repro;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ksock::flags::{DiffArgs, PrepareArgs, ReproArgs, RunArgs, WatchArgs};
+use ksock::flags::{DiffArgs, FuzzArgs, PrepareArgs, ReproArgs, RunArgs, WatchArgs};
 use ksock::Project;
 use ksock_harness::project::{Agent, Config, CONFIG_FILE};
 
@@ -46,8 +46,49 @@ enum Cmd {
     Run(RunArgs),
     /// Every spec with the Rust modules and with their C ports, compared.
     Diff(DiffArgs),
-    /// Keep a guest running and re-run specs as you edit (see `cargo xtask watch --help`).
+    /// Keep a guest running and re-run the affected specs whenever you save.
+    ///
+    /// Boots the kernel once and keeps it: when a module's source changes, it is rebuilt
+    /// incrementally and the specs that load it run again in the same guest (about a
+    /// second for a small module); when a spec changes, that spec runs. A guest that dies,
+    /// or whose log shows a splat, is replaced (a verdict counts only from a clean kernel).
+    /// Ctrl-C stops it and the guest.
+    ///
+    /// Example: ksock watch --kernel 6.1
     Watch(WatchArgs),
+    /// Fuzz the project's modules: each [[fuzz]] table of ksock.toml is a target.
+    ///
+    /// The smallest target, for a module that serves setsockopt/getsockopt on optname 128
+    /// at SOL_IP (ranges are half-open):
+    ///
+    ///     [[fuzz]]
+    ///     name = "sockopt_srv"
+    ///     module = "sockopt_srv"
+    ///     sockopt = { level = "SOL_IP", set = [128, 129], get = [128, 129] }
+    ///
+    /// ksock builds the module with coverage instrumentation (trace-pc, with its own
+    /// runtime: no KCOV needed), boots the kernel, and runs libFuzzer inside the guest
+    /// against the loaded module: sequences of calls with lengths at the buffer's edges,
+    /// buffers that end at a guard page or before canary bytes, bad pointers, reloads.
+    /// Generic oracles need no knowledge of the module: a kernel splat (KFENCE, UBSAN,
+    /// WARN, oops), a fault on a valid buffer of exactly the stated length, canaries
+    /// overwritten, a get returning a larger optlen than it was given, a module that does
+    /// not unload. Other interfaces: `tcp_server = { port = 8888, buffer = 1024 }`
+    /// (connections and messages to a module that listens), both together (interleaved),
+    /// `tcp_client = { port = 9200 }` (ksock is the peer of a module that connects out).
+    /// Optional: `params = "a=1 b=2"`, `also = [{ module = "m", params = "" }]`,
+    /// `reset = { set = 128, data = "initial" }` (a set before every input),
+    /// `model = "message_store"` (a named contract), `max_ops = 64`.
+    ///
+    /// The corpus is kept in target/ksock/fuzz/<name>/<release>-<flavour>/corpus/; each
+    /// finding is saved once per title in …/findings/<title>/ (report.txt, whose first line
+    /// is `title: …`, the decoded sequence, the input, the kernel log). A kernel panic is a
+    /// finding too (the guest is booted again). Exits 1 when there is a finding;
+    /// `ksock repro <finding>` turns one into a regression spec.
+    ///
+    /// Example: ksock fuzz sockopt_srv --kernel 7.2 --seconds 60
+    #[command(verbatim_doc_comment)]
+    Fuzz(FuzzArgs),
     /// Run a regression spec (or a fuzz finding) on every kernel, with a table.
     Repro(ReproArgs),
     /// Fetch a kernel, make its toolchain root and module build tree (no boot).
@@ -100,6 +141,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Diff(a) => ksock::run::diff(&project, a),
         Cmd::Watch(a) => ksock::watch::watch(&project, a),
         Cmd::Repro(a) => ksock::repro::repro(&project, a),
+        Cmd::Fuzz(a) => {
+            ksock::fuzz::fuzz(&project, &a, &ksock_harness::campaign::installed_fuzzer()?)
+        }
         _ => unreachable!("handled above"),
     }
 }

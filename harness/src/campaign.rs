@@ -1,8 +1,9 @@
-//! Coverage-guided fuzzing campaigns in a guest (`cargo xtask fuzz sockopt`).
+//! Coverage-guided fuzzing campaigns in a guest (`ksock fuzz NAME`, `cargo xtask fuzz NAME`),
+//! of any target a project describes (`[[fuzz]]` tables, [`crate::fuzz_table`]).
 //!
-//! The host builds the coverage runtime (`kmods/c/cov`) and the module under test with
-//! trace-pc instrumentation, then boots the kernel with the libFuzzer binary
-//! (`fuzz/fuzz_targets/sockopt.rs`) as the guest's command. The guest fuzzes persistently;
+//! The host builds the coverage runtime (ksock_cov, [`crate::runtime`]) and the target's
+//! modules with trace-pc instrumentation, then boots the kernel with the libFuzzer binary
+//! (`ksock-fuzzer`, installed beside `ksock`) as the guest's command. The guest fuzzes persistently;
 //! the host follows its console for a live status, keeps the corpus between campaigns, and
 //! when the kernel panics, turns the input the guest wrote before running it into a finding
 //! and boots again until the time is spent. `--jobs N` runs N guests sharing one corpus
@@ -25,117 +26,11 @@ use ksock_vm::progress::Step as Progress;
 use ksock_vm::Cache;
 
 use crate::coverage::{self, Point};
+use crate::fuzz_table::{FuzzTable, Knobs};
 use crate::project::Project;
 
-/// What a campaign fuzzes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// ksock_sockopt: setsockopt/getsockopt sequences.
-    Sockopt,
-    /// ksock_server (`echo=1`): TCP connections and messages.
-    Server,
-    /// ksock_client: loads with arbitrary parameters, its connection to the fuzzer.
-    Client,
-    /// ksock_sockopt and ksock_server loaded together: sockopt calls interleaved with TCP
-    /// messages in one sequence.
-    Mixed,
-}
-
-impl Target {
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Sockopt => "sockopt",
-            Target::Server => "server",
-            Target::Client => "client",
-            Target::Mixed => "mixed",
-        }
-    }
-
-    pub fn module(self) -> &'static str {
-        match self {
-            Target::Sockopt | Target::Mixed => "ksock_sockopt",
-            Target::Server => "ksock_server",
-            Target::Client => "ksock_client",
-        }
-    }
-
-    /// Longest sequence an input decodes to. Sockopt calls are cheap: long sequences spread
-    /// libFuzzer's own cost per input over more syscalls. Message ops wait on the network.
-    fn max_ops(self) -> usize {
-        match self {
-            Target::Sockopt => 128,
-            Target::Server => 16,
-            Target::Client => 8,
-            Target::Mixed => 32,
-        }
-    }
-
-    /// Longest input libFuzzer makes: room for [`Self::max_ops`] ops.
-    fn max_input(self) -> usize {
-        match self {
-            Target::Sockopt => 2048,
-            Target::Server => 256,
-            Target::Client => 512,
-            Target::Mixed => 512,
-        }
-    }
-
-    /// libFuzzer's `-len_control`: 0 lets inputs reach `max_input` at once. Sockopt inputs
-    /// should be long from the start: libFuzzer's cost per input is spread over more
-    /// calls (measured: more module syscalls per second). Message ops wait on the network;
-    /// libFuzzer's default growth stays.
-    fn len_control(self) -> u32 {
-        match self {
-            Target::Sockopt => 0,
-            Target::Server | Target::Client | Target::Mixed => 100,
-        }
-    }
-
-    /// The modules a campaign fuzzes, for people: `ksock_sockopt + ksock_server`.
-    pub fn label(self) -> String {
-        std::iter::once(self.module())
-            .chain(self.also(0).iter().map(|(m, _)| *m))
-            .collect::<Vec<_>>()
-            .join(" + ")
-    }
-
-    /// Modules loaded beside [`Self::module`] for the whole campaign, with their
-    /// parameters for the `seed_bugs` mask (bit 1 plants each one's seed bug).
-    fn also(self, seed_bugs: u8) -> Vec<(&'static str, String)> {
-        match self {
-            Target::Mixed => vec![("ksock_server", Target::Server.params(seed_bugs & 1))],
-            _ => Vec::new(),
-        }
-    }
-
-    /// libFuzzer's `-reduce_inputs`: off for sockopt, whose long inputs are cheap (libFuzzer
-    /// would otherwise replace corpus inputs by shorter ones with the same features, and
-    /// its cost per input would fall on fewer calls).
-    fn reduce_inputs(self) -> u8 {
-        match self {
-            Target::Sockopt => 0,
-            _ => 1,
-        }
-    }
-
-    /// The module's parameters for a campaign with the `seed_bugs` mask.
-    pub(crate) fn params(self, seed_bugs: u8) -> String {
-        let mut p = match self {
-            // Each client input loads the module with its own parameters.
-            Target::Sockopt | Target::Client | Target::Mixed => vec![],
-            Target::Server => vec![format!(
-                "port={} echo=1",
-                ksock_ops::msg::MsgTarget::KSOCK_SERVER.port
-            )],
-        };
-        if seed_bugs != 0 {
-            p.push(format!("seed_bugs={seed_bugs}"));
-        }
-        p.join(" ")
-    }
-}
 /// The coverage runtime module.
-pub const RUNTIME_MODULE: &str = "ksock_cov";
+pub const RUNTIME_MODULE: &str = crate::runtime::COVERAGE;
 /// A guest that prints no status for this long is hung (an op that never returns).
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// The same crash this many times ends the campaign (each costs a boot).
@@ -149,14 +44,15 @@ const PLAIN_STATUS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct CampaignOptions {
-    pub target: Target,
+    /// The target's `[[fuzz]]` table.
+    pub target: FuzzTable,
     pub kernel: String,
     pub flavour: Option<Flavour>,
     /// Fuzzing time, boots excluded.
     pub seconds: u64,
     pub jobs: usize,
-    /// The module's `seed_bugs` mask (0: none).
-    pub seed_bugs: u8,
+    /// `name=value` words added to every module's parameters (`seed_bugs=1`).
+    pub params: Vec<String>,
     pub accel: Option<Accel>,
     /// The libFuzzer binary to run in the guest.
     pub fuzzer: PathBuf,
@@ -176,14 +72,14 @@ pub struct CampaignOptions {
 impl CampaignOptions {
     /// One job for 60 s on `kernel`, no planted bugs, the default flavour and accelerator,
     /// a 2 GiB, 2-CPU guest.
-    pub fn new(target: Target, kernel: &str, fuzzer: PathBuf, out: PathBuf) -> Self {
+    pub fn new(target: FuzzTable, kernel: &str, fuzzer: PathBuf, out: PathBuf) -> Self {
         Self {
             target,
             kernel: kernel.to_string(),
             flavour: None,
             seconds: 60,
             jobs: 1,
-            seed_bugs: 0,
+            params: Vec::new(),
             accel: None,
             fuzzer,
             out,
@@ -354,28 +250,38 @@ struct Shared {
 
 /// Prepares, builds, and fuzzes for `opts.seconds`; returns what was found.
 pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<CampaignReport> {
-    let k = kernel::prepare(cache, &opts.kernel, &PrepareOptions::default())?;
-    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
+    let t = &opts.target;
+    t.check()
+        .with_context(|| format!("fuzz target {:?}", t.name))?;
+    let modules = t.modules();
+    // Rust where the kernel has Rust and every module of the target is written in it; a C
+    // target does not pay for the Rust module tree.
+    let rust_wanted = opts.flavour != Some(Flavour::C)
+        && modules
+            .iter()
+            .all(|m| project.modules.get(*m).is_some_and(|s| s.rust.is_some()));
+    let prepare = PrepareOptions {
+        c_only: !rust_wanted,
+        ..Default::default()
+    };
+    let k = kernel::prepare(cache, &opts.kernel, &prepare)?;
+    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() && rust_wanted {
         Flavour::Rust
     } else {
         Flavour::C
     });
-    let also = opts.target.also(opts.seed_bugs);
-    let modules: Vec<&str> = std::iter::once(opts.target.module())
-        .chain(also.iter().map(|(m, _)| *m))
-        .collect();
     let (kos, runtime) = build(cache, project, &k, flavour, &modules)?;
     let all_points = all_points(&modules, &kos)?;
     let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     let base = opts
         .out
-        .join(opts.target.name())
+        .join(&t.name)
         .join(format!("{}-{flavour}", k.release));
     for d in ["corpus", proto::FINDINGS_DIR] {
         std::fs::create_dir_all(base.join(d))
             .with_context(|| base.join(d).display().to_string())?;
     }
-    let config = fuzz_config(opts, &base, &kos, &also, runtime);
+    let config = fuzz_config(opts, &base, &kos, runtime)?;
     let corpus_at_start = dir_len(&base.join("corpus"));
     let shared = Arc::new(Shared {
         live: Arc::new(Mutex::new(Live::default())),
@@ -394,41 +300,50 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     })
 }
 
+/// `params` with the campaign's extra words (`seed_bugs=1`) after them.
+fn with_extra(params: &str, extra: &[String]) -> String {
+    params
+        .split_whitespace()
+        .map(str::to_string)
+        .chain(extra.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What the guest's fuzzer is told: `kos` are the target's module, then `also`'s.
 fn fuzz_config(
     opts: &CampaignOptions,
     base: &Path,
     kos: &[PathBuf],
-    also: &[(&str, String)],
     runtime: PathBuf,
-) -> FuzzConfig {
-    let t = opts.target;
-    FuzzConfig {
-        module: t.module().into(),
+) -> Result<FuzzConfig> {
+    let t = &opts.target;
+    Ok(FuzzConfig {
+        module: t.module.clone(),
         ko: kos[0].clone(),
-        params: t.params(opts.seed_bugs),
+        params: with_extra(&t.params, &opts.params),
         runtime: Some(runtime),
-        target: ksock_ops::Target::KSOCK_SOCKOPT,
-        // The contract holds unless the seed's copies are planted.
-        model: matches!(t, Target::Sockopt | Target::Mixed) && opts.seed_bugs & 1 == 0,
-        max_ops: t.max_ops(),
+        language: t.language()?,
+        target: t.sockopt_target()?,
+        model: t.model()?,
+        reset: t.reset(),
+        max_ops: t.knobs()?.max_ops,
         splats: fuzz_splats(),
         out: PathBuf::new(),
         findings: base.join(proto::FINDINGS_DIR),
-        server: matches!(t, Target::Server | Target::Mixed)
-            .then_some(ksock_ops::msg::MsgTarget::KSOCK_SERVER),
-        client: (t == Target::Client).then_some(ksock_ops::client::ClientTarget::KSOCK_CLIENT),
-        mixed: t == Target::Mixed,
-        also: also
+        server: t.server(),
+        client: t.client(),
+        also: t
+            .also
             .iter()
             .zip(&kos[1..])
-            .map(|((name, params), ko)| proto::AlsoModule {
-                name: name.to_string(),
+            .map(|(a, ko)| proto::AlsoModule {
+                name: a.module.clone(),
                 ko: ko.clone(),
-                params: params.clone(),
+                params: with_extra(&a.params, &opts.params),
             })
             .collect(),
-    }
+    })
 }
 
 /// Entries of a directory (a corpus's inputs); 0 when it cannot be read.
@@ -480,19 +395,37 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
 /// compiler instrumentation. (C++ for libFuzzer itself: the host's g++.)
 pub fn build_fuzzer(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = root.join("fuzz/target");
-    let step = Progress::start("building the in-guest fuzzer (fuzz/, release)");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let step = Progress::start("building the in-guest fuzzer (ksock-fuzzer, guest profile)");
     let st = std::process::Command::new(&cargo)
-        .args(["build", "--quiet", "--release", "--bin", "in_guest"])
+        .args(["build", "--quiet", "--profile", "guest", "-p", "ksock"])
+        .args(["--bin", FUZZER_BIN])
         .arg("--manifest-path")
-        .arg(root.join("fuzz/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(root.join("Cargo.toml"))
         .status()
         .context("running cargo build for the in-guest fuzzer")?;
     anyhow::ensure!(st.success(), "building the in-guest fuzzer failed");
     step.done("ok");
-    Ok(target_dir.join("release/in_guest"))
+    Ok(target_dir.join("guest").join(FUZZER_BIN))
+}
+
+/// The in-guest fuzzer's binary name (a `ksock` package binary, installed beside `ksock`).
+pub const FUZZER_BIN: &str = "ksock-fuzzer";
+
+/// The fuzzer installed beside the running program (`cargo install --path cli` installs
+/// both), for a project outside this repository.
+pub fn installed_fuzzer() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating this program")?;
+    let f = exe.with_file_name(FUZZER_BIN);
+    anyhow::ensure!(
+        f.is_file(),
+        "{} is missing: `cargo install --path cli` installs it beside {} (reinstall ksock)",
+        f.display(),
+        exe.display()
+    );
+    Ok(f)
 }
 
 /// Kernel log lines that are findings: the suite's splats, plus hung tasks.
@@ -516,14 +449,26 @@ fn build(
             .modules
             .get(m)
             .and_then(|s| s.get(f))
-            .with_context(|| format!("module {m} has no {f} flavour in kmods/"))
+            .with_context(|| {
+                format!(
+                    "module {m} has no {f} flavour among the project's module directories ({})",
+                    project
+                        .config
+                        .modules
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
     };
     let step = Progress::start(format!(
         "building {RUNTIME_MODULE} and {} ({flavour}, coverage) for {}",
         modules.join(", "),
         k.release
     ));
-    let rt_dir = k.build_module(cache, src(RUNTIME_MODULE, Flavour::C)?, Flavour::C)?;
+    let rt_src = crate::runtime::coverage_source(cache, project)?;
+    let rt_dir = k.build_module(cache, &rt_src, Flavour::C)?;
     let rt = rt_dir.join(format!("{RUNTIME_MODULE}.ko"));
     anyhow::ensure!(rt.is_file(), "kbuild produced no {}", rt.display());
     let mut kos = Vec::new();
@@ -562,10 +507,7 @@ fn all_points(modules: &[&str], kos: &[PathBuf]) -> Result<BTreeSet<Point>> {
 /// Runs the jobs in parallel with a live status; returns the number of boots.
 fn fuzz_jobs(shared: &Arc<Shared>) -> Result<usize> {
     let o = &shared.opts;
-    let bugs = match o.seed_bugs {
-        0 => String::new(),
-        m => format!(", seed_bugs={m}"),
-    };
+    let bugs: String = o.params.iter().map(|p| format!(", {p}")).collect();
     let progress = Progress::start(match o.merge.len() {
         0 => format!(
             "fuzzing {} on {} ({}, {} job(s), {} s{bugs})",
@@ -759,6 +701,12 @@ fn guest_command(
                 .join(" ")
         ),
     };
+    // Checked when the campaign started.
+    let knobs = shared
+        .opts
+        .target
+        .knobs()
+        .unwrap_or(Knobs::of(shared.config.language));
     format!(
         "KSOCK_FUZZ_CONFIG={cfg} {fuzzer} {mode} -timeout={INPUT_TIMEOUT_S} \
          -max_len={max_len} -len_control={len_control} -reduce_inputs={reduce} -artifact_prefix={dir}/ -print_final_stats=1; \
@@ -766,9 +714,9 @@ fn guest_command(
         cfg = cfg_file.display(),
         fuzzer = shared.opts.fuzzer.display(),
         dir = dir.display(),
-        max_len = shared.opts.target.max_input(),
-        len_control = shared.opts.target.len_control(),
-        reduce = shared.opts.target.reduce_inputs(),
+        max_len = knobs.max_input,
+        len_control = knobs.len_control,
+        reduce = knobs.reduce_inputs,
         mark = proto::STATUS_MARK,
     )
 }

@@ -13,10 +13,12 @@
 pub mod campaign;
 pub mod coverage;
 pub mod diff;
+pub mod fuzz_table;
 pub mod judge;
 pub mod project;
 pub mod report;
 pub mod repro;
 pub mod runner;
+pub mod runtime;
 pub mod warm;
 pub mod watch;

@@ -41,6 +41,9 @@ pub struct Config {
     /// `auto` (Rust where the kernel has Rust, else C), `rust` or `c`.
     #[serde(default = "default_flavour")]
     pub flavour: String,
+    /// Fuzz targets (`[[fuzz]]` tables, see [`crate::fuzz_table`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fuzz: Vec<toml::Spanned<crate::fuzz_table::FuzzTable>>,
 }
 
 fn default_modules() -> Vec<PathBuf> {
@@ -66,6 +69,7 @@ impl Default for Config {
             specs: default_specs(),
             kernels: default_kernels(),
             flavour: default_flavour(),
+            fuzz: Vec::new(),
         }
     }
 }
@@ -94,7 +98,33 @@ impl Config {
             path.display(),
             cfg.flavour
         );
+        crate::fuzz_table::check_all(&cfg.fuzz, &text, &path.display().to_string())?;
         Ok(cfg)
+    }
+
+    /// The fuzz target called `name`; the error lists the ones there are.
+    pub fn fuzz_target(&self, name: &str) -> Result<&crate::fuzz_table::FuzzTable> {
+        self.fuzz
+            .iter()
+            .map(|t| t.get_ref())
+            .find(|t| t.name == name)
+            .with_context(|| {
+                let names: Vec<&str> = self
+                    .fuzz
+                    .iter()
+                    .map(|t| t.get_ref().name.as_str())
+                    .collect();
+                match names.is_empty() {
+                    true => format!(
+                        "no fuzz target {name:?}: ksock.toml has no [[fuzz]] tables (see \
+                         `ksock fuzz --help` for the smallest one)"
+                    ),
+                    false => format!(
+                        "no fuzz target {name:?} in ksock.toml (there are: {})",
+                        names.join(", ")
+                    ),
+                }
+            })
     }
 
     /// The flavour it names (`None`: auto).

@@ -15,7 +15,7 @@ use ksock_ops::mixed::{Split, Step};
 use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
-use ksock_proto::{FindingMeta, FINDING_META};
+use ksock_proto::{FindingMeta, Language, FINDING_META};
 use ksock_spec::Spec;
 use ksock_vm::kernel::Flavour;
 use ksock_vm::Cache;
@@ -70,11 +70,11 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
         .with_context(|| format!("parsing {}", meta_file.display()))?;
     let seq = dir.join("sequence.json");
     let bytes = std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?;
-    let parsed = match (meta.server, meta.client) {
-        (Some(_), _) if meta.mixed => serde_json::from_slice(&bytes).map(Ops::Mixed),
-        (Some(_), _) => serde_json::from_slice(&bytes).map(Ops::Msg),
-        (_, Some(_)) => serde_json::from_slice(&bytes).map(Ops::Client),
-        _ => serde_json::from_slice(&bytes).map(Ops::Sockopt),
+    let parsed = match meta.language {
+        Language::Mixed => serde_json::from_slice(&bytes).map(Ops::Mixed),
+        Language::Msg => serde_json::from_slice(&bytes).map(Ops::Msg),
+        Language::Client => serde_json::from_slice(&bytes).map(Ops::Client),
+        Language::Sockopt => serde_json::from_slice(&bytes).map(Ops::Sockopt),
     };
     let ops = parsed.with_context(|| format!("parsing {}", seq.display()))?;
     Ok(Finding {
@@ -379,15 +379,22 @@ fn unmix(f: &Finding) -> Result<Finding> {
     match ksock_ops::mixed::split(steps) {
         Split::Sockopt(ops) => {
             out.meta.server = None;
+            out.meta.language = Language::Sockopt;
             out.ops = Ops::Sockopt(ops);
         }
         Split::Msg(ops) => {
             f.meta
                 .server
                 .context("a mixed finding without its server")?;
-            let bugs = ksock_proto::seed_bugs_in(&f.meta.params) as u8;
-            out.meta.module = crate::campaign::Target::Server.module().into();
-            out.meta.params = crate::campaign::Target::Server.params(bugs & 1);
+            // The server is the module loaded beside the one under test.
+            let server = f
+                .meta
+                .also
+                .first()
+                .context("a mixed finding without the server module it loaded")?;
+            out.meta.module = server.name.clone();
+            out.meta.params = server.params.clone();
+            out.meta.language = Language::Msg;
             out.ops = Ops::Msg(ops);
         }
         Split::Both => bail!(
@@ -396,7 +403,6 @@ fn unmix(f: &Finding) -> Result<Finding> {
             f.dir.display()
         ),
     }
-    out.meta.mixed = false;
     Ok(out)
 }
 
@@ -674,10 +680,12 @@ mod tests {
                 detail: "set faulted: the kernel's copy: past it".into(),
                 module: "ksock_sockopt".into(),
                 params: "seed_bugs=1".into(),
+                language: Language::Sockopt,
                 target: Target::KSOCK_SOCKOPT,
+                model: Some(ksock_ops::model::Model::MessageStore),
                 server: None,
                 client: None,
-                mixed: false,
+                also: Vec::new(),
                 kernel: "7.2.13+deb14-amd64".into(),
             },
             ops: Ops::Sockopt(ops),
@@ -700,6 +708,7 @@ mod tests {
         f.meta.module = "ksock_client".into();
         f.meta.title = "ksock_client sends bytes it was not given".into();
         f.meta.client = Some(ClientTarget::KSOCK_CLIENT);
+        f.meta.language = Language::Client;
         f.ops = Ops::Client(vec![
             load(Port::Above(0), b"x"),
             load(Port::Listener, b"msg-"),
@@ -823,6 +832,7 @@ mod tests {
         f.meta.module = "ksock_server".into();
         f.meta.params = "port=9100 echo=1 seed_bugs=1".into();
         f.meta.server = Some(MsgTarget::KSOCK_SERVER);
+        f.meta.language = Language::Msg;
         let send = |payload| MsgOp::Send { conn: 255, payload };
         // Raw sizes are modulo 8192: 11775 bytes is 3583.
         f.ops = Ops::Msg(vec![

@@ -494,6 +494,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
             path: kos[module].clone(),
             params: module_params(&f.params),
             target: ksock_ops::Target {
+                level: d.level,
                 optmin,
                 optmax: f.int_param("optmax", i64::from(optmin) + 1) as i32,
                 capacity: d.capacity,
@@ -501,7 +502,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
             seed: f.seed,
             runs: f.runs,
             max_ops: f.max_ops,
-            model: true,
+            model: Some(ksock_ops::model::Model::MessageStore),
             splats: boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect(),
         },
         expect_finding: f.expect_finding,

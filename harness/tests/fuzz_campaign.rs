@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ksock_harness::campaign::{self, CampaignOptions, CampaignReport, Target};
+use ksock_harness::campaign::{self, CampaignOptions, CampaignReport};
 use ksock_harness::project::Project;
 
 fn root() -> PathBuf {
@@ -16,15 +16,19 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn campaign(target: Target, seed_bugs: u8, seconds: u64, out: &Path) -> CampaignReport {
+/// This repository's target `name` (ksock.toml's `[[fuzz]]` table), `seed_bugs` planted.
+fn campaign(name: &str, seed_bugs: u8, seconds: u64, out: &Path) -> CampaignReport {
     let root = root();
     let cache = ksock_vm::Cache::from_env().unwrap();
     let project = Project::open(&root).unwrap();
     let opts = CampaignOptions {
         seconds,
-        seed_bugs,
+        params: (seed_bugs != 0)
+            .then(|| format!("seed_bugs={seed_bugs}"))
+            .into_iter()
+            .collect(),
         ..CampaignOptions::new(
-            target,
+            project.config.fuzz_target(name).unwrap().clone(),
             ksock_vm::catalog::DEFAULT_KERNEL,
             campaign::build_fuzzer(&root).unwrap(),
             out.to_path_buf(),
@@ -57,7 +61,7 @@ fn assert_saved(r: &CampaignReport, title: &str, op_word: &str) {
 #[test]
 fn sockopt_seed_bugs_are_found_and_saved() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Sockopt, 1, 20, out.path());
+    let r = campaign("sockopt", 1, 20, out.path());
     assert_saved(&r, "set reads past optlen in ksock_sockopt", "set opt=");
     assert_saved(&r, "get writes past optlen in ksock_sockopt", "get opt=");
     assert!(r.execs > 100, "only {} execs", r.execs);
@@ -67,7 +71,7 @@ fn sockopt_seed_bugs_are_found_and_saved() {
 #[test]
 fn a_panic_is_a_finding_and_the_campaign_goes_on() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Sockopt, 3, 40, out.path());
+    let r = campaign("sockopt", 3, 40, out.path());
     let crash = "BUG: kernel NULL pointer dereference in ksock_sockopt_get";
     assert_saved(&r, crash, "len=Zero");
     let report = std::fs::read_to_string(
@@ -95,7 +99,7 @@ fn a_panic_is_a_finding_and_the_campaign_goes_on() {
 #[test]
 fn the_servers_receive_path_bug_is_found_by_message_sequences() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Server, 1, 120, out.path());
+    let r = campaign("server", 1, 120, out.path());
     assert_saved(
         &r,
         "ksock_server logs bytes it did not receive",
@@ -106,7 +110,7 @@ fn the_servers_receive_path_bug_is_found_by_message_sequences() {
 #[test]
 fn a_correct_module_gives_no_finding() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Sockopt, 0, 30, out.path());
+    let r = campaign("sockopt", 0, 30, out.path());
     assert!(r.findings.is_empty(), "false positives: {:?}", titles(&r));
     assert!(r.execs > 100, "only {} execs", r.execs);
 }
@@ -114,7 +118,7 @@ fn a_correct_module_gives_no_finding() {
 #[test]
 fn the_clients_send_path_bug_is_found_by_loads_with_arbitrary_parameters() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Client, 1, 20, out.path());
+    let r = campaign("client", 1, 20, out.path());
     assert_saved(
         &r,
         "ksock_client sends bytes it was not given",
@@ -126,7 +130,7 @@ fn the_clients_send_path_bug_is_found_by_loads_with_arbitrary_parameters() {
 #[test]
 fn mixed_sequences_interleave_sockopt_calls_and_messages_over_two_modules() {
     let out = tempfile::tempdir().unwrap();
-    let r = campaign(Target::Mixed, 1, 30, out.path());
+    let r = campaign("mixed", 1, 30, out.path());
     assert_saved(
         &r,
         "set reads past optlen in ksock_sockopt",

@@ -19,9 +19,16 @@ use std::fmt;
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
-/// What the ops are relative to: the module's served optnames and buffer capacity.
+/// What the ops are relative to: the socket level, the module's served optnames and its
+/// buffer capacity. A target describes set and get ranges separately
+/// (`sockopt = { set = [128, 130], get = [128, 129] }`); ops range over both together
+/// (`optmin` is the lower start, `optmax` the higher end), since a name served in one
+/// direction only is a boundary worth calling in the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The `level` argument of every call (`SOL_IP` = 0).
+    #[serde(default)]
+    pub level: i32,
     /// First optname served.
     pub optmin: i32,
     /// One past the last optname served.
@@ -33,6 +40,7 @@ pub struct Target {
 impl Target {
     /// ksock_sockopt with its default parameters.
     pub const KSOCK_SOCKOPT: Target = Target {
+        level: 0,
         optmin: 128,
         optmax: 129,
         capacity: 64,
@@ -494,6 +502,7 @@ mod tests {
     #[test]
     fn optnames_resolve_inside_and_around_the_range() {
         let t = Target {
+            level: 0,
             optmin: 200,
             optmax: 203,
             capacity: 64,

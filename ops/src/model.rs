@@ -1,7 +1,50 @@
 //! The contract of a correct `ksock_sockopt` (its `seed_bugs=0` behaviour, and the C and
 //! Rust flavours agree on it), as a state machine: what each op must return.
 
-use crate::{Len, Op, Target};
+use serde::{Deserialize, Serialize};
+
+use crate::{Len, Op, Reload, Target};
+
+/// The contracts a fuzz target may name (`model = "message_store"` in its `[[fuzz]]`
+/// table): a named model adds its oracle to the generic ones, and says what a reload op
+/// loads the module with. Without one, reloads load the target's own parameters again and
+/// the served range never moves. A new model is a variant here and its state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// One message of up to `capacity` bytes, set and read back through the served
+    /// optnames ([`SockoptModel`]); reloads vary `optmin`, `optmax` and `seed_bugs`
+    /// ([`Reload::params`]). ksock's own sockopt module is one.
+    MessageStore,
+}
+
+impl Model {
+    /// Every model by its name in a `[[fuzz]]` table.
+    pub const ALL: &'static [(&'static str, Model)] = &[("message_store", Model::MessageStore)];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// Whether the contract is checked for a module loaded with this `seed_bugs` mask: the
+    /// message store's planted copy bugs (bit 1) break it on purpose, and the generic
+    /// oracles are what must find them.
+    pub fn holds(self, seed_bugs: i64) -> bool {
+        match self {
+            Model::MessageStore => seed_bugs & 1 == 0,
+        }
+    }
+
+    /// The parameters a reload op passes.
+    pub fn reload_params(self, r: &Reload, seed_bugs: i64) -> String {
+        match self {
+            Model::MessageStore => r.params(seed_bugs),
+        }
+    }
+}
 
 /// The message the module holds after loading.
 pub const INITIAL: &[u8] = b"a message from kernel";

@@ -8,7 +8,7 @@ use ksock_ops::mixed::Step;
 use ksock_ops::msg::MsgOp;
 use ksock_ops::Op;
 
-use crate::FuzzConfig;
+use crate::{FuzzConfig, Language};
 
 /// An input's ops, in the language of the campaign's target (the host decodes a crashing
 /// input the same way).
@@ -34,14 +34,23 @@ macro_rules! each {
 
 impl Decoded {
     pub fn new(data: &[u8], cfg: &FuzzConfig) -> Self {
-        match (cfg.server, cfg.client) {
-            (Some(_), _) if cfg.mixed => {
-                Decoded::Mixed(ksock_ops::mixed::decode(data, cfg.max_ops))
-            }
-            (Some(_), _) => Decoded::Msg(ksock_ops::msg::decode(data, cfg.max_ops)),
-            (_, Some(_)) => Decoded::Client(ksock_ops::client::decode(data, cfg.max_ops)),
-            _ => Decoded::Sockopt(ksock_ops::decode(data, cfg.max_ops)),
+        let n = cfg.max_ops;
+        match cfg.language {
+            Language::Sockopt => Decoded::Sockopt(ksock_ops::decode(data, n)),
+            Language::Msg => Decoded::Msg(ksock_ops::msg::decode(data, n)),
+            Language::Client => Decoded::Client(ksock_ops::client::decode(data, n)),
+            Language::Mixed => Decoded::Mixed(ksock_ops::mixed::decode(data, n)),
         }
+    }
+
+    /// A saved sequence (`sequence.json`) in `language`.
+    pub fn from_json(language: Language, bytes: &[u8]) -> serde_json::Result<Self> {
+        Ok(match language {
+            Language::Sockopt => Decoded::Sockopt(serde_json::from_slice(bytes)?),
+            Language::Msg => Decoded::Msg(serde_json::from_slice(bytes)?),
+            Language::Client => Decoded::Client(serde_json::from_slice(bytes)?),
+            Language::Mixed => Decoded::Mixed(serde_json::from_slice(bytes)?),
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -45,17 +45,23 @@ pub struct FindingMeta {
     pub module: String,
     /// The module's parameters in the campaign (`seed_bugs=1`).
     pub params: String,
+    /// The language of its sequence.
+    #[serde(default)]
+    pub language: Language,
     /// What the sockopt ops are relative to.
     pub target: ksock_ops::Target,
-    /// Message ops against this server instead of sockopt calls.
+    /// The named contract checked in the campaign (repro states its expectations).
+    #[serde(default)]
+    pub model: Option<ksock_ops::model::Model>,
+    /// The server message ops talk to.
     #[serde(default)]
     pub server: Option<ksock_ops::msg::MsgTarget>,
-    /// Client ops (the fuzzer is the module's peer) instead of sockopt calls.
+    /// Where the module connects to (client ops).
     #[serde(default)]
     pub client: Option<ksock_ops::client::ClientTarget>,
-    /// Sockopt calls interleaved with message ops against `server`.
+    /// The modules loaded beside it, with their parameters.
     #[serde(default)]
-    pub mixed: bool,
+    pub also: Vec<AlsoModule>,
     /// The kernel release it was found on.
     pub kernel: String,
 }
@@ -69,10 +75,12 @@ impl FindingMeta {
             detail: detail.to_string(),
             module: cfg.module.clone(),
             params: cfg.params.clone(),
+            language: cfg.language,
             target: cfg.target,
+            model: cfg.model,
             server: cfg.server,
             client: cfg.client,
-            mixed: cfg.mixed,
+            also: cfg.also.clone(),
             kernel: kernel.to_string(),
         }
     }
@@ -91,7 +99,9 @@ pub const STATUS_MARK: &str = "KSOCK-FUZZ";
 /// Prefix of the console line announcing a new finding.
 pub const FINDING_MARK: &str = "KSOCK-FINDING";
 
-/// What the in-guest fuzzer (`fuzz/fuzz_targets/sockopt.rs`) runs against.
+/// What the in-guest fuzzer (`ksock-fuzzer`, a thin shell over the agent's session) runs
+/// against: one fuzz target's description (`[[fuzz]]` in `ksock.toml`) resolved for one
+/// guest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FuzzConfig {
     pub module: String,
@@ -99,9 +109,14 @@ pub struct FuzzConfig {
     pub params: String,
     /// The coverage runtime (ksock_cov.ko), when the module was built for coverage.
     pub runtime: Option<PathBuf>,
+    /// The op language inputs decode to.
+    pub language: Language,
+    /// What sockopt ops are relative to (level, optnames, capacity).
     pub target: ksock_ops::Target,
-    /// Check ksock_sockopt's contract too.
-    pub model: bool,
+    /// A named contract checked beside the generic oracles.
+    pub model: Option<ksock_ops::model::Model>,
+    /// Set before every input, so an input means the same whenever it runs.
+    pub reset: Option<Reset>,
     pub max_ops: usize,
     /// Kernel log lines matching any of these are findings.
     pub splats: Vec<String>,
@@ -109,21 +124,39 @@ pub struct FuzzConfig {
     pub out: PathBuf,
     /// Where findings are saved, one directory per title (shared with the host).
     pub findings: PathBuf,
-    /// Message ops against a TCP server module instead of sockopt calls.
+    /// The TCP server the message ops talk to (message and mixed languages).
     #[serde(default)]
     pub server: Option<ksock_ops::msg::MsgTarget>,
-    /// Client ops against a module that connects out (ksock_client): the fuzzer is its
-    /// peer, and each input loads it.
+    /// Where a module that connects out finds its peer, the fuzzer (client language): each
+    /// input loads it.
     #[serde(default)]
     pub client: Option<ksock_ops::client::ClientTarget>,
-    /// Sockopt calls on `module` interleaved with message ops against `server`, which is
-    /// then the first of `also`.
-    #[serde(default)]
-    pub mixed: bool,
     /// Modules loaded beside `module` for the whole session (instrumented too: coverage
     /// covers them all).
     #[serde(default)]
     pub also: Vec<AlsoModule>,
+}
+
+/// The op languages a fuzz target's interfaces decode inputs into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// setsockopt/getsockopt calls ([`ksock_ops::Op`]).
+    #[default]
+    Sockopt,
+    /// TCP connections and messages to a server module ([`ksock_ops::msg`]).
+    Msg,
+    /// Loads of a module that connects out, the fuzzer its peer ([`ksock_ops::client`]).
+    Client,
+    /// Sockopt calls and messages interleaved ([`ksock_ops::mixed`]).
+    Mixed,
+}
+
+/// A set the session makes before every input (a module's state back to a known one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    pub optname: i32,
+    pub data: Vec<u8>,
 }
 
 /// A module a fuzz session loads beside the one under test.
@@ -144,8 +177,8 @@ pub struct Campaign {
     pub seed: u64,
     pub runs: u64,
     pub max_ops: usize,
-    /// Check ksock_sockopt's contract too.
-    pub model: bool,
+    /// The contract checked too.
+    pub model: Option<ksock_ops::model::Model>,
     /// Kernel log lines matching any of these are findings.
     pub splats: Vec<String>,
 }

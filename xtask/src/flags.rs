@@ -2,9 +2,7 @@
 //! xtask's flags in one file the same way). Each command lives in its own module.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-pub use ksock::flags::{
-    AccelArg, DiffArgs, FlavourArg, PrepareArgs, ReproArgs, RunArgs, WatchArgs,
-};
+pub use ksock::flags::{AccelArg, DiffArgs, PrepareArgs, ReproArgs, RunArgs, WatchArgs};
 
 /// ksock: test and fuzz in-kernel socket code in real Linux kernels.
 ///
@@ -25,23 +23,6 @@ pub enum BenchWhat {
     Pipeline,
     /// The in-guest fuzzer.
     Fuzz,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FuzzTarget {
-    /// The YAML spec reader (host side).
-    Spec,
-    /// ksock_sockopt in a guest: set/get sequences, coverage from the module itself.
-    Sockopt,
-    /// ksock_server (echo=1) in a guest: connections, messages at its buffer's edges,
-    /// half-closes and resets.
-    Server,
-    /// ksock_client in a guest: loads with arbitrary parameters (in and out of range), the
-    /// fuzzer as its peer (accept, read, answer, reset), what arrives checked against them.
-    Client,
-    /// ksock_sockopt and ksock_server together: sockopt calls and TCP messages interleaved
-    /// in one sequence, coverage from both modules.
-    Mixed,
 }
 
 #[derive(Subcommand)]
@@ -97,23 +78,15 @@ pub enum Cmd {
     Setup,
     /// List the kernel catalog.
     Kernels,
-    /// Fuzz a target with libFuzzer.
+    /// Fuzz this repository's targets (ksock.toml's [[fuzz]] tables), or the spec reader.
     ///
-    /// `sockopt`: boots the kernel and fuzzes ksock_sockopt from inside the guest with
-    /// sequences of setsockopt/getsockopt calls (optnames in and around its range, edge
-    /// lengths, buffers ending at a guard page, canaries, NULL, unmapped, read-only). The
-    /// module is built with trace-pc coverage and ksock's runtime (kmods/c/cov), so the
-    /// module's own basic blocks guide libFuzzer. Oracles: guard page, canary, returned
-    /// length, the module's contract (without --seed-bugs), kernel splats (KFENCE is
-    /// switched on where the kernel has it), a panic (the guest reboots and goes on), an op
-    /// that never returns. Findings are deduplicated by title and saved with their input
-    /// and decoded sequence under target/ksock/fuzz/sockopt/<release>-<flavour>/findings/;
-    /// the corpus beside them is kept between campaigns. Exit status 1 when a campaign
-    /// found something.
-    ///
-    /// `server`: the same for ksock_server (loaded with echo=1): connections, messages at
-    /// the edges of its 1024-byte buffer, half-closes and resets; oracles: the echo, its
-    /// `recv … len=N data=…` log lines (never more than N bytes), splats, panics, deadlines.
+    /// The same as `ksock fuzz` (see its --help for what a target is and which oracles
+    /// run) after building the agent and the in-guest fuzzer from this tree. This
+    /// repository's targets: `sockopt` (ksock_sockopt's set/get calls, with its contract,
+    /// the `message_store` model), `server` (ksock_server, echo=1: connections and messages
+    /// at its buffer's edges), `client` (ksock_client's loads, the fuzzer as its peer) and
+    /// `mixed` (sockopt calls and messages interleaved over ksock_sockopt + ksock_server).
+    /// Findings and corpora: target/ksock/fuzz/<name>/<release>-<flavour>/.
     ///
     /// Example: cargo xtask fuzz sockopt --seconds 120 --seed-bugs --kernel 6.1
     ///
@@ -140,36 +113,19 @@ pub struct TestArgs {
     pub runner_args: Vec<String>,
 }
 
-// The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant).
+// The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant): `ksock fuzz`'s,
+// and planted bugs.
 #[derive(Args)]
 pub struct FuzzArgs {
-    #[arg(value_enum)]
-    pub target: FuzzTarget,
-    /// Fuzzing time in seconds (boots not counted).
-    #[arg(long, default_value_t = 60)]
-    pub seconds: u64,
-    /// Catalog kernel (in-guest targets).
-    #[arg(long, short, default_value = ksock_vm::catalog::DEFAULT_KERNEL)]
-    pub kernel: String,
-    /// Module flavour (in-guest targets); default: Rust where the kernel has Rust, else C.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub flavour: FlavourArg,
-    /// Guests fuzzing in parallel, sharing one corpus (in-guest targets).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
-    /// Load the module with planted bugs (its `seed_bugs` mask): alone it means 1, the
-    /// seed article's bugs (sockopt's unchecked copies, server's receive path); for sockopt `--seed-bugs=2` plants a crash (a panic in
-    /// the guest, which the campaign survives), `=3` both.
+    #[command(flatten)]
+    pub fuzz: ksock::flags::FuzzArgs,
+    /// Load the modules with planted bugs (`--param seed_bugs=MASK`): alone it means 1, the
+    /// seed article's bugs (sockopt's unchecked copies, server's receive path); for sockopt
+    /// `--seed-bugs=2` plants a crash (a panic in the guest, which the campaign survives),
+    /// `=3` both.
     #[arg(long, value_name = "MASK", num_args = 0..=1, default_missing_value = "1",
           value_parser = clap::value_parser!(u8).range(0..=3))]
     pub seed_bugs: Option<u8>,
-    /// Instead of fuzzing, merge these corpus directories (other shards' or machines') into
-    /// this kernel's corpus with libFuzzer's -merge=1 in a guest: only inputs that add
-    /// coverage are kept. Repeatable. How CI shards combine (see .github/workflows/fuzz.yml).
-    #[arg(long, value_name = "DIR")]
-    pub merge: Vec<std::path::PathBuf>,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub accel: AccelArg,
 }
 
 // The flags of `cargo xtask bench` (its help text is on its `Cmd` variant).

@@ -7,111 +7,19 @@ use anyhow::{Context, Result};
 use ksock_harness::campaign::{self, CampaignOptions};
 use ksock_harness::project::Project;
 
-use crate::flags::{BenchArgs, FuzzArgs, FuzzTarget};
+use crate::flags::{BenchArgs, FuzzArgs};
 
-/// `cargo xtask fuzz sockopt|server`.
-pub fn in_guest(root: &Path, a: FuzzArgs) -> Result<ExitCode> {
-    let target = match a.target {
-        FuzzTarget::Server => campaign::Target::Server,
-        FuzzTarget::Client => campaign::Target::Client,
-        FuzzTarget::Mixed => campaign::Target::Mixed,
-        _ => campaign::Target::Sockopt,
-    };
+/// `cargo xtask fuzz NAME…`: `ksock fuzz` on this repository, with the agent and the
+/// in-guest fuzzer built from this tree.
+pub fn in_guest(root: &Path, mut a: FuzzArgs) -> Result<ExitCode> {
     ksock::setup()?;
     let fuzzer = campaign::build_fuzzer(root)?;
-    let cache = ksock_vm::Cache::from_env()?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
-    for d in &a.merge {
-        anyhow::ensure!(d.is_dir(), "--merge {}: not a directory", d.display());
+    if let Some(m) = a.seed_bugs {
+        a.fuzz.params.push(format!("seed_bugs={m}"));
     }
-    let merging = !a.merge.is_empty();
-    let opts = CampaignOptions {
-        flavour: a.flavour.get(),
-        seconds: if merging {
-            a.seconds.max(600)
-        } else {
-            a.seconds
-        },
-        jobs: if merging { 1 } else { a.jobs.max(1) },
-        merge: a
-            .merge
-            .iter()
-            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
-            .collect(),
-        seed_bugs: a.seed_bugs.unwrap_or(0),
-        accel: a.accel.get(),
-        ..CampaignOptions::new(target, &a.kernel, fuzzer, root.join("target/ksock/fuzz"))
-    };
-    let r = campaign::run(&cache, &project, &opts)?;
-    if merging {
-        println!(
-            "merged {} into {}: {} input(s) before, {} after (only inputs that add coverage \
-             are kept)",
-            a.merge
-                .iter()
-                .map(|d| format!("{} ({} inputs)", d.display(), campaign::dir_len(d)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            r.corpus.display(),
-            r.corpus_at_start,
-            r.corpus_at_end,
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    print_report(target, &r);
-    Ok(if r.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// What a campaign did and found, for people.
-fn print_report(target: campaign::Target, r: &campaign::CampaignReport) {
-    println!(
-        "fuzzed {} ({} flavour) on {} for {:.0} s: {} execs ({:.0}/s), {} boot(s)",
-        target.label(),
-        r.flavour,
-        r.release,
-        r.fuzz_seconds,
-        r.execs,
-        r.execs as f64 / r.fuzz_seconds.max(1.0),
-        r.boots
-    );
-    if !r.boot_to_fuzz.is_empty() {
-        let mut t = r.boot_to_fuzz.clone();
-        t.sort_by(f64::total_cmp);
-        println!(
-            "boot -> fuzzing: {} boot(s), median {:.1} s (min {:.1}, max {:.1})",
-            t.len(),
-            t[t.len() / 2],
-            t[0],
-            t[t.len() - 1]
-        );
-    }
-    println!("coverage: {}", r.coverage);
-    if let Some(why) = &r.stopped {
-        println!("{why}");
-    }
-    println!("corpus: {}", r.corpus.display());
-    if r.findings.is_empty() {
-        println!("no findings");
-        return;
-    }
-    println!("{} finding(s):", r.findings.len());
-    for f in &r.findings {
-        println!(
-            "  {} [{}{}]\n    {}",
-            f.title,
-            if f.new { "new" } else { "seen before" },
-            r.time_to_find
-                .get(&f.title)
-                .map(|t| format!(", after {t:.1} s"))
-                .unwrap_or_default(),
-            f.dir.join("report.txt").display()
-        );
-    }
+    ksock::fuzz::fuzz(&project, &a.fuzz, &fuzzer)
 }
 
 pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
@@ -170,15 +78,19 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
     let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     let project = Project::open(root)?;
+    let target = project.config.fuzz_target("sockopt")?.clone();
     let campaign = |seed_bugs: u8, raw_loop: Option<u64>| -> Result<campaign::CampaignReport> {
         let out = tempfile::tempdir()?;
         let opts = CampaignOptions {
             seconds,
-            seed_bugs,
+            params: (seed_bugs != 0)
+                .then(|| format!("seed_bugs={seed_bugs}"))
+                .into_iter()
+                .collect(),
             accel,
             raw_loop,
             ..CampaignOptions::new(
-                campaign::Target::Sockopt,
+                target.clone(),
                 kernel,
                 fuzzer.clone(),
                 out.path().to_path_buf(),

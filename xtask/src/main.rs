@@ -16,7 +16,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use flags::{BenchWhat, Cli, Cmd, FuzzTarget};
+use flags::{BenchWhat, Cli, Cmd};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +52,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kernels => ksock::kernels::list(),
-        Cmd::Fuzz(a) if a.target == FuzzTarget::Spec => fuzz::spec(&root, a.seconds),
+        Cmd::Fuzz(a) if a.fuzz.names == ["spec"] => fuzz::spec(&root, a.fuzz.seconds),
         Cmd::Fuzz(a) => fuzz::in_guest(&root, a),
         Cmd::Bench(a) if a.what == BenchWhat::Fuzz => fuzz::bench(&root, a),
         Cmd::Bench(a) => bench::pipeline(&root, a),

@@ -1,8 +1,9 @@
-//! The in-guest fuzzer: libFuzzer drives op sequences (`ksock_ops`: sockopt calls, or TCP
-//! messages) against a module loaded in a ksock guest, persistently (one load for the whole
-//! campaign).
+//! The in-guest fuzzer: libFuzzer drives op sequences (`ksock_ops`: sockopt calls, TCP
+//! messages, client loads) against a module loaded in a ksock guest, persistently (one load
+//! for the whole campaign). Installed beside `ksock` (`cargo install --path cli`), so a
+//! project needs no build of ksock's sources to fuzz.
 //!
-//! Started by the harness (`cargo xtask fuzz sockopt|server`) inside the guest with
+//! Started by the harness (`ksock fuzz NAME`) inside the guest with
 //! `KSOCK_FUZZ_CONFIG=<shared dir>/fuzz.json`. Coverage comes from the module itself:
 //! it was built with trace-pc instrumentation and the ksock_cov runtime, and each input's
 //! trace is folded into libFuzzer's extra counters below. Findings are saved by the

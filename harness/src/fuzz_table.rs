@@ -1,0 +1,417 @@
+//! Fuzz targets as data: the `[[fuzz]]` tables of a project's `ksock.toml`.
+//!
+//! A target names the module(s) it loads and the interfaces it drives; everything the
+//! campaign and the guest's session need follows from the table. The smallest one:
+//!
+//! ```toml
+//! [[fuzz]]
+//! name = "sockopt_srv"
+//! module = "sockopt_srv"
+//! sockopt = { level = "SOL_IP", set = [128, 129], get = [128, 129] }
+//! ```
+//!
+//! Interfaces (at least one): `sockopt` (set/get calls), `tcp_server` (connections and
+//! messages to a module that listens), both together (interleaved in one sequence), or
+//! `tcp_client` (a module that connects out; ksock listens and is its peer, each input
+//! loads it). Optional: `params`, `also` (modules loaded beside it), `reset` (a set before
+//! every input), `model` (a named contract, [`Model`]), `max_ops`.
+
+use anyhow::{bail, Result};
+use ksock_ops::client::ClientTarget;
+use ksock_ops::model::Model;
+use ksock_ops::msg::MsgTarget;
+use ksock_proto::{Language, Reset};
+use serde::{Deserialize, Serialize};
+
+/// One `[[fuzz]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FuzzTable {
+    /// What `ksock fuzz NAME` calls it; also its directory under `target/ksock/fuzz/`.
+    pub name: String,
+    /// The module under test (a module directory of the project).
+    pub module: String,
+    /// Its parameters (`name=value` words), at every load.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub params: String,
+    /// Modules loaded beside it for the whole campaign (instrumented too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<AlsoTable>,
+    /// A named contract checked beside the generic oracles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sockopt: Option<SockoptTable>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_server: Option<TcpServerTable>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_client: Option<TcpClientTable>,
+    /// A set made before every input, so an input means the same whenever it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetTable>,
+    /// Longest sequence an input decodes to (the language's default otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ops: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlsoTable {
+    pub module: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub params: String,
+}
+
+/// `sockopt = { level = "SOL_IP", set = [128, 129], get = [128, 129] }`: half-open
+/// optname ranges, each direction optional (but not both absent).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SockoptTable {
+    #[serde(default = "sol_ip")]
+    pub level: Level,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<[i32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get: Option<[i32; 2]>,
+    /// The size the module's buffer holds: lengths are tried at its edges (64 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<usize>,
+}
+
+fn sol_ip() -> Level {
+    Level::Name("SOL_IP".into())
+}
+
+/// A socket level by name (`SOL_IP`) or number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Level {
+    Number(i32),
+    Name(String),
+}
+
+/// Level names a table may use.
+const LEVELS: &[(&str, i32)] = &[
+    ("SOL_IP", libc::SOL_IP),
+    ("SOL_SOCKET", libc::SOL_SOCKET),
+    ("SOL_TCP", libc::SOL_TCP),
+    ("SOL_UDP", libc::SOL_UDP),
+    ("SOL_IPV6", libc::SOL_IPV6),
+    ("SOL_RAW", libc::SOL_RAW),
+];
+
+impl Level {
+    fn value(&self) -> Result<i32> {
+        match self {
+            Level::Number(n) => Ok(*n),
+            Level::Name(n) => LEVELS
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "level {n:?} is not one of {} (or give a number)",
+                        LEVELS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+/// `tcp_server = { port = 8888, buffer = 1024 }`: the module listens on `port`; message
+/// sizes are tried at the edges of its receive `buffer` (1024 if unset).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpServerTable {
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<usize>,
+}
+
+/// `tcp_client = { port = 9200 }`: ksock listens on `port` and each input loads the module
+/// with its `port`, `count`, `size` and `message` parameters (in and out of range).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpClientTable {
+    pub port: u16,
+}
+
+/// `reset = { set = 128, data = "a message from kernel" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetTable {
+    pub set: i32,
+    pub data: String,
+}
+
+/// libFuzzer's settings for a language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    /// Longest sequence an input decodes to. Sockopt calls are cheap: long sequences
+    /// spread libFuzzer's own cost per input over more syscalls. Message ops wait on the
+    /// network.
+    pub max_ops: usize,
+    /// Longest input libFuzzer makes: room for `max_ops` ops.
+    pub max_input: usize,
+    /// `-len_control`: 0 lets sockopt inputs reach `max_input` at once (measured: more
+    /// module syscalls per second); message ops keep libFuzzer's default growth.
+    pub len_control: u32,
+    /// `-reduce_inputs`: off for sockopt, whose long inputs are cheap (libFuzzer would
+    /// replace them by shorter ones with the same features).
+    pub reduce_inputs: u8,
+}
+
+impl Knobs {
+    pub fn of(l: Language) -> Self {
+        let (max_ops, max_input, len_control, reduce_inputs) = match l {
+            Language::Sockopt => (128, 2048, 0, 0),
+            Language::Msg => (16, 256, 100, 1),
+            Language::Client => (8, 512, 100, 1),
+            Language::Mixed => (32, 512, 100, 1),
+        };
+        Self {
+            max_ops,
+            max_input,
+            len_control,
+            reduce_inputs,
+        }
+    }
+}
+
+/// The port no one listens on, for a client's refused connections: the next one.
+fn closed_port(port: u16) -> u16 {
+    port.wrapping_add(1)
+}
+
+impl FuzzTable {
+    /// The op language its interfaces make.
+    pub fn language(&self) -> Result<Language> {
+        Ok(match (&self.sockopt, &self.tcp_server, &self.tcp_client) {
+            (Some(_), None, None) => Language::Sockopt,
+            (None, Some(_), None) => Language::Msg,
+            (Some(_), Some(_), None) => Language::Mixed,
+            (None, None, Some(_)) => Language::Client,
+            (None, None, None) => bail!(
+                "no interface: give sockopt = {{ … }}, tcp_server = {{ … }} or \
+                     tcp_client = {{ … }}"
+            ),
+            _ => bail!("tcp_client cannot be combined with sockopt or tcp_server"),
+        })
+    }
+
+    /// What sockopt ops are relative to (ksock_ops' defaults without a `sockopt` table).
+    pub fn sockopt_target(&self) -> Result<ksock_ops::Target> {
+        let Some(s) = &self.sockopt else {
+            return Ok(ksock_ops::Target::KSOCK_SOCKOPT);
+        };
+        let ranges: Vec<[i32; 2]> = s.set.iter().chain(&s.get).copied().collect();
+        if ranges.is_empty() {
+            bail!("sockopt: give `set = [first, end]`, `get = [first, end]` or both");
+        }
+        for (what, r) in [("set", s.set), ("get", s.get)] {
+            if let Some([a, b]) = r {
+                anyhow::ensure!(
+                    a < b,
+                    "sockopt.{what} = [{a}, {b}] is empty: want [first, one past the last]"
+                );
+            }
+        }
+        Ok(ksock_ops::Target {
+            level: s
+                .level
+                .value()
+                .map_err(|e| anyhow::anyhow!("sockopt.{e}"))?,
+            optmin: ranges.iter().map(|r| r[0]).min().unwrap_or(0),
+            optmax: ranges.iter().map(|r| r[1]).max().unwrap_or(1),
+            capacity: s.capacity.unwrap_or(64),
+        })
+    }
+
+    pub fn server(&self) -> Option<MsgTarget> {
+        self.tcp_server.as_ref().map(|t| MsgTarget {
+            port: t.port,
+            buffer: t.buffer.unwrap_or(1024),
+        })
+    }
+
+    pub fn client(&self) -> Option<ClientTarget> {
+        self.tcp_client.as_ref().map(|t| ClientTarget {
+            port: t.port,
+            closed_port: closed_port(t.port),
+        })
+    }
+
+    pub fn model(&self) -> Result<Option<Model>> {
+        let Some(name) = &self.model else {
+            return Ok(None);
+        };
+        Model::ALL
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| Some(*m))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "model = {name:?}: no such model (there is {})",
+                    Model::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
+
+    pub fn reset(&self) -> Option<Reset> {
+        self.reset.as_ref().map(|r| Reset {
+            optname: r.set,
+            data: r.data.as_bytes().to_vec(),
+        })
+    }
+
+    /// libFuzzer's settings, `max_ops` overridden by the table.
+    pub fn knobs(&self) -> Result<Knobs> {
+        let mut k = Knobs::of(self.language()?);
+        if let Some(n) = self.max_ops {
+            anyhow::ensure!((1..=1024).contains(&n), "max_ops = {n}: want 1..=1024");
+            k.max_input = k.max_input * n / k.max_ops.max(1) + 64;
+            k.max_ops = n;
+        }
+        Ok(k)
+    }
+
+    /// The modules it loads: the one under test, then `also`'s.
+    pub fn modules(&self) -> Vec<&str> {
+        std::iter::once(self.module.as_str())
+            .chain(self.also.iter().map(|a| a.module.as_str()))
+            .collect()
+    }
+
+    /// The modules, for people: `ksock_sockopt + ksock_server`.
+    pub fn label(&self) -> String {
+        self.modules().join(" + ")
+    }
+
+    /// Every check a table must pass before a campaign (names, ranges, interfaces).
+    pub fn check(&self) -> Result<()> {
+        anyhow::ensure!(
+            !self.name.is_empty()
+                && self
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)),
+            "name = {:?}: want letters, digits, `_`, `-` or `.` (it names a directory)",
+            self.name
+        );
+        self.knobs()?;
+        self.sockopt_target()?;
+        self.model()?;
+        if self.reset.is_some() && self.sockopt.is_none() {
+            bail!("reset is a set: it needs a sockopt interface");
+        }
+        Ok(())
+    }
+}
+
+/// The tables of one file, checked: errors name the file, the table's line and the field.
+pub fn check_all(tables: &[toml::Spanned<FuzzTable>], text: &str, file: &str) -> Result<()> {
+    let line = |t: &toml::Spanned<FuzzTable>| text[..t.span().start].lines().count().max(1);
+    let mut seen = std::collections::BTreeMap::new();
+    for t in tables {
+        let at = line(t);
+        t.get_ref()
+            .check()
+            .map_err(|e| anyhow::anyhow!("{file}:{at}: [[fuzz]] {:?}: {e}", t.get_ref().name))?;
+        if let Some(first) = seen.insert(t.get_ref().name.clone(), at) {
+            bail!(
+                "{file}:{at}: [[fuzz]] {:?}: a second target of that name (the first is at \
+                 line {first})",
+                t.get_ref().name
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(toml_text: &str) -> FuzzTable {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn the_minimal_form_is_a_sockopt_target_with_generic_oracles() {
+        let t = table(
+            r#"name = "sockopt_srv"
+module = "sockopt_srv"
+sockopt = { level = "SOL_IP", set = [128, 129], get = [128, 129] }"#,
+        );
+        t.check().unwrap();
+        assert_eq!(t.language().unwrap(), Language::Sockopt);
+        let s = t.sockopt_target().unwrap();
+        assert_eq!((s.level, s.optmin, s.optmax, s.capacity), (0, 128, 129, 64));
+        assert_eq!(t.model().unwrap(), None);
+        assert_eq!(t.knobs().unwrap(), Knobs::of(Language::Sockopt));
+    }
+
+    #[test]
+    fn interfaces_make_the_language() {
+        let both = table(
+            r#"name = "m"
+module = "a"
+sockopt = { set = [64, 66] }
+tcp_server = { port = 9100 }"#,
+        );
+        assert_eq!(both.language().unwrap(), Language::Mixed);
+        let s = both.sockopt_target().unwrap();
+        assert_eq!((s.optmin, s.optmax), (64, 66));
+        let none = table("name = \"n\"\nmodule = \"a\"");
+        assert!(none
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("no interface"));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let bad_level =
+            table("name = \"x\"\nmodule = \"a\"\nsockopt = { level = \"SOL_NOPE\", get = [1, 2] }");
+        let e = bad_level.check().unwrap_err().to_string();
+        assert!(e.contains("sockopt.level \"SOL_NOPE\""), "{e}");
+        let empty = table("name = \"x\"\nmodule = \"a\"\nsockopt = { set = [5, 5] }");
+        assert!(empty
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("sockopt.set = [5, 5] is empty"));
+        let model =
+            table("name = \"x\"\nmodule = \"a\"\nmodel = \"nope\"\nsockopt = { set = [1, 2] }");
+        assert!(model
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("model = \"nope\""));
+    }
+
+    #[test]
+    fn errors_carry_the_file_and_the_table_line() {
+        #[derive(Deserialize)]
+        struct File {
+            fuzz: Vec<toml::Spanned<FuzzTable>>,
+        }
+        let text = "[[fuzz]]\nname = \"a\"\nmodule = \"m\"\nsockopt = { set = [1, 2] }\n\n\
+                    [[fuzz]]\nname = \"a\"\nmodule = \"m\"\nsockopt = { set = [1, 2] }\n";
+        let f: File = toml::from_str(text).unwrap();
+        let e = check_all(&f.fuzz, text, "ksock.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("ksock.toml:"), "{e}");
+        assert!(e.contains("a second target of that name"), "{e}");
+    }
+}
