@@ -189,3 +189,24 @@ fn open_project(
     };
     Project::with(root, config, agent)
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks, which otherwise fire only when a command runs; and
+    /// every command's help stands on its own (it never sends the user to `cargo xtask`,
+    /// which exists only in ksock's repository).
+    #[test]
+    fn the_command_line_is_consistent_and_its_help_stands_alone() {
+        use clap::CommandFactory;
+        let mut cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        for sub in cmd.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            assert!(
+                !help.contains("cargo xtask"),
+                "ksock {} --help:\n{help}",
+                sub.get_name()
+            );
+        }
+    }
+}

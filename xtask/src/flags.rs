@@ -92,7 +92,7 @@ pub enum Cmd {
     ///
     /// `spec`: the spec reader on the host (cargo-fuzz, installed with `cargo install` on first
     /// use), seeded with specs/*.yaml; it must never panic.
-    Fuzz(FuzzArgs),
+    Fuzz(FuzzFlags),
     /// Measure the pipeline's speed on a kernel: warm preparation, a module build, and a boot
     /// that runs one spec, each repeated; prints min / median / max.
     ///
@@ -116,7 +116,7 @@ pub struct TestArgs {
 // The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant): `ksock fuzz`'s,
 // and planted bugs.
 #[derive(Args)]
-pub struct FuzzArgs {
+pub struct FuzzFlags {
     #[command(flatten)]
     pub fuzz: ksock::flags::FuzzArgs,
     /// Load the modules with planted bugs (`--param seed_bugs=MASK`): alone it means 1, the
@@ -143,4 +143,15 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (unique argument and group names, valid defaults),
+    /// which otherwise fire only when the command runs.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use ksock_harness::campaign::{self, CampaignOptions};
 use ksock_harness::project::Project;
 
-use crate::flags::{BenchArgs, FuzzArgs};
+use crate::flags::{BenchArgs, FuzzFlags};
 
 /// `cargo xtask fuzz NAME…`: `ksock fuzz` on this repository, with the agent and the
 /// in-guest fuzzer built from this tree.
-pub fn in_guest(root: &Path, mut a: FuzzArgs) -> Result<ExitCode> {
+pub fn in_guest(root: &Path, mut a: FuzzFlags) -> Result<ExitCode> {
     ksock::setup()?;
     let fuzzer = campaign::build_fuzzer(root)?;
     crate::build_agent(root)?;
@@ -98,7 +98,7 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
         };
         campaign::run(&cache, &project, &opts)
     };
-    let mut rows = Vec::new();
+    let mut rows: Vec<BenchRow> = Vec::new();
     for i in 0..runs {
         let r = campaign(0, Some(5))?;
         let seeded = campaign(1, None)?;
@@ -128,6 +128,15 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
         }
         rows.push((raw, r.fuzz_syscalls_per_s, seeded.time_to_find, pair));
     }
+    print_medians(&rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per run: the same calls raw, the fuzzer's syscalls/s, the seeded bugs' times to find,
+/// the cheapest pair's syscalls/s.
+type BenchRow = (f64, f64, std::collections::BTreeMap<String, f64>, f64);
+
+fn print_medians(rows: &[BenchRow]) {
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -150,5 +159,4 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
             .collect();
         println!("median time to find \"{t}\": {:.1} s", median(times));
     }
-    Ok(ExitCode::SUCCESS)
 }
