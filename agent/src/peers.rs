@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use ksock_proto::errno::name as errno_name;
-pub use ksock_proto::peers::{ClientSpec, PeerReport, ServerSpec, SockoptSpec};
+pub use ksock_proto::peers::{ClientSpec, Outcome, PeerReport, ServerSpec, SockoptSpec};
 
 /// A message for reports: as text, cut after 64 bytes with its length.
 fn short(m: &[u8]) -> String {
@@ -285,20 +285,23 @@ fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();
     let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
         let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-        match errno {
-            None if o.expect_errnos.is_empty() => {
+        match (errno, &o.outcome) {
+            (None, Outcome::Success | Outcome::AnyBut(_)) => {
                 steps.push(format!("{what}: ok"));
                 Ok(())
             }
-            Some(e) if o.expect_errnos.contains(&e) => {
+            (Some(e), Outcome::Error(want)) if want.contains(&e) => {
                 steps.push(format!("{what}: {} as expected", errno_name(e)));
                 Err(String::new())
             }
-            Some(e) => Err(format!("{what}: {} ({e})", errno_name(e))),
-            None => Err(format!(
+            (Some(e), Outcome::AnyBut(not)) if !not.contains(&e) => {
+                steps.push(format!("{what}: {} (allowed)", errno_name(e)));
+                Err(String::new())
+            }
+            (Some(e), _) => Err(format!("{what}: {} ({e})", errno_name(e))),
+            (None, Outcome::Error(want)) => Err(format!(
                 "{what} succeeded, but the spec expected {}",
-                o.expect_errnos
-                    .iter()
+                want.iter()
                     .map(|e| errno_name(*e))
                     .collect::<Vec<_>>()
                     .join(" or ")
@@ -485,7 +488,7 @@ mod tests {
             optlen: None,
             repeat: false,
             place: ksock_ops::Place::Guarded,
-            expect_errnos: vec![],
+            outcome: Outcome::Success,
             expect_value: Some(1i32.to_ne_bytes().to_vec()),
         };
         let r = run_sockopt(&get);
@@ -506,18 +509,31 @@ mod tests {
         let r = run_sockopt(&short);
         assert!(!r.ok && r.detail.contains("EINVAL"), "{r:?}");
         let r = run_sockopt(&SockoptSpec {
-            expect_errnos: vec![libc::ENOPROTOOPT, libc::EINVAL],
+            outcome: Outcome::Error(vec![libc::ENOPROTOOPT, libc::EINVAL]),
             ..short
         });
         assert!(r.ok, "{r:?}");
         // A bad user pointer is EFAULT.
         let r = run_sockopt(&SockoptSpec {
             place: ksock_ops::Place::Unmapped,
-            expect_errnos: vec![libc::EFAULT],
+            outcome: Outcome::Error(vec![libc::EFAULT]),
             expect_value: None,
-            ..get
+            ..get.clone()
         });
         assert!(r.ok, "{r:?}");
+        // "Anything but EFAULT": another error is allowed, EFAULT is not, success is.
+        let any_but = |place, not: Vec<i32>| {
+            run_sockopt(&SockoptSpec {
+                place,
+                outcome: Outcome::AnyBut(not),
+                expect_value: None,
+                ..get.clone()
+            })
+        };
+        let r = any_but(ksock_ops::Place::Unmapped, vec![libc::EFAULT]);
+        assert!(!r.ok && r.detail.contains("EFAULT"), "{r:?}");
+        assert!(any_but(ksock_ops::Place::Unmapped, vec![]).ok);
+        assert!(any_but(ksock_ops::Place::Guarded, vec![libc::EFAULT]).ok);
         // A value repeated to its stated length, as the fuzzer fills buffers.
         assert_eq!(repeated(b"ab", 5), b"ababa");
         let long = repeated(b"xyz", 8192);

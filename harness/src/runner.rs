@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ksock_proto::peers::{ClientSpec, ServerSpec, SockoptSpec};
+use ksock_proto::peers::{ClientSpec, Outcome, ServerSpec, SockoptSpec};
 use ksock_proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
 use ksock_spec::{KernelVersion, Spec, Step};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
@@ -604,9 +604,11 @@ fn sockopt_spec(o: &ksock_spec::Sockopt) -> SockoptSpec {
         } else {
             place_of(o.buffer)
         },
-        expect_errnos: match o.expect_error {
-            Some(e) => vec![e.0],
-            None => o.expect_error_any.iter().map(|e| e.0).collect(),
+        outcome: match (o.expect_error, &o.expect_not) {
+            (Some(e), _) => Outcome::Error(vec![e.0]),
+            (None, Some(not)) => Outcome::AnyBut(not.iter().map(|e| e.0).collect()),
+            (None, None) if o.expect_error_any.is_empty() => Outcome::Success,
+            (None, None) => Outcome::Error(o.expect_error_any.iter().map(|e| e.0).collect()),
         },
         repeat: o.repeat,
         expect_value: o

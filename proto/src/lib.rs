@@ -384,18 +384,7 @@ impl Action {
                     ksock_ops::Place::Guarded => String::new(),
                     p => format!(" buffer {p:?}"),
                 },
-                if spec.expect_errnos.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " (expecting {})",
-                        spec.expect_errnos
-                            .iter()
-                            .map(|e| errno::name(*e))
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    )
-                }
+                spec.outcome.describe()
             ),
             Action::Sockets {
                 port,

@@ -51,10 +51,43 @@ pub struct SockoptSpec {
     pub repeat: bool,
     /// Where the user buffer lies (`Unmapped`: a bad pointer instead of the buffer).
     pub place: ksock_ops::Place,
-    /// The call must fail with one of these; empty: it must succeed.
-    pub expect_errnos: Vec<i32>,
+    /// What the call must do.
+    pub outcome: Outcome,
     /// For getsockopt: the bytes that must come back (up to the returned length).
     pub expect_value: Option<Vec<u8>>,
+}
+
+/// What a sockopt call must do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Succeed.
+    #[default]
+    Success,
+    /// Fail with one of these errnos.
+    Error(Vec<i32>),
+    /// Succeed, or fail with any errno but these: what a correct module may answer when
+    /// nothing says which (a regression spec from a finding without a model: a call on a
+    /// valid buffer must not fault past it, whatever else it answers).
+    AnyBut(Vec<i32>),
+}
+
+impl Outcome {
+    /// For people: ` (expecting EINVAL)`, ` (anything but EFAULT)`, or nothing.
+    pub fn describe(&self) -> String {
+        let names = |v: &[i32]| {
+            v.iter()
+                .map(|e| crate::errno::name(*e))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        match self {
+            Outcome::Success => String::new(),
+            Outcome::Error(v) => format!(" (expecting {})", names(v)),
+            Outcome::AnyBut(v) if v.is_empty() => " (any outcome)".into(),
+            Outcome::AnyBut(v) => format!(" (anything but {})", names(v)),
+        }
+    }
 }
 
 /// What a peer observed; `ok == false` fails the step.

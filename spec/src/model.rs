@@ -287,6 +287,11 @@ pub struct Sockopt {
     /// The call must fail with one of these (where the kernel's answer may differ by path).
     #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error_any: Vec<Errno>,
+    /// The call may succeed or fail, but not with one of these (`[EFAULT]`: whatever a
+    /// correct module answers, it does not fault past a valid buffer). `[]`: any outcome.
+    /// The returned optlen and the canaries are checked all the same.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub expect_not: Option<Vec<Errno>>,
     /// getsockopt must return exactly this text (up to the returned length).
     #[serde(default, skip_serializing_if = "is_default")]
     pub expect_value: Option<String>,

@@ -335,13 +335,21 @@ impl<'a> Checker<'a> {
                 "expect_error",
                 o.expect_error.is_some() && !o.expect_error_any.is_empty(),
             ),
+            (
+                "expect_not",
+                o.expect_not.is_some()
+                    && (o.expect_error.is_some()
+                        || !o.expect_error_any.is_empty()
+                        || o.expect_value.is_some()
+                        || o.expect_hex.is_some()),
+            ),
             ("repeat", o.repeat && o.optlen.is_none()),
         ] {
             if both {
                 return Err(self.err(
                     self.step_at(i),
-                    format!("steps[{i}].sockopt.{field}: given twice (with its hex, list or buffer form), or `repeat` without `optlen`"),
-                    Some("give one of `set`/`set_hex`, `expect_value`/`expect_hex`, `expect_error`/`expect_error_any`, `bad_pointer`/`buffer`; `repeat` needs `optlen`".into()),
+                    format!("steps[{i}].sockopt.{field}: given twice (with its hex, list or buffer form), with another expectation, or `repeat` without `optlen`"),
+                    Some("give one of `set`/`set_hex`, `expect_value`/`expect_hex`, `expect_error`/`expect_error_any`/`expect_not`, `bad_pointer`/`buffer`; `repeat` needs `optlen`".into()),
                 ));
             }
         }
