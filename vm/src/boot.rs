@@ -6,7 +6,7 @@
 //! reliable (without udev in the guest the command runs on the console and vng exits 255
 //! even when the command succeeded).
 //!
-//! Invariants: qemu runs in its own process group under [`crate::supervise`], so a
+//! Invariants: qemu runs in its own process group under [`crate::host::supervise`], so a
 //! timeout, a panic, an error on our side or Ctrl-C always ends with no qemu left; the whole
 //! console is captured through a pipe (a file redirect was seen to lose the start).
 
@@ -16,8 +16,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::supervise::{self, Ended};
-use crate::{Cache, Error};
+use crate::host::cache::Cache;
+use crate::host::supervise::{self, Ended};
+use crate::host::{privilege, progress, scratch, tools};
+use crate::Error;
 
 /// How the guest CPU is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,7 +120,7 @@ fn fatal_mark(line: &str) -> Option<BootEnd> {
 
 /// Boots, runs `exec`, and returns when the guest is gone.
 pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
-    let vng = crate::host::vng_path().ok_or_else(|| {
+    let vng = tools::vng_path().ok_or_else(|| {
         Error::Config("virtme-ng (`vng`) is not installed; run `cargo xtask setup`".into())
     })?;
     // Contained: vng, virtme-run and qemu die with ksock, even on SIGKILL.
@@ -161,7 +163,7 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
     // directory of their own, removed when this boot ends (or, if ksock is SIGKILLed, by
     // the next ksock's sweep).
-    let vng_tmp = crate::scratch::tempdir("vng")?;
+    let vng_tmp = scratch::tempdir("vng")?;
     cmd.env("TMPDIR", vng_tmp.path());
     let qemu_status = vng_tmp.path().join("qemu.status");
     let (wrapper, qemu) = qemu_wrapper(vng_tmp.path())?;
@@ -283,7 +285,7 @@ exit "$st"
 /// environment (`KSOCK_QEMU`, with `KSOCK_QEMU_STATUS` for the status file).
 fn qemu_wrapper(dir: &Path) -> Result<(PathBuf, PathBuf), Error> {
     use std::os::unix::fs::PermissionsExt;
-    let qemu = crate::host::find_tool("qemu-system-x86_64").ok_or_else(|| {
+    let qemu = tools::find_tool("qemu-system-x86_64").ok_or_else(|| {
         Error::Config("qemu-system-x86_64 is not installed; run `cargo xtask setup`".into())
     })?;
     let path = dir.join("ksock-qemu");
@@ -354,7 +356,7 @@ pub fn resolve_accel(
     if let Some(a) = requested {
         return Ok(a);
     }
-    if let Err(why) = crate::privilege::kvm_access() {
+    if let Err(why) = privilege::kvm_access() {
         if Path::new("/dev/kvm").exists() {
             // There is KVM, but not for this user: say how to get it.
             eprintln!("ksock: guests run under TCG: {why}");
@@ -369,7 +371,7 @@ pub fn resolve_accel(
     {
         return Ok(c.accel);
     }
-    let step = crate::progress::Step::start(format!("probing KVM with {release} (once per host)"));
+    let step = progress::Step::start(format!("probing KVM with {release} (once per host)"));
     let choice = probe_accel(vmlinuz, release)?;
     step.done(&format!(
         "{}: {} (cached in {}; delete it to probe again)",
@@ -434,7 +436,7 @@ struct Probe {
 }
 
 fn probe_boot(vmlinuz: &Path, accel: Accel, timeout: Duration) -> Result<Probe, Error> {
-    let dir = crate::scratch::tempdir("probe")?;
+    let dir = scratch::tempdir("probe")?;
     let marker = dir.path().join("ok");
     let outcome = boot(&BootRequest {
         vmlinuz: vmlinuz.to_path_buf(),

@@ -9,10 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use xshell::{cmd, Shell};
 
+use crate::host::hash::fnv1a;
+use crate::host::install::KEYRING;
 use crate::Error;
-
-/// Keyring shipped by the host's `debian-archive-keyring` package.
-pub const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// The Debian mirror: `$KSOCK_DEBIAN_MIRROR`, else the first Debian archive (not
 /// -security) found in the host's apt sources.
@@ -214,10 +213,9 @@ impl AptEnv {
             .ok()
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos().to_string());
-        let memo = self.dir.join(format!(
-            "lists/.search-{:016x}",
-            crate::kernel::fnv1a(re.as_bytes())
-        ));
+        let memo = self
+            .dir
+            .join(format!("lists/.search-{:016x}", fnv1a(re.as_bytes())));
         let cached = std::fs::read_to_string(&memo).ok().and_then(|t| {
             let (stamp, body) = t.split_once('\n')?;
             (Some(stamp) == updated.as_deref()).then(|| body.to_string())

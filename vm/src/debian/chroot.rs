@@ -1,6 +1,6 @@
 //! Running a command inside a toolchain root.
 //!
-//! Every call runs in a fresh private mount and PID namespace ([`crate::supervise::contained`]),
+//! Every call runs in a fresh private mount and PID namespace ([`supervise::contained`]),
 //! where `/proc`, `/dev` and the requested bind mounts are set up and the command is
 //! chroot'ed. When the process exits, for whatever reason (Ctrl-C, or ksock killed with
 //! SIGKILL), the kernel kills what runs inside and drops the namespace with every mount in
@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::host::{privilege, supervise};
 use crate::Error;
+
+pub use crate::host::logs::tail;
 
 /// A host directory made visible at `guest` (an absolute path inside the root).
 #[derive(Debug, Clone)]
@@ -38,29 +41,22 @@ pub fn run_in_root(root: &Path, binds: &[Bind], script: &str, log: &Path) -> Res
         ));
     }
     setup.push_str("exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 /bin/sh -ec \"$KSOCK_SCRIPT\"\n");
-    let mut cmd = crate::supervise::contained("sh", true);
+    let mut cmd = supervise::contained("sh", true);
     cmd.args(["-ec", &setup, "ksock-chroot"])
         .arg(root)
         .args(binds.iter().map(|b| &b.host))
         .env("KSOCK_SCRIPT", script);
-    crate::supervise::run_logged(cmd, first_line(script), log)
+    supervise::run_logged(cmd, first_line(script), log)
 }
 
 fn first_line(s: &str) -> &str {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
 }
 
-/// The last `n` lines of a file, for error messages.
-pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Runs `argv` inside the root and returns its stdout (for version probes).
 pub fn output_in_root(root: &Path, argv: &[&str]) -> Result<String, Error> {
     let mut cmd = Command::new("unshare");
-    cmd.args(crate::privilege::userns_args());
+    cmd.args(privilege::userns_args());
     let out = cmd
         .arg("chroot")
         .arg(root)

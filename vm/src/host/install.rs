@@ -4,17 +4,16 @@
 //! pinned to the version ksock was measured with, into a virtualenv inside ksock's cache
 //! (Debian's system Python refuses `pip install`, and the host's Python stays untouched).
 //!
-//! Invariant: ksock finds its tools, and the tools find theirs, whatever the user's `PATH`
-//! is. Every child ksock supervises gets [`tool_path`] as its `PATH`: ksock's venv first
-//! (vng runs `virtme-run` by name), then the system directories (vng runs `modprobe`, which
-//! lives in sbin), then the user's own `PATH`. virtme-ng is always ksock's pinned copy in the
-//! cache, never one found on the host, so a newcomer runs exactly what CI runs.
+//! Invariant: virtme-ng is always ksock's pinned copy in the cache, never one found on the
+//! host, so a newcomer runs exactly what CI runs (see [`crate::host::tools`] for how it and
+//! every other tool is found).
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::progress::Step;
+use crate::host::privilege::is_root;
+use crate::host::progress::Step;
+use crate::host::tools::{tool_path, venv_dir, vng_path};
 use crate::Error;
 
 /// PyPI requirement for virtme-ng.
@@ -39,71 +38,22 @@ pub const HOST_COMMANDS: &[(&str, &str)] = &[
     ("newuidmap", "uidmap"),
 ];
 
-/// System directories searched after ksock's venv, whatever the user's `PATH` holds.
-const SYSTEM_DIRS: &[&str] = &[
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
-
-/// ksock's virtualenv (`<cache>/venv`), where virtme-ng is installed.
-pub fn venv_dir() -> Option<PathBuf> {
-    crate::Cache::from_env().ok().map(|c| c.root().join("venv"))
-}
-
-/// ksock's own virtme-ng (`<cache>/venv/bin/vng`), if it is installed.
-pub fn vng_path() -> Option<PathBuf> {
-    venv_dir()
-        .map(|v| v.join("bin/vng"))
-        .filter(|p| p.is_file())
-}
-
-/// The directories of [`tool_path`], in order, without duplicates.
-pub fn tool_dirs() -> Vec<PathBuf> {
-    tool_dirs_with(venv_dir(), std::env::var_os("PATH"))
-}
-
-fn tool_dirs_with(venv: Option<PathBuf>, user_path: Option<OsString>) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = venv.map(|v| v.join("bin")).into_iter().collect();
-    dirs.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
-    if let Some(p) = user_path {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    let mut seen = std::collections::HashSet::new();
-    dirs.retain(|d| !d.as_os_str().is_empty() && seen.insert(d.clone()));
-    dirs
-}
-
-/// `PATH` for every child ksock runs: venv, system directories, then the user's `PATH`.
-pub fn tool_path() -> OsString {
-    std::env::join_paths(tool_dirs()).expect("directories without ':'")
-}
-
-/// Finds `cmd` the way ksock's children will (see [`tool_path`]).
-pub fn find_tool(cmd: &str) -> Option<PathBuf> {
-    tool_dirs()
-        .into_iter()
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
-}
+/// Keyring shipped by the host's `debian-archive-keyring` package: checked for here, named as
+/// the archive's `signed-by` by [`crate::debian`].
+pub const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// Packages whose commands are missing.
 pub fn missing_packages() -> Vec<&'static str> {
     let mut v: Vec<&str> = HOST_COMMANDS
         .iter()
-        .filter(|(cmd, _)| find_tool(cmd).is_none())
+        .filter(|(cmd, _)| crate::host::tools::find_tool(cmd).is_none())
         .map(|(_, pkg)| *pkg)
         .collect();
-    if !std::path::Path::new(crate::debian::KEYRING).exists() {
+    if !std::path::Path::new(KEYRING).exists() {
         v.push("debian-archive-keyring");
     }
     v
 }
-
-use crate::privilege::is_root;
 
 /// Installs what is missing (as root), or explains what to install.
 pub fn ensure_host_tools() -> Result<(), Error> {
@@ -220,30 +170,5 @@ fn run_plain(cmd: &mut Command) -> Result<(), Error> {
             what,
             detail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn venv_first_then_system_then_user_without_duplicates() {
-        let dirs = tool_dirs_with(
-            Some(PathBuf::from("/c/venv")),
-            Some(OsString::from("/home/u/bin::/usr/bin:/opt/x")),
-        );
-        let s: Vec<_> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
-        assert_eq!(s[0], "/c/venv/bin");
-        assert_eq!(&s[1..7], SYSTEM_DIRS);
-        assert_eq!(&s[7..], ["/home/u/bin", "/opt/x"]);
-    }
-
-    #[test]
-    fn sbin_tools_are_found_with_an_empty_user_path() {
-        // modprobe is in /usr/sbin or /sbin on Debian, which a user's PATH may lack.
-        let dirs = tool_dirs_with(None, None);
-        assert!(dirs.iter().any(|d| d == std::path::Path::new("/usr/sbin")));
-        assert!(dirs.iter().any(|d| d == std::path::Path::new("/sbin")));
     }
 }

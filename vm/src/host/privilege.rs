@@ -112,7 +112,7 @@ pub fn check(root_builds: bool) -> Result<(), Error> {
     }
     if root_builds {
         let user = user_name();
-        if crate::host::find_tool("newuidmap").is_none() {
+        if crate::host::tools::find_tool("newuidmap").is_none() {
             todo.push(
                 "mmdebstrap's unshare mode needs newuidmap:\n  sudo apt-get install uidmap".into(),
             );

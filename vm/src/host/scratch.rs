@@ -78,7 +78,7 @@ pub fn sweep(base: &Path) -> Vec<PathBuf> {
         if !is_ours || !ent.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if owner_is_gone(&path) && crate::cache::remove_tree(&path).is_ok() {
+        if owner_is_gone(&path) && crate::host::cache::remove_tree(&path).is_ok() {
             removed.push(path);
         }
     }

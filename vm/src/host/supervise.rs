@@ -57,7 +57,7 @@ pub enum Ended {
 pub fn contained(program: impl AsRef<std::ffi::OsStr>, private_mounts: bool) -> Command {
     let mut cmd = Command::new("unshare");
     // An ordinary user gets these namespaces inside one of their own (see `privilege`).
-    cmd.args(crate::privilege::userns_args());
+    cmd.args(crate::host::privilege::userns_args());
     cmd.args(["--pid", "--fork", "--kill-child=SIGKILL"]);
     if private_mounts {
         cmd.args(["--mount", "--propagation", "private"]);
@@ -88,7 +88,7 @@ pub fn run_with(
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     if !cmd.get_envs().any(|(k, _)| k == "PATH") {
-        cmd.env("PATH", crate::host::tool_path());
+        cmd.env("PATH", crate::host::tools::tool_path());
     }
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
@@ -179,7 +179,7 @@ pub fn run_logged(mut cmd: Command, what: &str, log: &std::path::Path) -> Result
         _ => Err(Error::Build {
             what: what.to_string(),
             log: log.to_path_buf(),
-            tail: crate::chroot::tail(log, 25),
+            tail: crate::host::logs::tail(log, 25),
         }),
     }
 }

@@ -15,10 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::kconfig::KernelConfig;
-use crate::kernel::{Manifest, PreparedKernel};
-use crate::toolchain::ToolchainRoot;
-use crate::{Cache, Error};
+use crate::host::cache::Cache;
+use crate::host::hash::fnv1a;
+use crate::kernel::kconfig::KernelConfig;
+use crate::kernel::prepared::{cc_of, Manifest, PreparedKernel};
+use crate::kernel::pvh;
+use crate::kernel::toolchain::ToolchainRoot;
+use crate::Error;
 
 /// What `DIR` is.
 enum Layout {
@@ -91,7 +94,7 @@ pub fn prepare(
         dir: build.clone(),
         vmlinuz: image,
         pvh,
-        cc: crate::kernel::cc_of(&config),
+        cc: cc_of(&config),
         config,
         root,
         tree: tree
@@ -156,16 +159,13 @@ fn find_root(
 /// image's contents), never beside the user's file.
 fn pvh_in_cache(cache: &Cache, image: &Path, pvh: bool, release: &str) -> Option<PathBuf> {
     let bytes = std::fs::read(image).ok()?;
-    let dir = cache.entry(
-        "custom",
-        &format!("{release}-{:016x}", crate::kernel::fnv1a(&bytes)),
-    );
+    let dir = cache.entry("custom", &format!("{release}-{:016x}", fnv1a(&bytes)));
     std::fs::create_dir_all(&dir).ok()?;
     let copy = dir.join("vmlinuz");
     if !copy.is_file() {
         std::fs::write(&copy, &bytes).ok()?;
     }
-    crate::pvh::ensure_vmlinux(&copy, pvh).unwrap_or_else(|e| {
+    pvh::ensure_vmlinux(&copy, pvh).unwrap_or_else(|e| {
         eprintln!("ksock: kernel {release}: no PVH image ({e}); booting the bzImage");
         None
     })

@@ -78,7 +78,7 @@ fn decompress(p: &Payload<'_>) -> Result<Option<Vec<u8>>, String> {
 fn xz_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let xz = crate::host::find_tool("xz").ok_or("xz is not installed (package xz-utils)")?;
+    let xz = crate::host::tools::find_tool("xz").ok_or("xz is not installed (package xz-utils)")?;
     let mut child = Command::new(xz)
         .args(["-dc", "--single-stream"])
         .stdin(Stdio::piped())

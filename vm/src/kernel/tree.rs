@@ -6,14 +6,14 @@
 //! rebuilt `rust/*.o` (same rustc + same config ⇒ same mangled names, crate hashes
 //! included). Only what `make M=` needs is kept: the kernel's own
 //! `scripts/package/install-extmod-build` list plus `.config`, the Rust metadata and
-//! proc-macro libraries, the kernel crate's sources (read by [`crate::compat`]), and
+//! proc-macro libraries, the kernel crate's sources (read by [`crate::kernel::compat`]), and
 //! `vmlinux` for module BTF.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::chroot::{run_in_root, Bind};
-use crate::toolchain::ToolchainRoot;
+use crate::debian::chroot::{run_in_root, Bind};
+use crate::debian::roots::ToolchainRoot;
 use crate::Error;
 
 /// Where the tree appears inside the root, both while it is built and when modules are built
