@@ -120,6 +120,75 @@ fn fatal_mark(line: &str) -> Option<BootEnd> {
 
 /// Boots, runs `exec`, and returns when the guest is gone.
 pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
+    let mut cmd = vng_command(req)?;
+    // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
+    // directory of their own, removed when this boot ends (or, if ksock is SIGKILLed, by
+    // the next ksock's sweep).
+    let vng_tmp = scratch::tempdir("vng")?;
+    cmd.env("TMPDIR", vng_tmp.path());
+    let qemu_status = vng_tmp.path().join("qemu.status");
+    let (wrapper, qemu) = qemu_wrapper(vng_tmp.path())?;
+    cmd.arg(format!("--qemu={}", wrapper.display()))
+        .env("KSOCK_QEMU", qemu)
+        .env("KSOCK_QEMU_STATUS", &qemu_status);
+    cmd.arg("--exec").arg(&req.exec);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+
+    let console = Console::create(&req.console_log)?;
+    let start = Instant::now();
+    let mut readers = Vec::new();
+    let ended = supervise::run_with(
+        cmd,
+        "vng (virtme-ng)",
+        Some(req.timeout),
+        |child| {
+            let out = child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
+            let err = child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>);
+            for r in out.into_iter().chain(err) {
+                readers.push(console.reader(r, req.on_line.clone()));
+            }
+        },
+        || console.should_stop(req.watchdog.as_ref()),
+    );
+    // Readers end when the pipes close (the whole process group is gone by now).
+    for r in readers {
+        let _ = r.join();
+    }
+    let ended = ended?;
+    let seen = console
+        .fatal
+        .lock()
+        .expect("fatal lock")
+        .clone()
+        .map(|(e, _)| e);
+    let end = match (ended, seen) {
+        (_, Some(e)) => e,
+        (Ended::TimedOut, None) => BootEnd::TimedOut,
+        (Ended::Exited(st), None) => match qemu_signal(&qemu_status) {
+            Some(sig) => BootEnd::QemuKilled(sig),
+            None => BootEnd::Exited(st.code()),
+        },
+        (Ended::Stopped, None) => BootEnd::Exited(None),
+    };
+    let console = std::mem::take(&mut *console.lines.lock().expect("lines lock"));
+    Ok(BootOutcome {
+        end,
+        console,
+        duration: start.elapsed(),
+    })
+}
+
+/// The `vng` command for `req`: the kernel, the machine, the command line and the QEMU
+/// options (not yet its temporary directory, qemu wrapper or command).
+fn vng_command(req: &BootRequest) -> Result<std::process::Command, Error> {
     let vng = tools::vng_path().ok_or_else(|| {
         Error::Config("virtme-ng (`vng`) is not installed; run `cargo xtask setup`".into())
     })?;
@@ -159,38 +228,35 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
     if !qemu_opts.is_empty() {
         cmd.arg(format!("--qemu-opts={}", qemu_opts.join(" ")));
     }
+    Ok(cmd)
+}
 
-    // vng and qemu leave files in $TMPDIR (virtme_ret*, sockets) when killed; give them a
-    // directory of their own, removed when this boot ends (or, if ksock is SIGKILLed, by
-    // the next ksock's sweep).
-    let vng_tmp = scratch::tempdir("vng")?;
-    cmd.env("TMPDIR", vng_tmp.path());
-    let qemu_status = vng_tmp.path().join("qemu.status");
-    let (wrapper, qemu) = qemu_wrapper(vng_tmp.path())?;
-    cmd.arg(format!("--qemu={}", wrapper.display()))
-        .env("KSOCK_QEMU", qemu)
-        .env("KSOCK_QEMU_STATUS", &qemu_status);
-    cmd.arg("--exec").arg(&req.exec);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+/// The guest's console as it arrives: every line, the log file, and the first line after
+/// which the VM is useless.
+struct Console {
+    lines: Arc<Mutex<Vec<String>>>,
+    /// Set when the console shows something after which the VM is useless.
+    fatal: Arc<Mutex<Option<(BootEnd, Instant)>>>,
+    log: Arc<Mutex<std::fs::File>>,
+}
 
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-    // Set when the console shows something after which the VM is useless.
-    let fatal: Arc<Mutex<Option<(BootEnd, Instant)>>> = Arc::default();
-    let log = Arc::new(Mutex::new(
-        std::fs::File::create(&req.console_log).map_err(|e| Error::io(&req.console_log, e))?,
-    ));
+impl Console {
+    fn create(path: &Path) -> Result<Self, Error> {
+        let log = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            lines: Arc::default(),
+            fatal: Arc::default(),
+            log: Arc::new(Mutex::new(log)),
+        })
+    }
 
-    let start = Instant::now();
-    let mut readers = Vec::new();
-    let spawn_reader = |r: Box<dyn std::io::Read + Send>| {
-        let (lines, fatal, log, sink) = (
-            lines.clone(),
-            fatal.clone(),
-            log.clone(),
-            req.on_line.clone(),
-        );
+    /// A thread reading `r` line by line into the console, until the pipe closes.
+    fn reader(
+        &self,
+        r: Box<dyn std::io::Read + Send>,
+        sink: Option<LineSink>,
+    ) -> std::thread::JoinHandle<()> {
+        let (lines, fatal, log) = (self.lines.clone(), self.fatal.clone(), self.log.clone());
         std::thread::spawn(move || {
             let rd = std::io::BufReader::new(r);
             for line in rd.split(b'\n').map_while(Result::ok) {
@@ -214,62 +280,25 @@ pub fn boot(req: &BootRequest) -> Result<BootOutcome, Error> {
                 lines.lock().expect("lines lock").push(line);
             }
         })
-    };
-    let ended = supervise::run_with(
-        cmd,
-        "vng (virtme-ng)",
-        Some(req.timeout),
-        |child| {
-            let out = child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
-            let err = child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>);
-            for r in out.into_iter().chain(err) {
-                readers.push(spawn_reader(r));
-            }
-        },
-        || {
-            // Give a panic 3 s to print its trace before stopping the VM; a KVM emulation
-            // failure leaves qemu hung, so stop it at once.
-            let mut fatal = fatal.lock().expect("fatal lock");
-            match &*fatal {
-                Some((BootEnd::Panicked, t)) => t.elapsed() > Duration::from_secs(3),
-                Some(_) => true,
-                None => match req.watchdog.as_ref().and_then(|w| w()) {
-                    Some(why) => {
-                        *fatal = Some((BootEnd::Stopped(why), Instant::now()));
-                        true
-                    }
-                    None => false,
-                },
-            }
-        },
-    );
-    // Readers end when the pipes close (the whole process group is gone by now).
-    for r in readers {
-        let _ = r.join();
     }
-    let ended = ended?;
-    let seen = fatal.lock().expect("fatal lock").clone().map(|(e, _)| e);
-    let end = match (ended, seen) {
-        (_, Some(e)) => e,
-        (Ended::TimedOut, None) => BootEnd::TimedOut,
-        (Ended::Exited(st), None) => match qemu_signal(&qemu_status) {
-            Some(sig) => BootEnd::QemuKilled(sig),
-            None => BootEnd::Exited(st.code()),
-        },
-        (Ended::Stopped, None) => BootEnd::Exited(None),
-    };
-    let console = std::mem::take(&mut *lines.lock().expect("lines lock"));
-    Ok(BootOutcome {
-        end,
-        console,
-        duration: start.elapsed(),
-    })
+
+    /// Whether to stop the VM now: after a fatal console line, or when `watchdog` says so.
+    fn should_stop(&self, watchdog: Option<&Watchdog>) -> bool {
+        // Give a panic 3 s to print its trace before stopping the VM; a KVM emulation
+        // failure leaves qemu hung, so stop it at once.
+        let mut fatal = self.fatal.lock().expect("fatal lock");
+        match &*fatal {
+            Some((BootEnd::Panicked, t)) => t.elapsed() > Duration::from_secs(3),
+            Some(_) => true,
+            None => match watchdog.and_then(|w| w()) {
+                Some(why) => {
+                    *fatal = Some((BootEnd::Stopped(why), Instant::now()));
+                    true
+                }
+                None => false,
+            },
+        }
+    }
 }
 
 /// virtme-run reports every unexpected end of qemu as status 255, so qemu is started through

@@ -2,7 +2,7 @@
 //! its image, modules and headers packages downloaded and unpacked (cached), its manifest and
 //! config read back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::debian::archive::{self, AptEnv};
 use crate::host::cache::{self, Cache};
@@ -43,47 +43,7 @@ pub(crate) fn fetch(
     step.done(&release);
 
     let dir = cache.get_or_build("kernels", &release, |staging| {
-        let step = Step::start(format!("kernel {release}: downloading packages"));
-        let image = format!("linux-image-{release}");
-        let headers = format!("linux-headers-{release}");
-        let mut pkgs = vec![image.clone(), headers.clone()];
-        for d in apt
-            .depends(&image)?
-            .into_iter()
-            .chain(apt.depends(&headers)?)
-        {
-            let wanted =
-                d.starts_with("linux-") && d != "linux-base" && !d.starts_with("linux-image-");
-            if wanted && !pkgs.contains(&d) {
-                pkgs.push(d);
-            }
-        }
-        let debs_dir = staging.join(".debs");
-        let debs = apt.download(&pkgs, &debs_dir)?;
-        step.set_detail("unpacking");
-        for deb in &debs {
-            archive::extract_deb(deb, staging)?;
-        }
-        let mut versions = Vec::new();
-        for p in &pkgs {
-            versions.push((p.clone(), apt.candidate(p)?));
-        }
-        cache::remove_tree(&debs_dir)?;
-        normalise_layout(staging, &release)?;
-        let manifest = Manifest {
-            name: entry.name.to_string(),
-            release: release.clone(),
-            suite: entry.kernel_suite().to_string(),
-            packages: versions,
-        };
-        let mpath = staging.join("manifest.json");
-        std::fs::write(
-            &mpath,
-            serde_json::to_string_pretty(&manifest).expect("serialisable"),
-        )
-        .map_err(|e| Error::io(&mpath, e))?;
-        step.done(&format!("{} packages", pkgs.len()));
-        Ok(())
+        download(&apt, entry, &release, staging)
     })?;
     let mpath = dir.join("manifest.json");
     let manifest: Manifest =
@@ -102,4 +62,54 @@ pub(crate) fn fetch(
         manifest,
         apt,
     })
+}
+
+/// Downloads and unpacks kernel `release`'s packages (image, headers, and the `linux-*`
+/// packages they depend on) into `staging`, with their versions in `manifest.json`.
+fn download(
+    apt: &AptEnv,
+    entry: &CatalogEntry,
+    release: &str,
+    staging: &Path,
+) -> Result<(), Error> {
+    let step = Step::start(format!("kernel {release}: downloading packages"));
+    let image = format!("linux-image-{release}");
+    let headers = format!("linux-headers-{release}");
+    let mut pkgs = vec![image.clone(), headers.clone()];
+    for d in apt
+        .depends(&image)?
+        .into_iter()
+        .chain(apt.depends(&headers)?)
+    {
+        let wanted = d.starts_with("linux-") && d != "linux-base" && !d.starts_with("linux-image-");
+        if wanted && !pkgs.contains(&d) {
+            pkgs.push(d);
+        }
+    }
+    let debs_dir = staging.join(".debs");
+    let debs = apt.download(&pkgs, &debs_dir)?;
+    step.set_detail("unpacking");
+    for deb in &debs {
+        archive::extract_deb(deb, staging)?;
+    }
+    let mut versions = Vec::new();
+    for p in &pkgs {
+        versions.push((p.clone(), apt.candidate(p)?));
+    }
+    cache::remove_tree(&debs_dir)?;
+    normalise_layout(staging, release)?;
+    let manifest = Manifest {
+        name: entry.name.to_string(),
+        release: release.to_string(),
+        suite: entry.kernel_suite().to_string(),
+        packages: versions,
+    };
+    let mpath = staging.join("manifest.json");
+    std::fs::write(
+        &mpath,
+        serde_json::to_string_pretty(&manifest).expect("serialisable"),
+    )
+    .map_err(|e| Error::io(&mpath, e))?;
+    step.done(&format!("{} packages", pkgs.len()));
+    Ok(())
 }
