@@ -1,4 +1,4 @@
-//! A kernel ready to build modules for and boot: what [`crate::kernel::prepare`] and
+//! A kernel ready to build modules for and boot: what [`crate::kernel::prepare()`] and
 //! [`crate::kernel::custom::prepare`] return.
 
 use std::path::PathBuf;
