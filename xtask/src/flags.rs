@@ -61,12 +61,15 @@ pub enum Cmd {
     ///
     /// Given a spec file, runs that the same way.
     Repro(ReproArgs),
-    /// Unit tests plus every spec on every kernel of the catalog (what CI runs).
+    /// Every test, in tiers, plus every spec on every kernel of the catalog (what CI runs).
     ///
-    /// Prepares the kernels first (with progress), runs `cargo nextest run --workspace` for
-    /// everything but the spec tests (`cargo test` if nextest is missing), then the spec x
-    /// kernel tests in one process, so each kernel boots once for all its specs. Extra
-    /// arguments go to the first runner.
+    /// Tiers: host (what plain `cargo test --workspace` runs; boots nothing), doc, then,
+    /// with the kernels prepared (with progress), guest (every test target that requires the
+    /// `guest-tests` feature) and the spec x kernel tests in one process, so each kernel
+    /// boots once for all its specs. Host and guest run under cargo-nextest where it is
+    /// installed, else `cargo test`: the same tests either way. Each tier's test count,
+    /// runner and skipped (ignored) tests are printed; with CI set a skipped test fails the
+    /// run. Extra arguments go to the host and guest tiers' runner.
     Test(TestArgs),
     /// Fetch a kernel, make its toolchain root and module build tree (no boot).
     ///
@@ -109,8 +112,23 @@ pub struct TestArgs {
     /// Limit the spec tests to these kernels (default: the whole catalog).
     #[arg(long = "kernel", short)]
     pub kernels: Vec<String>,
+    /// The host and guest tiers' runner: cargo-nextest where installed, else `cargo test`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub runner: RunnerArg,
+    /// Print each tier's tests (`<tier> <binary> <test>`) as its runner finds them, with
+    /// the counts on stderr, and run nothing.
+    #[arg(long)]
+    pub list: bool,
     #[arg(last = true)]
     pub runner_args: Vec<String>,
+}
+
+// `cargo xtask test --runner`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunnerArg {
+    Auto,
+    Nextest,
+    Cargo,
 }
 
 // The flags of `cargo xtask fuzz` (its help text is on its `Cmd` variant): `ksock fuzz`'s,
