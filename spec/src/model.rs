@@ -214,6 +214,23 @@ pub struct Client {
     pub background: Option<String>,
 }
 
+impl Client {
+    /// A client of `port` on loopback, every other field at its default.
+    pub fn new(port: u16) -> Self {
+        Self {
+            addr: localhost(),
+            port,
+            messages: Vec::new(),
+            expect_echo: false,
+            abort: false,
+            hold_ms: 0,
+            timeout_ms: default_peer_ms(),
+            expect_error: None,
+            background: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
@@ -241,6 +258,22 @@ pub struct Server {
     /// Keep listening this long (ms) after the last accept.
     #[serde(default, skip_serializing_if = "is_default")]
     pub hold_ms: u64,
+}
+
+impl Server {
+    /// A server named `name` on loopback `port`, every other field at its default.
+    pub fn new(name: &str, port: u16) -> Self {
+        Self {
+            name: name.to_string(),
+            addr: localhost(),
+            port,
+            accept: one(),
+            timeout_ms: default_peer_ms(),
+            expect_received: None,
+            backlog: default_backlog(),
+            hold_ms: 0,
+        }
+    }
 }
 
 fn default_backlog() -> i32 {
@@ -298,6 +331,29 @@ pub struct Sockopt {
     /// getsockopt must return exactly these bytes, in hex.
     #[serde(default, skip_serializing_if = "is_default")]
     pub expect_hex: Option<String>,
+}
+
+impl Sockopt {
+    /// A call on `optname` at level 0, every other field at its default (a step needs
+    /// `set`, `set_hex` or `get_len` besides).
+    pub fn new(optname: i32) -> Self {
+        Self {
+            level: 0,
+            optname,
+            set: None,
+            set_hex: None,
+            optlen: None,
+            repeat: false,
+            get_len: None,
+            bad_pointer: false,
+            buffer: Buffer::default(),
+            expect_error: None,
+            expect_error_any: Vec::new(),
+            expect_not: None,
+            expect_value: None,
+            expect_hex: None,
+        }
+    }
 }
 
 /// Where a `sockopt` step's user buffer lies.
@@ -367,6 +423,17 @@ pub struct Load {
     pub expect_error: Option<Errno>,
 }
 
+impl Load {
+    /// A load of `module` without parameters, expected to succeed.
+    pub fn new(module: &str) -> Self {
+        Self {
+            module: module.to_string(),
+            params: BTreeMap::new(),
+            expect_error: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitDmesg {
@@ -374,6 +441,16 @@ pub struct WaitDmesg {
     #[serde(default = "default_wait_ms", skip_serializing_if = "is_wait_ms")]
     #[schemars(!skip_serializing_if)]
     pub timeout_ms: u64,
+}
+
+impl WaitDmesg {
+    /// A wait for `pattern` with the default timeout.
+    pub fn new(pattern: Pattern) -> Self {
+        Self {
+            pattern,
+            timeout_ms: default_wait_ms(),
+        }
+    }
 }
 
 fn default_wait_ms() -> u64 {
@@ -556,6 +633,11 @@ impl Errno {
     /// The name specs write for `v` (`EINVAL`), or `errnoN` for a value with no name.
     pub fn name_of(v: i32) -> String {
         ksock_proto::errno::name(v)
+    }
+
+    /// The errno a spec names `n` (`EINVAL`), if it is one.
+    pub fn by_name(n: &str) -> Option<Errno> {
+        ksock_proto::errno::by_name(n).map(Errno)
     }
 }
 

@@ -86,3 +86,29 @@ fn messages_are_written_the_shortest_way_that_reads_back_the_same_bytes() {
     );
     assert_eq!(read(&yaml), spec);
 }
+
+#[test]
+fn constructors_give_what_the_reader_gives_for_the_fields_left_out() {
+    use ksock_spec::{Client, Load, Pattern, Server, Sockopt, Step, WaitDmesg};
+    let spec = read(
+        "steps:\n\
+         \x20 - server: {name: s, port: 2}\n\
+         \x20 - load: {module: ksock_hello}\n\
+         \x20 - wait_dmesg: {pattern: hi}\n\
+         \x20 - client: {port: 2}\n\
+         \x20 - join: s\n\
+         \x20 - sockopt: {optname: 7, get_len: 1}\n",
+    );
+    let want = [
+        Step::Server(Server::new("s", 2)),
+        Step::Load(Load::new("ksock_hello")),
+        Step::WaitDmesg(WaitDmesg::new(Pattern::new("hi").unwrap())),
+        Step::Client(Client::new(2)),
+        Step::Join("s".into()),
+        Step::Sockopt(Sockopt {
+            get_len: Some(1),
+            ..Sockopt::new(7)
+        }),
+    ];
+    assert_eq!(spec.steps, want);
+}
