@@ -16,7 +16,10 @@ use ksock_ops::model::{self, Expected, SockoptModel};
 use ksock_ops::msg::{MsgOp, MsgTarget};
 use ksock_ops::{Op, Param, Place, Target};
 use ksock_proto::{FindingMeta, Language, FINDING_META};
-use ksock_spec::Spec;
+use ksock_spec::{
+    Buffer, Client, Errno, Expect, FoundWith, Load, Message, ParamValue, Pattern, Server, Sockopt,
+    Spec, Step as SpecStep, WaitDmesg,
+};
 use ksock_vm::kernel::Flavour;
 use ksock_vm::Cache;
 
@@ -91,139 +94,143 @@ pub fn default_spec_path(specs_dir: &Path, f: &Finding) -> PathBuf {
         .join(format!("{}.yaml", ksock_proto::slug(&f.meta.title)))
 }
 
-/// `seed_bugs=1 port=9100` → `{seed_bugs: 1, port: 9100}` in YAML flow style.
-fn params_yaml(params: &str) -> String {
-    let items: Vec<String> = params
+/// `seed_bugs=1 port=9100` → `{seed_bugs: 1, port: 9100}`: integers where they parse.
+fn param_values(params: &str) -> BTreeMap<String, ParamValue> {
+    params
         .split_whitespace()
         .filter_map(|w| w.split_once('='))
-        .map(|(k, v)| match v.parse::<i64>() {
-            Ok(n) => format!("{k}: {n}"),
-            Err(_) => format!("{k}: {}", quote(v)),
+        .map(|(k, v)| {
+            let v = v
+                .parse::<i64>()
+                .map_or_else(|_| ParamValue::Str(v.to_string()), ParamValue::Int);
+            (k.to_string(), v)
         })
-        .collect();
-    format!("{{{}}}", items.join(", "))
-}
-
-/// A YAML single-quoted scalar.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `key: 'text'` for printable ASCII, else `hex_key: 'hex'`.
-fn bytes_field(key: &str, hex_key: &str, b: &[u8]) -> String {
-    if !b.is_empty() && b.iter().all(|c| (0x20..0x7f).contains(c)) {
-        format!("{key}: {}", quote(&String::from_utf8_lossy(b)))
-    } else {
-        format!("{hex_key}: '{}'", hex(b))
+/// Bytes as a sockopt step states them: printable ASCII as text, else in hex.
+enum Value {
+    Text(String),
+    Hex(String),
+}
+
+impl Value {
+    fn of(b: &[u8]) -> Self {
+        if !b.is_empty() && b.iter().all(|c| (0x20..0x7f).contains(c)) {
+            Value::Text(String::from_utf8_lossy(b).into_owned())
+        } else {
+            Value::Hex(hex(b))
+        }
     }
 }
 
-fn expect_fields(exp: &Expected) -> Vec<String> {
+fn errno(name: &str) -> Errno {
+    Errno::by_name(name).unwrap_or_else(|| panic!("{name} is an errno"))
+}
+
+/// What a correct module answers, as the call's expectation.
+fn expect(s: &mut Sockopt, exp: &Expected) {
     match exp {
-        Expected::Ok(None) => vec![],
-        Expected::Ok(Some(v)) => vec![bytes_field("expect_value", "expect_hex", v)],
-        Expected::Err([e]) => vec![format!("expect_error: {}", ksock_spec::Errno::name_of(*e))],
-        Expected::Err(es) => vec![format!(
-            "expect_error_any: [{}]",
-            es.iter()
-                .map(|e| ksock_spec::Errno::name_of(*e))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )],
+        Expected::Ok(None) => {}
+        Expected::Ok(Some(v)) => match Value::of(v) {
+            Value::Text(t) => s.expect_value = Some(t),
+            Value::Hex(h) => s.expect_hex = Some(h),
+        },
+        Expected::Err([e]) => s.expect_error = Some(Errno(*e)),
+        Expected::Err(es) => s.expect_error_any = es.iter().map(|e| Errno(*e)).collect(),
     }
 }
 
-fn buffer_field(p: Place) -> Option<String> {
-    let name = match p {
-        Place::Guarded => return None,
-        Place::Canary => "canary",
-        Place::Null => "'null'",
-        Place::Unmapped => "unmapped",
-        Place::ReadOnly => "read_only",
-    };
-    Some(format!("buffer: {name}"))
+fn buffer(p: Place) -> Buffer {
+    match p {
+        Place::Guarded => Buffer::Guarded,
+        Place::Canary => Buffer::Canary,
+        Place::Null => Buffer::Null,
+        Place::Unmapped => Buffer::Unmapped,
+        Place::ReadOnly => Buffer::ReadOnly,
+    }
+}
+
+/// A set of `fill` at length `len`: the value itself where it fits the module, else the
+/// fuzzer's buffer (the pattern repeated to the stated length).
+fn set_step(opt: i32, len: u64, fill: &[u8], t: &Target) -> Sockopt {
+    let mut s = Sockopt::new(opt);
+    if len <= t.capacity as u64 {
+        match Value::of(&model::filled(fill, len as usize)) {
+            Value::Text(v) => s.set = Some(v),
+            Value::Hex(h) => s.set_hex = Some(h),
+        }
+    } else {
+        s.set_hex = Some(hex(fill));
+        s.optlen = Some(len as usize);
+        s.repeat = true;
+    }
+    s
 }
 
 /// The spec steps of one op, given the served range before it, whether the module was
 /// loaded, and what a correct module does.
-fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, exp: &Expected) -> Vec<String> {
-    let flow = |fields: Vec<String>| format!("sockopt: {{{}}}", fields.join(", "));
+fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, exp: &Expected) -> Vec<SpecStep> {
+    let call = |mut s: Sockopt, place: &Place| {
+        s.buffer = buffer(*place);
+        expect(&mut s, exp);
+        vec![SpecStep::Sockopt(s)]
+    };
     match op {
         Op::Set {
             opt,
             len,
             fill,
             place,
-        } => {
-            let n = model::set_len(*len, t);
-            let mut f = vec![format!("optname: {}", opt.resolve(t))];
-            if n <= t.capacity as u64 {
-                f.push(bytes_field(
-                    "set",
-                    "set_hex",
-                    &model::filled(fill, n as usize),
-                ));
-            } else {
-                // The fuzzer's buffer: the pattern repeated to the stated length.
-                f.extend([
-                    format!("set_hex: '{}'", hex(fill)),
-                    format!("optlen: {n}"),
-                    "repeat: true".into(),
-                ]);
-            }
-            f.extend(buffer_field(*place));
-            f.extend(expect_fields(exp));
-            vec![flow(f)]
-        }
-        Op::Get { opt, len, place } => {
-            let mut f = vec![
-                format!("optname: {}", opt.resolve(t)),
-                format!("get_len: {}", len.resolve(t)),
-            ];
-            f.extend(buffer_field(*place));
-            f.extend(expect_fields(exp));
-            vec![flow(f)]
-        }
+        } => call(
+            set_step(opt.resolve(t), model::set_len(*len, t), fill, t),
+            place,
+        ),
+        Op::Get { opt, len, place } => call(
+            Sockopt {
+                get_len: Some(len.resolve(t)),
+                ..Sockopt::new(opt.resolve(t))
+            },
+            place,
+        ),
         Op::Reload(r) => {
             let mut steps = Vec::new();
             if loaded {
-                steps.push(format!("unload: {module}"));
+                steps.push(SpecStep::Unload(module.to_string()));
             }
             // 0 stands for "the mask it was found with": the spec leaves it to found_with.
             let (min, max, bugs) = r.resolve(0);
-            let mut params = vec![format!("optmin: {min}"), format!("optmax: {max}")];
+            let mut load = Load::new(module);
+            load.params.insert("optmin".into(), ParamValue::Int(min));
+            load.params.insert("optmax".into(), ParamValue::Int(max));
             if matches!(r.seed_bugs, Param::Below(_) | Param::Above(_)) {
-                params.push(format!("seed_bugs: {bugs}"));
+                load.params
+                    .insert("seed_bugs".into(), ParamValue::Int(bugs));
             }
-            let mut load = format!(
-                "load: {{module: {module}, params: {{{}}}",
-                params.join(", ")
-            );
             if let Expected::Err(_) = exp {
-                load.push_str(", expect_error: EINVAL");
+                load.expect_error = Some(errno("EINVAL"));
             }
-            load.push('}');
-            steps.push(load);
+            steps.push(SpecStep::Load(load));
             steps
         }
     }
 }
 
 /// The steps of a sockopt sequence, from loading the module to unloading it.
-fn sockopt_steps(m: &FindingMeta, ops: &[Op]) -> Vec<String> {
+fn sockopt_steps(m: &FindingMeta, ops: &[Op]) -> Vec<SpecStep> {
     let mut model = SockoptModel::new(m.target, 0);
-    let mut steps = vec![format!("load: {{module: {}}}", m.module)];
+    let mut steps = vec![SpecStep::Load(Load::new(&m.module))];
     for op in ops {
         let (t, loaded) = (model.target, model.loaded);
         let exp = model.step(op);
         steps.extend(op_steps(op, &t, &m.module, loaded, &exp));
     }
     if model.loaded {
-        steps.push(format!("unload: {}", m.module));
+        steps.push(SpecStep::Unload(m.module.clone()));
     }
     steps
 }
@@ -273,41 +280,38 @@ fn connections(ops: &[MsgOp], t: &MsgTarget) -> Result<Vec<Conn>> {
     Ok(done)
 }
 
-fn message_yaml(m: &[u8]) -> String {
-    match m {
-        [] => "''".into(),
-        [first, ..] if m.iter().all(|b| b == first) && m.len() > 1 => {
-            format!("{{hex: '{first:02x}', times: {}}}", m.len())
-        }
-        _ if m.iter().all(|c| (0x20..0x7f).contains(c)) => quote(&String::from_utf8_lossy(m)),
-        _ => format!("{{hex: '{}'}}", hex(m)),
-    }
-}
-
-/// The steps of a message sequence against a server module, and its log expectation.
-fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String>> {
-    let params = params_yaml(&split_params(&m.params).1);
+/// The steps of a message sequence against a server module.
+fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<SpecStep>> {
     let echo = m.params.split_whitespace().any(|w| w == "echo=1");
+    let listening = format!("{}: listening ", regex::escape(&m.module));
     let mut steps = vec![
-        format!("load: {{module: {}, params: {params}}}", m.module),
-        format!("wait_dmesg: {{pattern: '{}: listening '}}", m.module),
+        SpecStep::Load(Load {
+            params: param_values(&split_params(&m.params).1),
+            ..Load::new(&m.module)
+        }),
+        SpecStep::WaitDmesg(WaitDmesg::new(
+            Pattern::new(&listening).with_context(|| format!("pattern {listening:?}"))?,
+        )),
     ];
     for c in connections(ops, t)? {
-        let msgs: Vec<String> = c.messages.iter().map(|b| message_yaml(b)).collect();
-        let mut f = vec![
-            format!("port: {}", t.port),
-            format!("messages: [{}]", msgs.join(", ")),
-        ];
-        if echo {
-            f.push("expect_echo: true".into());
-        }
-        if c.abort {
-            f.push("abort: true".into());
-        }
-        steps.push(format!("client: {{{}}}", f.join(", ")));
+        steps.push(SpecStep::Client(Client {
+            messages: c.messages.into_iter().map(Message).collect(),
+            expect_echo: echo,
+            abort: c.abort,
+            ..Client::new(t.port)
+        }));
     }
-    steps.push(format!("unload: {}", m.module));
+    steps.push(SpecStep::Unload(m.module.clone()));
     Ok(steps)
+}
+
+/// The log expectation of a message sequence: the server logs no more data than it got.
+fn msg_expect(m: &FindingMeta) -> Result<Expect> {
+    let re = format!("{}{}", regex::escape(&m.module), ksock_ops::msg::RECV_LOG);
+    Ok(Expect {
+        log_lengths: vec![Pattern::new(&re).with_context(|| format!("pattern {re:?}"))?],
+        ..Expect::default()
+    })
 }
 
 /// The steps of a client sequence: each load as the module's contract has it. A load to
@@ -315,7 +319,7 @@ fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<String
 /// times; an out-of-range load must fail with EINVAL. The fuzzer's reads, answers and
 /// resets are not steps: the peer reads everything, and what it must receive is fixed by
 /// the parameters.
-fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<String> {
+fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<SpecStep> {
     let seed_bugs = ksock_proto::seed_bugs_in(&m.params);
     let mut steps = Vec::new();
     let loads = ops.iter().filter_map(|op| match op {
@@ -324,34 +328,40 @@ fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<Stri
     });
     for (n, l) in loads.enumerate() {
         let (port, count, size, bugs) = l.resolve(t, seed_bugs);
-        let mut p = vec![
-            format!("port: {port}"),
-            format!("count: {count}"),
-            format!("size: {size}"),
-            format!("message: {}", quote(&String::from_utf8_lossy(&l.message()))),
-        ];
-        if bugs != seed_bugs {
-            p.push(format!("seed_bugs: {bugs}"));
+        let mut load = Load::new(&m.module);
+        let message = String::from_utf8_lossy(&l.message()).into_owned();
+        for (k, v) in [
+            ("port", ParamValue::Int(port)),
+            ("count", ParamValue::Int(count)),
+            ("size", ParamValue::Int(size)),
+            ("message", ParamValue::Str(message)),
+        ] {
+            load.params.insert(k.into(), v);
         }
-        let load = format!("module: {}, params: {{{}}}", m.module, p.join(", "));
+        if bugs != seed_bugs {
+            load.params
+                .insert("seed_bugs".into(), ParamValue::Int(bugs));
+        }
         if !l.valid(t, seed_bugs) {
-            steps.push(format!("load: {{{load}, expect_error: EINVAL}}"));
+            load.expect_error = Some(errno("EINVAL"));
+            steps.push(SpecStep::Load(load));
             continue;
         }
         let peer = format!("peer{}", n + 1);
         let ours = l.port == Port::Listener;
         if ours {
+            // The fuzzer's own port: `port` is `t.port`.
             let whole = l.payload(t, seed_bugs).repeat(count as usize);
-            steps.push(format!(
-                "server: {{name: {peer}, port: {port}, accept: 1, expect_received: [{}]}}",
-                quote(&String::from_utf8_lossy(&whole))
-            ));
+            steps.push(SpecStep::Server(Server {
+                expect_received: Some(vec![String::from_utf8_lossy(&whole).into_owned()]),
+                ..Server::new(&peer, t.port)
+            }));
         }
-        steps.push(format!("load: {{{load}}}"));
+        steps.push(SpecStep::Load(load));
         if ours {
-            steps.push(format!("join: {peer}"));
+            steps.push(SpecStep::Join(peer));
         }
-        steps.push(format!("unload: {}", m.module));
+        steps.push(SpecStep::Unload(m.module.clone()));
     }
     steps
 }
@@ -406,55 +416,50 @@ fn unmix(f: &Finding) -> Result<Finding> {
     Ok(out)
 }
 
-/// The regression spec of a finding, as YAML.
-pub fn regression_yaml(f: &Finding) -> Result<String> {
+/// The regression spec of a finding: the steps a correct module passes, and `found_with`.
+pub fn regression_spec(f: &Finding) -> Result<Spec> {
     let f = &unmix(f)?;
     let m = &f.meta;
     let (steps, expect) = match (&f.ops, &m.server) {
-        (Ops::Sockopt(ops), _) => (sockopt_steps(m, ops), None),
-        (Ops::Msg(ops), Some(t)) => (
-            msg_steps(m, t, ops)?,
-            Some(format!(
-                "  log_lengths: [{}]",
-                quote(&format!("{}{}", m.module, ksock_ops::msg::RECV_LOG))
-            )),
-        ),
+        (Ops::Sockopt(ops), _) => (sockopt_steps(m, ops), Expect::default()),
+        (Ops::Msg(ops), Some(t)) => (msg_steps(m, t, ops)?, msg_expect(m)?),
         (Ops::Msg(_), None) => bail!("a message sequence without its server target"),
         (Ops::Mixed(_), _) => unreachable!("unmixed above"),
         (Ops::Client(ops), _) => match &m.client {
-            Some(t) => (client_steps(m, t, ops), None),
+            Some(t) => (client_steps(m, t, ops), Expect::default()),
             None => bail!("a client sequence without its client target"),
         },
     };
-    let mut y = String::new();
-    let _ = writeln!(
-        y,
-        "# Written by `cargo xtask repro` from {}; edit freely.",
-        f.dir.display()
-    );
-    let _ = writeln!(y, "description: >");
     let text = format!(
         "Regression for \"{}\", found by fuzzing {} ({}) on {}: the {} oracle fired ({}). \
          The steps state what a correct module does, so this spec passes in the normal \
          suite and fails while the bug is there; `cargo xtask repro` runs it as found.",
         m.title, m.module, m.params, m.kernel, m.oracle, m.detail
     );
-    for line in wrap(&text, 88) {
-        let _ = writeln!(y, "  {line}");
-    }
-    let _ = writeln!(y, "found_with:");
-    let _ = writeln!(y, "  module: {}", m.module);
-    let _ = writeln!(y, "  params: {}", params_yaml(&split_params(&m.params).0));
-    let _ = writeln!(y, "  title: {}", quote(&m.title));
-    let _ = writeln!(y, "  kernel: {}", quote(&m.kernel));
-    let _ = writeln!(y, "steps:");
-    for s in steps {
-        let _ = writeln!(y, "  - {s}");
-    }
-    if let Some(e) = expect {
-        let _ = writeln!(y, "expect:\n{e}");
-    }
-    Ok(y)
+    Ok(Spec {
+        name: ksock_proto::slug(&m.title),
+        description: wrap(&text, 88).join("\n") + "\n",
+        kernels: None,
+        found_with: Some(FoundWith {
+            module: m.module.clone(),
+            params: param_values(&split_params(&m.params).0),
+            title: m.title.clone(),
+            kernel: m.kernel.clone(),
+        }),
+        steps,
+        expect,
+    })
+}
+
+/// The regression spec of a finding, as YAML, under a comment that says where it came
+/// from.
+pub fn regression_yaml(f: &Finding) -> Result<String> {
+    let spec = regression_spec(f)?;
+    Ok(format!(
+        "# Written by `cargo xtask repro` from {}; edit freely.\n{}",
+        f.dir.display(),
+        ksock_spec::to_yaml(&spec)
+    ))
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -718,12 +723,22 @@ mod tests {
         let yaml = regression_yaml(&f).unwrap();
         let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_client".into()])
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-        assert!(yaml.contains("port: 65536"), "{yaml}");
-        assert!(yaml.contains("expect_error: EINVAL"), "{yaml}");
         assert!(
-            yaml.contains("accept: 1, expect_received: ['msg-msg-']"),
+            yaml.contains("      port: 65536\n      size: 0\n    expect_error: EINVAL\n"),
             "{yaml}"
         );
+        assert!(
+            yaml.contains("    port: 9200\n    expect_received:\n    - msg-msg-\n"),
+            "{yaml}"
+        );
+        // One connection accepted (the default, so not written).
+        match &spec.steps[1] {
+            Step::Server(s) => assert_eq!(
+                (s.accept, s.expect_received.as_deref()),
+                (1, Some(&["msg-msg-".to_string()][..]))
+            ),
+            _ => panic!("not a server: {yaml}"),
+        }
         assert_eq!(
             spec.steps.len(),
             5,
@@ -765,18 +780,27 @@ mod tests {
         ]);
         let yaml = regression_yaml(&f).unwrap();
         let spec = parse(&yaml);
-        assert!(yaml.contains("set: 'ab'"), "{yaml}");
+        assert!(yaml.contains("    set: ab\n"), "{yaml}");
         assert!(
-            yaml.contains("get_len: 1, buffer: canary, expect_value: 'a'"),
+            yaml.contains("    get_len: 1\n    buffer: canary\n    expect_value: a\n"),
             "{yaml}"
         );
         assert!(
             yaml.contains(
-                "set_hex: '0001', optlen: 4096, repeat: true, buffer: 'null', expect_error: EINVAL"
+                "    set_hex: '0001'\n    optlen: 4096\n    repeat: true\n    buffer: 'null'\n    expect_error: EINVAL\n"
             ),
             "{yaml}"
         );
         assert_eq!(spec.steps.len(), 5, "load, three calls, unload");
+        // The YAML says what the spec built from the finding says.
+        let built = regression_spec(&f).unwrap();
+        assert_eq!(
+            Spec {
+                name: spec.name.clone(),
+                ..built
+            },
+            spec
+        );
         // In the suite the module loads as it is; as found, with seed_bugs=1.
         let load = |s: &Spec| match &s.steps[0] {
             Step::Load(l) => l.params.get("seed_bugs").cloned(),
@@ -806,19 +830,21 @@ mod tests {
         let yaml = regression_yaml(&f).unwrap();
         let spec = parse(&yaml);
         assert!(
-            yaml.contains("load: {module: ksock_sockopt, params: {optmin: 63, optmax: 64}, expect_error: EINVAL}"),
+            yaml.contains("- load:\n    module: ksock_sockopt\n    params:\n      optmax: 64\n      optmin: 63\n    expect_error: EINVAL\n"),
             "{yaml}"
         );
         assert!(
-            yaml.contains("optname: 128, get_len: 64, expect_error: ENOPROTOOPT"),
+            yaml.contains("    optname: 128\n    get_len: 64\n    expect_error: ENOPROTOOPT\n"),
             "{yaml}"
         );
         assert!(
-            yaml.contains("params: {optmin: 256, optmax: 257}}"),
+            yaml.contains("- load:\n    module: ksock_sockopt\n    params:\n      optmax: 257\n      optmin: 256\n- "),
             "{yaml}"
         );
         assert!(
-            yaml.contains("optname: 256, get_len: 64, expect_value: 'a message from kernel'"),
+            yaml.contains(
+                "    optname: 256\n    get_len: 64\n    expect_value: a message from kernel\n"
+            ),
             "{yaml}"
         );
         // load, unload, refused load, get, load, get, unload
@@ -850,18 +876,27 @@ mod tests {
         let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_server".into()])
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         assert!(
-            yaml.contains("load: {module: ksock_server, params: {port: 9100, echo: 1}}"),
+            yaml.contains("- load:\n    module: ksock_server\n    params:\n      echo: 1\n      port: 9100\n- "),
             "{yaml}"
         );
         assert!(
-            yaml.contains("client: {port: 9100, messages: [{hex: '2b', times: 3583}], expect_echo: true, abort: true}"),
+            yaml.contains("- client:\n    port: 9100\n    messages:\n    - hex: 2b\n      times: 3583\n    expect_echo: true\n    abort: true\n"),
             "{yaml}"
         );
         assert!(
-            yaml.contains("client: {port: 9100, messages: ['hi'], expect_echo: true}"),
+            yaml.contains(
+                "- client:\n    port: 9100\n    messages:\n    - hi\n    expect_echo: true\n- "
+            ),
             "{yaml}"
         );
         assert_eq!(spec.steps.len(), 5, "load, wait, two clients, unload");
+        assert_eq!(
+            Spec {
+                name: spec.name.clone(),
+                ..regression_spec(&f).unwrap()
+            },
+            spec
+        );
         assert_eq!(spec.expect.log_lengths.len(), 1);
         let two = Ops::Msg(vec![MsgOp::Connect, MsgOp::Connect]);
         f.ops = two;
