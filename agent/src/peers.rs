@@ -81,83 +81,19 @@ fn io_errno(e: &std::io::Error) -> String {
 }
 
 pub fn run_client(c: &ClientSpec) -> PeerReport {
-    let stream = match TcpStream::connect_timeout(&c.addr, ms(c.timeout_ms)) {
+    let mut stream = match connect(c) {
         Ok(s) => s,
-        Err(e) => {
-            let got = e.raw_os_error();
-            return match (c.expect_errno, got) {
-                (Some(want), Some(g)) if want == g => PeerReport {
-                    ok: true,
-                    detail: format!("connect to {} failed as expected: {}", c.addr, io_errno(&e)),
-                    received: vec![],
-                },
-                _ => PeerReport {
-                    ok: false,
-                    detail: format!("connect to {}: {}", c.addr, io_errno(&e)),
-                    received: vec![],
-                },
-            };
-        }
+        Err(report) => return report,
     };
-    if let Some(want) = c.expect_errno {
-        return PeerReport {
-            ok: false,
-            detail: format!(
-                "connected to {}, but the spec expected {}",
-                c.addr,
-                errno_name(want)
-            ),
-            received: vec![],
-        };
-    }
-    let mut stream = stream;
     let _ = stream.set_read_timeout(Some(ms(c.timeout_ms)));
     let _ = stream.set_write_timeout(Some(ms(c.timeout_ms)));
-    let mut echoed = Vec::new();
-    for m in &c.messages {
-        let shown = short(m);
-        if let Err(e) = stream.write_all(m) {
-            return PeerReport {
-                ok: false,
-                detail: format!("send {shown}: {}", io_errno(&e)),
-                received: echoed,
-            };
-        }
-        if c.expect_echo {
-            let mut buf = vec![0u8; m.len()];
-            if let Err(e) = stream.read_exact(&mut buf) {
-                return PeerReport {
-                    ok: false,
-                    detail: format!("waiting for the echo of {shown}: {}", io_errno(&e)),
-                    received: echoed,
-                };
-            }
-            if buf != *m {
-                return PeerReport {
-                    ok: false,
-                    detail: format!("echo mismatch: sent {shown}, got {}", short(&buf)),
-                    received: echoed,
-                };
-            }
-            echoed.push(String::from_utf8_lossy(&buf).to_string());
-        }
-    }
+    let echoed = match send_messages(c, &mut stream) {
+        Ok(echoed) => echoed,
+        Err(report) => return report,
+    };
     std::thread::sleep(Duration::from_millis(c.hold_ms));
     if c.abort {
-        let l = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                &l as *const libc::linger as *const libc::c_void,
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
+        reset_on_close(&stream);
     }
     drop(stream);
     PeerReport {
@@ -169,6 +105,92 @@ pub fn run_client(c: &ClientSpec) -> PeerReport {
             if c.abort { ", aborted" } else { ", closed" }
         ),
         received: echoed,
+    }
+}
+
+/// The client's connection, or its report when connecting ends it: failed as the spec
+/// expected (ok), failed otherwise, or succeeded where the spec expected an error.
+fn connect(c: &ClientSpec) -> Result<TcpStream, PeerReport> {
+    let report = |ok, detail| PeerReport {
+        ok,
+        detail,
+        received: vec![],
+    };
+    let stream = match TcpStream::connect_timeout(&c.addr, ms(c.timeout_ms)) {
+        Ok(s) => s,
+        Err(e) => {
+            let got = e.raw_os_error();
+            return Err(match (c.expect_errno, got) {
+                (Some(want), Some(g)) if want == g => report(
+                    true,
+                    format!("connect to {} failed as expected: {}", c.addr, io_errno(&e)),
+                ),
+                _ => report(false, format!("connect to {}: {}", c.addr, io_errno(&e))),
+            });
+        }
+    };
+    if let Some(want) = c.expect_errno {
+        return Err(report(
+            false,
+            format!(
+                "connected to {}, but the spec expected {}",
+                c.addr,
+                errno_name(want)
+            ),
+        ));
+    }
+    Ok(stream)
+}
+
+/// Sends each message, reading its echo back when the spec expects one: the echoes, or
+/// the report of the first failure.
+fn send_messages(c: &ClientSpec, stream: &mut TcpStream) -> Result<Vec<String>, PeerReport> {
+    let mut echoed = Vec::new();
+    for m in &c.messages {
+        let shown = short(m);
+        let fail = |detail, echoed| PeerReport {
+            ok: false,
+            detail,
+            received: echoed,
+        };
+        if let Err(e) = stream.write_all(m) {
+            return Err(fail(format!("send {shown}: {}", io_errno(&e)), echoed));
+        }
+        if c.expect_echo {
+            let mut buf = vec![0u8; m.len()];
+            if let Err(e) = stream.read_exact(&mut buf) {
+                return Err(fail(
+                    format!("waiting for the echo of {shown}: {}", io_errno(&e)),
+                    echoed,
+                ));
+            }
+            if buf != *m {
+                return Err(fail(
+                    format!("echo mismatch: sent {shown}, got {}", short(&buf)),
+                    echoed,
+                ));
+            }
+            echoed.push(String::from_utf8_lossy(&buf).to_string());
+        }
+    }
+    Ok(echoed)
+}
+
+/// Makes closing `stream` send a reset instead of a FIN (SO_LINGER with a zero timeout).
+fn reset_on_close(stream: &TcpStream) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
     }
 }
 
@@ -283,105 +305,145 @@ fn placed<'a>(
 
 fn sockopt_on(fd: libc::c_int, o: &SockoptSpec) -> PeerReport {
     let mut steps = Vec::new();
-    let expect = |rc: libc::c_int, what: &str, steps: &mut Vec<String>| -> Result<(), String> {
-        let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-        match (errno, &o.outcome) {
-            (None, Outcome::Success | Outcome::AnyBut(_)) => {
-                steps.push(format!("{what}: ok"));
-                Ok(())
-            }
-            (Some(e), Outcome::Error(want)) if want.contains(&e) => {
-                steps.push(format!("{what}: {} as expected", errno_name(e)));
-                Err(String::new())
-            }
-            (Some(e), Outcome::AnyBut(not)) if !not.contains(&e) => {
-                steps.push(format!("{what}: {} (allowed)", errno_name(e)));
-                Err(String::new())
-            }
-            (Some(e), _) => Err(format!("{what}: {} ({e})", errno_name(e))),
-            (None, Outcome::Error(want)) => Err(format!(
-                "{what} succeeded, but the spec expected {}",
-                want.iter()
-                    .map(|e| errno_name(*e))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )),
-        }
-    };
     if let Some(value) = &o.set {
-        let len = o.optlen.unwrap_or(value.len());
-        let data = match o.optlen {
-            Some(n) if o.repeat => repeated(value, n),
-            _ => value.clone(),
-        };
-        let mut arena = match Arena::new(data.len() + CANARY_LEN) {
-            Ok(a) => a,
-            Err(e) => return done(false, vec![format!("mmap: {e}")]),
-        };
-        let (mut buf, ptr) = placed(&mut arena, &data, o.place);
-        // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
-        let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
-        let outcome = expect(
-            rc,
-            &format!("setsockopt({}, {len} bytes)", o.optname),
-            &mut steps,
-        );
-        if !buf.canary_intact() {
-            steps.push("the bytes after the buffer were overwritten".into());
-            return done(false, steps);
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(e) if e.is_empty() => return done(true, steps),
-            Err(e) => return done(false, vec![e]),
+        if let Some(report) = set_on(fd, o, value, &mut steps) {
+            return report;
         }
     }
     if let Some(stated) = o.get_len {
-        let n = (stated.max(0) as usize).min(MAX_REPEAT);
-        let mut arena = match Arena::new(n + CANARY_LEN) {
-            Ok(a) => a,
-            Err(e) => return done(false, vec![format!("mmap: {e}")]),
-        };
-        let (mut buf, ptr) = placed(&mut arena, &vec![0; n], o.place);
-        let mut len = stated as libc::socklen_t;
-        // SAFETY: as above; `len` is a valid socklen_t we own.
-        let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
-        let outcome = expect(
-            rc,
-            &format!("getsockopt({}, {stated}-byte buffer)", o.optname),
-            &mut steps,
-        );
-        if !buf.canary_intact() {
-            steps.push("the bytes after the buffer were overwritten".into());
-            return done(false, steps);
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(e) if e.is_empty() => return done(true, steps),
-            Err(e) => return done(false, vec![e]),
-        }
-        if len as usize > n {
-            steps.push(format!(
-                "getsockopt returned optlen {len}, larger than the {n} given"
-            ));
-            return done(false, steps);
-        }
-        let got = &buf.as_mut_slice()[..(len as usize).min(n)];
-        steps.push(format!(
-            "returned len={len} value={:?}",
-            String::from_utf8_lossy(got)
-        ));
-        if let Some(want) = &o.expect_value {
-            if got != &want[..] {
-                steps.push(format!(
-                    "expected value {:?}",
-                    String::from_utf8_lossy(want)
-                ));
-                return done(false, steps);
-            }
+        if let Some(report) = get_on(fd, o, stated, &mut steps) {
+            return report;
         }
     }
     done(true, steps)
+}
+
+/// A call's return code against the spec's outcome. `Ok`: it succeeded as allowed, go
+/// on; `Err("")`: it failed as expected, which ends the step well; `Err(why)`: it did not.
+fn judge(
+    rc: libc::c_int,
+    what: &str,
+    o: &SockoptSpec,
+    steps: &mut Vec<String>,
+) -> Result<(), String> {
+    let errno = (rc < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    match (errno, &o.outcome) {
+        (None, Outcome::Success | Outcome::AnyBut(_)) => {
+            steps.push(format!("{what}: ok"));
+            Ok(())
+        }
+        (Some(e), Outcome::Error(want)) if want.contains(&e) => {
+            steps.push(format!("{what}: {} as expected", errno_name(e)));
+            Err(String::new())
+        }
+        (Some(e), Outcome::AnyBut(not)) if !not.contains(&e) => {
+            steps.push(format!("{what}: {} (allowed)", errno_name(e)));
+            Err(String::new())
+        }
+        (Some(e), _) => Err(format!("{what}: {} ({e})", errno_name(e))),
+        (None, Outcome::Error(want)) => Err(format!(
+            "{what} succeeded, but the spec expected {}",
+            want.iter()
+                .map(|e| errno_name(*e))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
+}
+
+/// After a call: the step's report if it ends here (the canary overwritten, or the call
+/// failed, as expected or not), `None` to go on.
+fn after_call(
+    outcome: Result<(), String>,
+    canary_intact: bool,
+    steps: &mut Vec<String>,
+) -> Option<PeerReport> {
+    if !canary_intact {
+        steps.push("the bytes after the buffer were overwritten".into());
+        return Some(done(false, std::mem::take(steps)));
+    }
+    match outcome {
+        Ok(()) => None,
+        Err(e) if e.is_empty() => Some(done(true, std::mem::take(steps))),
+        Err(e) => Some(done(false, vec![e])),
+    }
+}
+
+/// The setsockopt of a step; `Some` when it ends the step.
+fn set_on(
+    fd: libc::c_int,
+    o: &SockoptSpec,
+    value: &[u8],
+    steps: &mut Vec<String>,
+) -> Option<PeerReport> {
+    let len = o.optlen.unwrap_or(value.len());
+    let data = match o.optlen {
+        Some(n) if o.repeat => repeated(value, n),
+        _ => value.to_vec(),
+    };
+    let mut arena = match Arena::new(data.len() + CANARY_LEN) {
+        Ok(a) => a,
+        Err(e) => return Some(done(false, vec![format!("mmap: {e}")])),
+    };
+    let (mut buf, ptr) = placed(&mut arena, &data, o.place);
+    // SAFETY: the kernel validates the user pointer; a bad one is the point of some specs.
+    let rc = unsafe { libc::setsockopt(fd, o.level, o.optname, ptr, len as libc::socklen_t) };
+    let outcome = judge(
+        rc,
+        &format!("setsockopt({}, {len} bytes)", o.optname),
+        o,
+        steps,
+    );
+    after_call(outcome, buf.canary_intact(), steps)
+}
+
+/// The getsockopt of a step, with its returned length and value checked; `Some` when it
+/// ends the step.
+fn get_on(
+    fd: libc::c_int,
+    o: &SockoptSpec,
+    stated: i64,
+    steps: &mut Vec<String>,
+) -> Option<PeerReport> {
+    let n = (stated.max(0) as usize).min(MAX_REPEAT);
+    let mut arena = match Arena::new(n + CANARY_LEN) {
+        Ok(a) => a,
+        Err(e) => return Some(done(false, vec![format!("mmap: {e}")])),
+    };
+    let (mut buf, ptr) = placed(&mut arena, &vec![0; n], o.place);
+    let mut len = stated as libc::socklen_t;
+    // SAFETY: as above; `len` is a valid socklen_t we own.
+    let rc = unsafe { libc::getsockopt(fd, o.level, o.optname, ptr, &mut len) };
+    let outcome = judge(
+        rc,
+        &format!("getsockopt({}, {stated}-byte buffer)", o.optname),
+        o,
+        steps,
+    );
+    if let Some(report) = after_call(outcome, buf.canary_intact(), steps) {
+        return Some(report);
+    }
+    if len as usize > n {
+        steps.push(format!(
+            "getsockopt returned optlen {len}, larger than the {n} given"
+        ));
+        return Some(done(false, std::mem::take(steps)));
+    }
+    let got = &buf.as_mut_slice()[..(len as usize).min(n)];
+    steps.push(format!(
+        "returned len={len} value={:?}",
+        String::from_utf8_lossy(got)
+    ));
+    if let Some(want) = &o.expect_value {
+        if got != &want[..] {
+            steps.push(format!(
+                "expected value {:?}",
+                String::from_utf8_lossy(want)
+            ));
+            return Some(done(false, std::mem::take(steps)));
+        }
+    }
+    None
 }
 
 fn done(ok: bool, steps: Vec<String>) -> PeerReport {

@@ -134,59 +134,13 @@ fn run_action(
     peers: &mut Vec<(String, Background)>,
 ) -> (bool, String) {
     let r = match action {
-        Action::Client { spec, background } => match background {
-            None => {
-                let r = peers::run_client(spec);
-                (r.ok, r.detail)
-            }
-            Some(name) => {
-                let spec = spec.clone();
-                peers.push((
-                    name.clone(),
-                    Background {
-                        handle: std::thread::spawn(move || peers::run_client(&spec)),
-                        expect_received: None,
-                    },
-                ));
-                (true, "started".into())
-            }
-        },
+        Action::Client { spec, background } => client(spec, background.as_deref(), peers),
         Action::Server {
             name,
             spec,
             expect_received,
-        } => match peers::listen(spec.addr, spec.backlog) {
-            // Bound before the step returns: a module started by the next step can connect.
-            Ok(l) => {
-                let addr = spec.addr;
-                let spec = spec.clone();
-                peers.push((
-                    name.clone(),
-                    Background {
-                        handle: std::thread::spawn(move || peers::run_server(&spec, l)),
-                        expect_received: expect_received.clone(),
-                    },
-                ));
-                (true, format!("listening on {addr}"))
-            }
-            Err(e) => (false, format!("bind {}: {e}", spec.addr)),
-        },
-        Action::Join { name } => match peers.iter().position(|(n, _)| n == name) {
-            None => (false, format!("no background peer {name}")),
-            Some(i) => {
-                let (_, bg) = peers.remove(i);
-                match bg.handle.join() {
-                    Err(_) => (false, format!("peer {name} panicked")),
-                    Ok(r) if !r.ok => (false, r.detail),
-                    Ok(r) => match &bg.expect_received {
-                        Some(want) if *want != r.received => {
-                            (false, received_mismatch(&r.received, want))
-                        }
-                        _ => (true, format!("{}; received {:?}", r.detail, r.received)),
-                    },
-                }
-            }
-        },
+        } => start_server(name, spec, expect_received, peers),
+        Action::Join { name } => join_peer(name, peers),
         Action::Sockopt { spec } => {
             let r = peers::run_sockopt(spec);
             (r.ok, r.detail)
@@ -224,7 +178,17 @@ fn run_action(
             fuzz_step(campaign, *expect_finding, kmsg, dmesg)
         }
     };
-    // Whatever the action made the kernel log belongs to this spec.
+    with_its_log(action, r, kmsg, dmesg)
+}
+
+/// Whatever the action made the kernel log belongs to this spec (and explains a failed
+/// load).
+fn with_its_log(
+    action: &Action,
+    r: (bool, String),
+    kmsg: &mut Kmsg,
+    dmesg: &mut Vec<String>,
+) -> (bool, String) {
     let logged: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
     let r = match (action, r) {
         (Action::Load { module, .. }, (false, detail)) => {
@@ -234,6 +198,68 @@ fn run_action(
     };
     dmesg.extend(logged);
     r
+}
+
+/// A client step: run now, or in the background under `background` until a `join`.
+fn client(
+    spec: &peers::ClientSpec,
+    background: Option<&str>,
+    peers: &mut Vec<(String, Background)>,
+) -> (bool, String) {
+    let Some(name) = background else {
+        let r = peers::run_client(spec);
+        return (r.ok, r.detail);
+    };
+    let spec = spec.clone();
+    peers.push((
+        name.to_string(),
+        Background {
+            handle: std::thread::spawn(move || peers::run_client(&spec)),
+            expect_received: None,
+        },
+    ));
+    (true, "started".into())
+}
+
+/// A server step: bound before the step returns (a module started by the next step can
+/// connect), then accepting in the background until a `join`.
+fn start_server(
+    name: &str,
+    spec: &peers::ServerSpec,
+    expect_received: &Option<Vec<String>>,
+    peers: &mut Vec<(String, Background)>,
+) -> (bool, String) {
+    match peers::listen(spec.addr, spec.backlog) {
+        Ok(l) => {
+            let addr = spec.addr;
+            let spec = spec.clone();
+            peers.push((
+                name.to_string(),
+                Background {
+                    handle: std::thread::spawn(move || peers::run_server(&spec, l)),
+                    expect_received: expect_received.clone(),
+                },
+            ));
+            (true, format!("listening on {addr}"))
+        }
+        Err(e) => (false, format!("bind {}: {e}", spec.addr)),
+    }
+}
+
+/// Waits for the background peer `name` and checks its report and what it received.
+fn join_peer(name: &str, peers: &mut Vec<(String, Background)>) -> (bool, String) {
+    let Some(i) = peers.iter().position(|(n, _)| n == name) else {
+        return (false, format!("no background peer {name}"));
+    };
+    let (_, bg) = peers.remove(i);
+    match bg.handle.join() {
+        Err(_) => (false, format!("peer {name} panicked")),
+        Ok(r) if !r.ok => (false, r.detail),
+        Ok(r) => match &bg.expect_received {
+            Some(want) if *want != r.received => (false, received_mismatch(&r.received, want)),
+            _ => (true, format!("{}; received {:?}", r.detail, r.received)),
+        },
+    }
 }
 
 /// Runs a campaign and says what it found, with the shrunk sequence.

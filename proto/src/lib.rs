@@ -351,64 +351,19 @@ impl Action {
                 timeout_ms,
             } => format!("wait_dmesg /{pattern}/ within {timeout_ms} ms"),
             Action::Sleep { ms } => format!("sleep {ms} ms"),
-            Action::Client { spec, background } => format!(
-                "client to {} ({} message(s){}){}",
-                spec.addr,
-                spec.messages.len(),
-                if spec.expect_echo {
-                    ", expecting echoes"
-                } else {
-                    ""
-                },
-                background
-                    .as_ref()
-                    .map(|b| format!(" in background as {b}"))
-                    .unwrap_or_default()
-            ),
+            Action::Client { spec, background } => describe_client(spec, background.as_deref()),
             Action::Server { name, spec, .. } => {
                 format!("server {name} on {} accepting {}", spec.addr, spec.accept)
             }
             Action::Join { name } => format!("join {name}"),
-            Action::Sockopt { spec } => format!(
-                "sockopt level={} optname={}{}{}{}{}",
-                spec.level,
-                spec.optname,
-                spec.set
-                    .as_ref()
-                    .map(|v| format!(" set {:?}", String::from_utf8_lossy(v)))
-                    .unwrap_or_default(),
-                spec.get_len
-                    .map(|n| format!(" get {n} bytes"))
-                    .unwrap_or_default(),
-                match spec.place {
-                    ksock_ops::Place::Guarded => String::new(),
-                    p => format!(" buffer {p:?}"),
-                },
-                spec.outcome.describe()
-            ),
+            Action::Sockopt { spec } => describe_sockopt(spec),
             Action::Sockets {
                 port,
                 listening,
                 established,
                 none,
                 ..
-            } => {
-                let mut w = vec![format!("sockets on port {port}:")];
-                if let Some(l) = listening {
-                    w.push(if *l {
-                        "listening".into()
-                    } else {
-                        "not listening".into()
-                    });
-                }
-                if let Some(n) = established {
-                    w.push(format!("{n} established"));
-                }
-                if *none {
-                    w.push("none at all".into());
-                }
-                w.join(" ")
-            }
+            } => describe_sockets(*port, *listening, *established, *none),
             Action::Fuzz {
                 campaign: c,
                 expect_finding,
@@ -426,6 +381,65 @@ impl Action {
             ),
         }
     }
+}
+
+fn describe_client(spec: &peers::ClientSpec, background: Option<&str>) -> String {
+    format!(
+        "client to {} ({} message(s){}){}",
+        spec.addr,
+        spec.messages.len(),
+        if spec.expect_echo {
+            ", expecting echoes"
+        } else {
+            ""
+        },
+        background
+            .map(|b| format!(" in background as {b}"))
+            .unwrap_or_default()
+    )
+}
+
+fn describe_sockopt(spec: &peers::SockoptSpec) -> String {
+    format!(
+        "sockopt level={} optname={}{}{}{}{}",
+        spec.level,
+        spec.optname,
+        spec.set
+            .as_ref()
+            .map(|v| format!(" set {:?}", String::from_utf8_lossy(v)))
+            .unwrap_or_default(),
+        spec.get_len
+            .map(|n| format!(" get {n} bytes"))
+            .unwrap_or_default(),
+        match spec.place {
+            ksock_ops::Place::Guarded => String::new(),
+            p => format!(" buffer {p:?}"),
+        },
+        spec.outcome.describe()
+    )
+}
+
+fn describe_sockets(
+    port: u16,
+    listening: Option<bool>,
+    established: Option<usize>,
+    none: bool,
+) -> String {
+    let mut w = vec![format!("sockets on port {port}:")];
+    if let Some(l) = listening {
+        w.push(if l {
+            "listening".into()
+        } else {
+            "not listening".into()
+        });
+    }
+    if let Some(n) = established {
+        w.push(format!("{n} established"));
+    }
+    if none {
+        w.push("none at all".into());
+    }
+    w.join(" ")
 }
 
 /// What came of one action.
