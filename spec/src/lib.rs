@@ -6,8 +6,8 @@
 //! and impossible steps are errors with `file:line:col` and a hint. [`to_yaml`] writes one
 //! back, as minimal YAML that reads back equal (regression specs are written this way).
 //!
-//! YAML is read only in [`yaml`] (serde_yaml is deprecated upstream; keeping it behind one
-//! module makes it replaceable).
+//! YAML is read and written only in [`yaml`] (serde_yaml is deprecated upstream; keeping it
+//! behind one module makes it replaceable).
 
 mod model;
 mod validate;

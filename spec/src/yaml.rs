@@ -1,4 +1,4 @@
-//! The only place that touches serde_yaml.
+//! The only place that touches serde_yaml: reading specs strictly, and writing them.
 
 use std::path::Path;
 
