@@ -10,7 +10,8 @@ use crate::proto::Plan;
 
 const USAGE: &str = "usage: ksock-agent run --plan FILE --out DIR | ksock-agent serve --dir DIR | \
                      ksock-agent check-guest | \
-                     ksock-agent raw-loop --config FUZZ.json --corpus DIR --seconds N\n\
+                     ksock-agent raw-loop --config FUZZ.json --corpus DIR --seconds N | \
+                     KSOCK_FUZZ_CONFIG=FUZZ.json ksock-agent fuzz LIBFUZZER-FLAGS… CORPUS\n\
                      Runs inside guests booted by ksock; refuses to load modules anywhere else.";
 
 /// The agent's command line, without the program name (`ksock-agent`'s, or `ksock agent`'s).
@@ -24,6 +25,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         },
         Some("raw-loop") => raw_loop(&args),
+        Some("fuzz") => crate::libfuzzer::main(&args),
         Some("serve") => serve(&args),
         Some("run") => {
             let get = |flag: &str| {

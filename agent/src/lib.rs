@@ -15,6 +15,7 @@ pub mod fuzz;
 pub mod guard;
 pub mod guarded;
 pub mod kmsg;
+pub mod libfuzzer;
 pub mod modules;
 pub mod msgfuzz;
 pub mod net;

@@ -1,6 +1,6 @@
 //! The in-guest fuzzer's session: one module load, one socket, many inputs.
 //!
-//! libFuzzer (the `ksock-fuzzer` binary) calls [`Session::run`] with each input. The
+//! libFuzzer ([`crate::libfuzzer`]) calls [`Session::run`] with each input. The
 //! session writes the input where a kernel panic cannot lose it *before* running it
 //! ([`InputLog`]: the host's shared memory, else the console), restores the module's state
 //! (the target's `reset`) so an input means the same whenever it runs, executes the
@@ -92,32 +92,7 @@ impl Session {
         // SAFETY: klogctl(SYSLOG_ACTION_CONSOLE_LEVEL) takes no buffer.
         unsafe { libc::klogctl(8, std::ptr::null_mut(), 1) };
         let kmsg = Kmsg::open_at_end()?;
-        for m in [cfg.module.as_str(), "ksock_cov"] {
-            if modules::is_loaded(m) {
-                modules::unload(m).with_context(|| format!("unloading a leftover {m}"))?;
-            }
-        }
-        if let Some(rt) = &cfg.runtime {
-            modules::load(rt, &format!("words={TRACE_WORDS}"))
-                .context("loading the coverage runtime ksock_cov")?;
-        }
-        // A client module is loaded by each input (after the listener it connects to).
-        let listener = match &cfg.client {
-            Some(t) => Some(crate::clientfuzz::listen(t).context("listening for the client")?),
-            None => {
-                modules::load(&cfg.ko, &cfg.params)
-                    .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
-                None
-            }
-        };
-        for a in &cfg.also {
-            if modules::is_loaded(&a.name) {
-                modules::unload(&a.name)
-                    .with_context(|| format!("unloading a leftover {}", a.name))?;
-            }
-            modules::load(&a.ko, &a.params)
-                .with_context(|| format!("loading {} {}", a.name, a.params))?;
-        }
+        let listener = load_modules(&cfg)?;
         let names = module_names(&cfg);
         let sections = match listener {
             Some(_) => Sections::from_starts(Vec::new()),
@@ -676,6 +651,38 @@ impl Drop for Session {
         // SAFETY: closing the socket opened in `start`.
         unsafe { libc::close(self.fd) };
     }
+}
+
+/// Loads the coverage runtime, then the module under test (a client module is loaded by
+/// each input instead, after the listener it connects to, which this returns), then the
+/// modules beside it; leftovers of an earlier session are unloaded first.
+fn load_modules(cfg: &FuzzConfig) -> Result<Option<std::net::TcpListener>> {
+    for m in [cfg.module.as_str(), "ksock_cov"] {
+        if modules::is_loaded(m) {
+            modules::unload(m).with_context(|| format!("unloading a leftover {m}"))?;
+        }
+    }
+    if let Some(rt) = &cfg.runtime {
+        modules::load(rt, &format!("words={TRACE_WORDS}"))
+            .context("loading the coverage runtime ksock_cov")?;
+    }
+    // A client module is loaded by each input (after the listener it connects to).
+    let listener = match &cfg.client {
+        Some(t) => Some(crate::clientfuzz::listen(t).context("listening for the client")?),
+        None => {
+            modules::load(&cfg.ko, &cfg.params)
+                .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
+            None
+        }
+    };
+    for a in &cfg.also {
+        if modules::is_loaded(&a.name) {
+            modules::unload(&a.name).with_context(|| format!("unloading a leftover {}", a.name))?;
+        }
+        modules::load(&a.ko, &a.params)
+            .with_context(|| format!("loading {} {}", a.name, a.params))?;
+    }
+    Ok(listener)
 }
 
 /// A trace entry read before a reload: a point of the instance that ran it, or, for a load

@@ -1,7 +1,7 @@
 //! `fuzz`: the project's fuzz targets (`[[fuzz]]` in ksock.toml), each a coverage-guided
 //! campaign in a guest ([`ksock_harness::campaign`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -11,9 +11,9 @@ use ksock_harness::fuzz_table::FuzzTable;
 use crate::flags::FuzzArgs;
 use crate::Project;
 
-/// Runs each named target (every one when none is named) with the libFuzzer binary
-/// `fuzzer`; exit status 1 when any campaign has a finding.
-pub fn fuzz(project: &Project, a: &FuzzArgs, fuzzer: &Path) -> Result<ExitCode> {
+/// Runs each named target (every one when none is named); exit status 1 when any campaign
+/// has a finding. libFuzzer runs in the guest as the project's agent (`ksock agent fuzz`).
+pub fn fuzz(project: &Project, a: &FuzzArgs) -> Result<ExitCode> {
     let targets = selected(project, &a.names)?;
     crate::setup()?;
     let cache = ksock_vm::Cache::from_env()?;
@@ -33,7 +33,7 @@ pub fn fuzz(project: &Project, a: &FuzzArgs, fuzzer: &Path) -> Result<ExitCode> 
     }
     let mut found = false;
     for t in targets {
-        let opts = options(project, a, t, &kernel, fuzzer);
+        let opts = options(project, a, t, &kernel);
         let r =
             campaign::run(&cache, project, &opts).with_context(|| format!("fuzzing {}", t.name))?;
         if !a.merge.is_empty() {
@@ -74,13 +74,7 @@ fn selected<'a>(project: &'a Project, names: &[String]) -> Result<Vec<&'a FuzzTa
         .collect()
 }
 
-fn options(
-    project: &Project,
-    a: &FuzzArgs,
-    t: &FuzzTable,
-    kernel: &str,
-    fuzzer: &Path,
-) -> CampaignOptions {
+fn options(project: &Project, a: &FuzzArgs, t: &FuzzTable, kernel: &str) -> CampaignOptions {
     let merging = !a.merge.is_empty();
     CampaignOptions {
         flavour: a.flavour.get().or(project.config.flavour()),
@@ -98,12 +92,7 @@ fn options(
             .collect(),
         params: a.params.clone(),
         accel: a.accel.get(),
-        ..CampaignOptions::new(
-            t.clone(),
-            kernel,
-            fuzzer.to_path_buf(),
-            project.root.join("target/ksock/fuzz"),
-        )
+        ..CampaignOptions::new(t.clone(), kernel, project.root.join("target/ksock/fuzz"))
     }
 }
 

@@ -141,9 +141,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Diff(a) => ksock::run::diff(&project, a),
         Cmd::Watch(a) => ksock::watch::watch(&project, a),
         Cmd::Repro(a) => ksock::repro::repro(&project, a),
-        Cmd::Fuzz(a) => {
-            ksock::fuzz::fuzz(&project, &a, &ksock_harness::campaign::installed_fuzzer()?)
-        }
+        Cmd::Fuzz(a) => ksock::fuzz::fuzz(&project, &a),
         _ => unreachable!("handled above"),
     }
 }

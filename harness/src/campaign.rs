@@ -2,9 +2,9 @@
 //! of any target a project describes (`[[fuzz]]` tables, [`crate::fuzz_table`]).
 //!
 //! The host builds the coverage runtime (ksock_cov, [`crate::runtime`]) and the target's
-//! modules with trace-pc instrumentation, then boots the kernel with the libFuzzer binary
-//! (`ksock-fuzzer`, installed beside `ksock`) as the guest's command. The guest fuzzes persistently;
-//! the host follows its console for a live status, keeps the corpus between campaigns, and
+//! modules with trace-pc instrumentation, then boots the kernel with libFuzzer as the guest's
+//! command (linked into the agent: `ksock agent fuzz …`). The guest fuzzes persistently; the
+//! host follows its console for a live status, keeps the corpus between campaigns, and
 //! when the kernel panics, turns the input the guest wrote before running it into a finding
 //! and boots again until the time is spent. `--jobs N` runs N guests sharing one corpus
 //! (libFuzzer re-reads the corpus directory every second).
@@ -54,8 +54,6 @@ pub struct CampaignOptions {
     /// `name=value` words added to every module's parameters (`seed_bugs=1`).
     pub params: Vec<String>,
     pub accel: Option<Accel>,
-    /// The libFuzzer binary to run in the guest.
-    pub fuzzer: PathBuf,
     /// `target/ksock/fuzz`.
     pub out: PathBuf,
     pub memory: String,
@@ -72,7 +70,7 @@ pub struct CampaignOptions {
 impl CampaignOptions {
     /// One job for 60 s on `kernel`, no planted bugs, the default flavour and accelerator,
     /// a 2 GiB, 2-CPU guest.
-    pub fn new(target: FuzzTable, kernel: &str, fuzzer: PathBuf, out: PathBuf) -> Self {
+    pub fn new(target: FuzzTable, kernel: &str, out: PathBuf) -> Self {
         Self {
             target,
             kernel: kernel.to_string(),
@@ -81,7 +79,6 @@ impl CampaignOptions {
             jobs: 1,
             params: Vec::new(),
             accel: None,
-            fuzzer,
             out,
             memory: "2G".into(),
             cpus: 2,
@@ -390,44 +387,6 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
     }
 }
 
-/// Builds the guest-side libFuzzer binary from fuzz/ (its own workspace) with plain cargo
-/// and returns its path: coverage comes from the kernel module, so the binary needs no
-/// compiler instrumentation. (C++ for libFuzzer itself: the host's g++.)
-pub fn build_fuzzer(root: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let step = Progress::start("building the in-guest fuzzer (ksock-fuzzer, guest profile)");
-    let st = std::process::Command::new(&cargo)
-        .args(["build", "--quiet", "--profile", "guest", "-p", "ksock"])
-        .args(["--bin", FUZZER_BIN])
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
-        .status()
-        .context("running cargo build for the in-guest fuzzer")?;
-    anyhow::ensure!(st.success(), "building the in-guest fuzzer failed");
-    step.done("ok");
-    Ok(target_dir.join("guest").join(FUZZER_BIN))
-}
-
-/// The in-guest fuzzer's binary name (a `ksock` package binary, installed beside `ksock`).
-pub const FUZZER_BIN: &str = "ksock-fuzzer";
-
-/// The fuzzer installed beside the running program (`cargo install --path cli` installs
-/// both), for a project outside this repository.
-pub fn installed_fuzzer() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating this program")?;
-    let f = exe.with_file_name(FUZZER_BIN);
-    anyhow::ensure!(
-        f.is_file(),
-        "{} is missing: `cargo install --path cli` installs it beside {} (reinstall ksock)",
-        f.display(),
-        exe.display()
-    );
-    Ok(f)
-}
-
 /// Kernel log lines that are findings: the suite's splats, plus hung tasks.
 fn fuzz_splats() -> Vec<String> {
     let mut s: Vec<String> = boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect();
@@ -712,7 +671,8 @@ fn guest_command(
          -max_len={max_len} -len_control={len_control} -reduce_inputs={reduce} -artifact_prefix={dir}/ -print_final_stats=1; \
          s=$?; echo $s > {dir}/{EXIT_FILE}; echo {mark}-EXIT $s{raw}",
         cfg = cfg_file.display(),
-        fuzzer = shared.opts.fuzzer.display(),
+        // libFuzzer is linked into the agent (`ksock agent fuzz`).
+        fuzzer = shared.agent.command("fuzz"),
         dir = dir.display(),
         max_len = knobs.max_input,
         len_control = knobs.len_control,

@@ -132,8 +132,27 @@ fn errno(name: &str) -> Errno {
     Errno::by_name(name).unwrap_or_else(|| panic!("{name} is an errno"))
 }
 
-/// What a correct module answers, as the call's expectation.
-fn expect(s: &mut Sockopt, exp: &Expected) {
+/// What a correct module's call must do: its model's answer, or, for a target without a
+/// model, what the generic oracles demand.
+enum Demand {
+    Model(Expected),
+    /// A call on a valid buffer of exactly the stated length must not fault past it
+    /// (EFAULT); any other answer is the module's to choose. The canaries and the returned
+    /// optlen are checked by every sockopt step.
+    Generic,
+}
+
+/// Longest buffer a spec step holds exactly (the fuzzer's `Len::Huge`).
+const EXACT_UP_TO: i64 = 1 << 20;
+
+/// The demand as the call's expectation; `valid`: its buffer is valid memory of exactly
+/// the stated length for the call's direction.
+fn expect(s: &mut Sockopt, d: &Demand, valid: bool) {
+    let exp = match d {
+        Demand::Model(e) => e,
+        Demand::Generic if valid => return s.expect_not = Some(vec![errno("EFAULT")]),
+        Demand::Generic => return s.expect_not = Some(Vec::new()),
+    };
     match exp {
         Expected::Ok(None) => {}
         Expected::Ok(Some(v)) => match Value::of(v) {
@@ -174,10 +193,17 @@ fn set_step(opt: i32, len: u64, fill: &[u8], t: &Target) -> Sockopt {
 
 /// The spec steps of one op, given the served range before it, whether the module was
 /// loaded, and what a correct module does.
-fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, exp: &Expected) -> Vec<SpecStep> {
+fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, d: &Demand) -> Vec<SpecStep> {
     let call = |mut s: Sockopt, place: &Place| {
+        s.level = t.level;
         s.buffer = buffer(*place);
-        expect(&mut s, exp);
+        let write = s.get_len.is_some();
+        let len = s.get_len.or(s.optlen.map(|n| n as i64)).unwrap_or_else(|| {
+            s.set.as_ref().map_or(0, |v| v.len() as i64)
+                + s.set_hex.as_ref().map_or(0, |h| h.len() as i64 / 2)
+        });
+        let valid = place.valid_for(write) && (0..=EXACT_UP_TO).contains(&len);
+        expect(&mut s, d, valid);
         vec![SpecStep::Sockopt(s)]
     };
     match op {
@@ -202,6 +228,11 @@ fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, exp: &Expected) -> 
             if loaded {
                 steps.push(SpecStep::Unload(module.to_string()));
             }
+            let Demand::Model(exp) = d else {
+                // Without a model a reload loads the target's own parameters again.
+                steps.push(SpecStep::Load(Load::new(module)));
+                return steps;
+            };
             // 0 stands for "the mask it was found with": the spec leaves it to found_with.
             let (min, max, bugs) = r.resolve(0);
             let mut load = Load::new(module);
@@ -226,8 +257,12 @@ fn sockopt_steps(m: &FindingMeta, ops: &[Op]) -> Vec<SpecStep> {
     let mut steps = vec![SpecStep::Load(Load::new(&m.module))];
     for op in ops {
         let (t, loaded) = (model.target, model.loaded);
-        let exp = model.step(op);
-        steps.extend(op_steps(op, &t, &m.module, loaded, &exp));
+        // Without a model nothing moves the served range or unloads the module.
+        let d = match m.model {
+            Some(_) => Demand::Model(model.step(op)),
+            None => Demand::Generic,
+        };
+        steps.extend(op_steps(op, &t, &m.module, loaded, &d));
     }
     if model.loaded {
         steps.push(SpecStep::Unload(m.module.clone()));
@@ -808,6 +843,57 @@ mod tests {
         };
         assert_eq!(load(&spec), None);
         assert_eq!(load(&spec.as_found()), Some(ParamValue::Int(1)));
+    }
+
+    #[test]
+    fn without_a_model_a_valid_call_must_not_fault_and_an_invalid_one_may_do_anything() {
+        let get = |len, place| Op::Get {
+            opt: Opt::Served(0),
+            len,
+            place,
+        };
+        let mut f = finding(vec![
+            get(Len::Capacity, Place::Null),
+            get(Len::Small(3), Place::Guarded),
+            Op::Reload(Reload {
+                optmin: ksock_ops::Param::In(1),
+                width: ksock_ops::Param::Default,
+                seed_bugs: ksock_ops::Param::Default,
+            }),
+        ]);
+        f.meta.model = None;
+        f.meta.module = "sockopt_srv".into();
+        let spec = regression_spec(&f).unwrap();
+        let calls: Vec<&ksock_spec::Sockopt> = spec
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Sockopt(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls[0].expect_not, Some(vec![]), "{:?}", calls[0]);
+        assert_eq!(calls[1].get_len, Some(4));
+        assert_eq!(
+            calls[1].expect_not.as_ref().map(|v| v[0].0),
+            Some(libc::EFAULT)
+        );
+        assert!(calls
+            .iter()
+            .all(|c| c.expect_error.is_none() && c.expect_value.is_none()));
+        // A reload loads the module again as it was (no model says what else to load).
+        let loads: Vec<&ksock_spec::Load> = spec
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Load(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(loads.len(), 2);
+        assert!(loads.iter().all(|l| l.params.is_empty()));
+        let yaml = regression_yaml(&f).unwrap();
+        assert!(yaml.contains("expect_not:\n    - EFAULT"), "{yaml}");
     }
 
     #[test]

@@ -30,7 +30,6 @@ fn campaign(name: &str, seed_bugs: u8, seconds: u64, out: &Path) -> CampaignRepo
         ..CampaignOptions::new(
             project.config.fuzz_target(name).unwrap().clone(),
             ksock_vm::catalog::DEFAULT_KERNEL,
-            campaign::build_fuzzer(&root).unwrap(),
             out.to_path_buf(),
         )
     };

@@ -99,7 +99,7 @@ pub const STATUS_MARK: &str = "KSOCK-FUZZ";
 /// Prefix of the console line announcing a new finding.
 pub const FINDING_MARK: &str = "KSOCK-FINDING";
 
-/// What the in-guest fuzzer (`ksock-fuzzer`, a thin shell over the agent's session) runs
+/// What the in-guest fuzzer (`ksock agent fuzz`: libFuzzer over the agent's session) runs
 /// against: one fuzz target's description (`[[fuzz]]` in `ksock.toml`) resolved for one
 /// guest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

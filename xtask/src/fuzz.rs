@@ -9,17 +9,16 @@ use ksock_harness::project::Project;
 
 use crate::flags::{BenchArgs, FuzzFlags};
 
-/// `cargo xtask fuzz NAME…`: `ksock fuzz` on this repository, with the agent and the
-/// in-guest fuzzer built from this tree.
+/// `cargo xtask fuzz NAME…`: `ksock fuzz` on this repository, with the agent (which is
+/// the in-guest fuzzer too) built from this tree.
 pub fn in_guest(root: &Path, mut a: FuzzFlags) -> Result<ExitCode> {
     ksock::setup()?;
-    let fuzzer = campaign::build_fuzzer(root)?;
     crate::build_agent(root)?;
     let project = Project::open(root)?;
     if let Some(m) = a.seed_bugs {
         a.fuzz.params.push(format!("seed_bugs={m}"));
     }
-    ksock::fuzz::fuzz(&project, &a.fuzz, &fuzzer)
+    ksock::fuzz::fuzz(&project, &a.fuzz)
 }
 
 pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
@@ -75,7 +74,6 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
         (a.kernel.as_str(), a.runs.max(1), a.seconds, a.accel.get());
     ksock::setup()?;
     crate::build_agent(root)?;
-    let fuzzer = campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     let project = Project::open(root)?;
     let target = project.config.fuzz_target("sockopt")?.clone();
@@ -89,12 +87,7 @@ pub fn bench(root: &Path, a: BenchArgs) -> Result<ExitCode> {
                 .collect(),
             accel,
             raw_loop,
-            ..CampaignOptions::new(
-                target.clone(),
-                kernel,
-                fuzzer.clone(),
-                out.path().to_path_buf(),
-            )
+            ..CampaignOptions::new(target.clone(), kernel, out.path().to_path_buf())
         };
         campaign::run(&cache, &project, &opts)
     };

@@ -134,9 +134,8 @@ pub fn test(root: &Path, a: TestArgs) -> Result<ExitCode> {
     for t in early {
         results.push(run_tier(&ctx, t, &a.runner_args)?);
     }
+    // The agent is also the in-guest fuzzer (libFuzzer is linked into it).
     crate::build_agent(root)?;
-    // Here, with progress, rather than inside the fuzz campaign tests (which find it built).
-    ksock_harness::campaign::build_fuzzer(root)?;
     let cache = ksock_vm::Cache::from_env()?;
     // Prepare here, with progress on the terminal, rather than inside a captured test.
     for k in &kernels {

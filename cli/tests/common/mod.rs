@@ -1,0 +1,74 @@
+//! What the guest-tier tests of the `ksock` command share: an ordinary user to run it as
+//! (made when the test runs as root, as CI does), and running it as that user.
+
+#![allow(dead_code)] // Each test binary uses its own part.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const USER: &str = "ksock-test";
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The ordinary user's uid, gid and home: `ksock-test` (made once) when run as root.
+pub fn ordinary_user() -> Option<(u32, u32, PathBuf)> {
+    if !is_root() {
+        return None;
+    }
+    ksock::setup().expect("host packages, as root");
+    let exists = Command::new("id")
+        .arg(USER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let st = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", USER])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {USER}");
+    }
+    let id = |flag: &str| -> u32 {
+        let o = Command::new("id").args([flag, USER]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let home = passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == USER).then(|| PathBuf::from(f[5]))
+        })
+        .expect("a home directory");
+    Some((id("-u"), id("-g"), home))
+}
+
+/// `ksock args` in `dir`, as the ordinary user, with nothing of this process's environment.
+pub fn ksock(bin: &Path, dir: &Path, user: &Option<(u32, u32, PathBuf)>, args: &[&str]) -> Output {
+    let mut cmd = match user {
+        Some((_, _, home)) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", USER, "--", "env", "-i"])
+                .arg(format!("HOME={}", home.display()))
+                .arg(format!("USER={USER}"))
+                .arg("PATH=/usr/bin:/bin")
+                .arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args).current_dir(dir).output().unwrap()
+}
+
+pub fn chown_tree(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! A module developer fuzzes their own module, as the README's fuzzing section tells: a C
+//! sockopt module of their own (the seed article's get handler, which copies its message
+//! whatever `*len` says), `ksock init`, one `[[fuzz]]` table, `ksock fuzz` on 7.2 and 6.1
+//! as an ordinary user, with only the installed program (`ksock`, copied out of this build:
+//! libFuzzer is linked into it). The finding is saved with its decoded sequence; `ksock repro`
+//! turns it into a regression spec that fails on the module as it is and passes once the
+//! handler is fixed.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{chown_tree, ksock, ordinary_user};
+
+/// The handler under test: `set` is correct (it bounds its copy by the stated length and
+/// checks it); `get` copies the whole message whatever `*len` says and never updates it.
+const MODULE: &str = r#"// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include <linux/netfilter.h>
+#include <linux/sockptr.h>
+#include <linux/uaccess.h>
+#include <net/sock.h>
+
+#define OPT 128
+static char kmsg[] = "a message from kernel";
+static char store[64];
+
+static int srv_set(struct sock *sk, int optval, sockptr_t arg, unsigned int len)
+{
+	if (len > sizeof(store))
+		len = sizeof(store);
+	if (copy_from_sockptr(store, arg, len))
+		return -EFAULT;
+	return 0;
+}
+
+static int srv_get(struct sock *sk, int optval, void __user *user, int *len)
+{
+	GET_BODY
+}
+
+static struct nf_sockopt_ops ops = {
+	.pf = PF_INET,
+	.set_optmin = OPT,
+	.set_optmax = OPT + 1,
+	.set = srv_set,
+	.get_optmin = OPT,
+	.get_optmax = OPT + 1,
+	.get = srv_get,
+	.owner = THIS_MODULE,
+};
+
+static int __init srv_init(void)
+{
+	return nf_register_sockopt(&ops);
+}
+
+static void __exit srv_exit(void)
+{
+	nf_unregister_sockopt(&ops);
+}
+
+module_init(srv_init);
+module_exit(srv_exit);
+MODULE_LICENSE("GPL");
+"#;
+
+/// As the seed article wrote it: the whole message, whatever `*len` says.
+const BUGGY: &str = r#"if (copy_to_user(user, kmsg, sizeof(kmsg)))
+		return -EFAULT;
+	return 0;"#;
+
+/// The fix: copy at most what the caller has room for, and say how much.
+const FIX: &str = r#"if (*len < 0)
+		return -EINVAL;
+	if (*len > sizeof(kmsg))
+		*len = sizeof(kmsg);
+	if (copy_to_user(user, kmsg, *len))
+		return -EFAULT;
+	return 0;"#;
+
+/// Exactly the README's smallest target.
+const TABLE: &str = r#"
+[[fuzz]]
+name = "sockopt_srv"
+module = "sockopt_srv"
+sockopt = { level = "SOL_IP", set = [128, 129], get = [128, 129] }
+"#;
+
+fn source_of(dir: &Path) -> PathBuf {
+    dir.join("sockopt_srv.c")
+}
+
+const TITLE: &str = "get writes past optlen in sockopt_srv";
+
+/// `findings/<title>/` of the target's campaign on `kernel` (one `<release>-c` directory).
+fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
+    let base = project.join("target/ksock/fuzz/sockopt_srv");
+    let run = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with(&format!("{kernel}.")) && name.ends_with("-c")
+        })
+        .unwrap_or_else(|| panic!("no campaign directory for {kernel} in {}", base.display()));
+    run.join("findings").join(ksock_proto::slug(TITLE))
+}
+
+#[test]
+fn a_users_sockopt_module_is_fuzzed_and_its_finding_becomes_a_failing_spec() {
+    let user = ordinary_user();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sockopt_srv");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Kbuild"), "obj-m := sockopt_srv.o\n").unwrap();
+    std::fs::write(source_of(&dir), MODULE.replace("GET_BODY", BUGGY)).unwrap();
+    let source = source_of(&dir);
+    // The user's own copy of what `cargo install --path cli` installs.
+    let bin = tmp.path().join("bin/ksock");
+    std::fs::create_dir(tmp.path().join("bin")).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_ksock"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own = |p: &Path| {
+        if let Some((uid, gid, _)) = &user {
+            chown_tree(p, *uid, *gid);
+        }
+    };
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    own(tmp.path());
+    let init = ksock(&bin, &dir, &user, &["init"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let config = dir.join("ksock.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text + TABLE).unwrap();
+    own(&dir);
+
+    for kernel in ["7.2", "6.1"] {
+        std::fs::write(&source, MODULE.replace("GET_BODY", BUGGY)).unwrap();
+        own(&dir);
+        fuzz_finds_the_overwrite(&bin, &dir, &user, kernel);
+        let spec = repro_writes_the_spec(&bin, &dir, &user, kernel);
+        // As the module is: the spec fails on the call that writes past the buffer.
+        let run = ksock(&bin, &dir, &user, &["run", "--kernel", kernel, &spec]);
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            !run.status.success(),
+            "the regression spec passed on the buggy module:\n{out}"
+        );
+        assert!(out.contains("FAIL") && out.contains("EFAULT"), "{out}");
+        // Fixed: it passes.
+        std::fs::write(&source, MODULE.replace("GET_BODY", FIX)).unwrap();
+        own(&dir);
+        let run = ksock(&bin, &dir, &user, &["run", "--kernel", kernel, &spec]);
+        let out = String::from_utf8_lossy(&run.stdout);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            run.status.success(),
+            "the fixed module fails its regression spec:\n{out}\n{err}"
+        );
+        std::fs::remove_file(dir.join(format!("specs/regressions/{spec}.yaml"))).unwrap();
+    }
+}
+
+/// `ksock fuzz` finds the over-write within 60 s, exits 1, and saves the finding once
+/// with its title, its decoded sequence and its input.
+fn fuzz_finds_the_overwrite(
+    bin: &Path,
+    dir: &Path,
+    user: &Option<(u32, u32, PathBuf)>,
+    kernel: &str,
+) {
+    let args = ["fuzz", "sockopt_srv", "--kernel", kernel, "--seconds", "60"];
+    let run = ksock(bin, dir, user, &args);
+    let out = String::from_utf8_lossy(&run.stdout);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains(TITLE), "{out}\n{err}");
+    let f = finding_dir(dir, kernel);
+    let report = std::fs::read_to_string(f.join("report.txt")).unwrap();
+    assert_eq!(
+        report.lines().next(),
+        Some(format!("title: {TITLE}").as_str()),
+        "{report}"
+    );
+    assert!(
+        report.contains("get opt="),
+        "no decoded sequence in:\n{report}"
+    );
+    let seq: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(f.join("sequence.json")).unwrap()).unwrap();
+    assert!(!seq.is_empty());
+    assert!(f.join("input.bin").is_file());
+}
+
+/// `ksock repro <finding>` writes the regression spec into the project's spec directory
+/// and runs it as found; returns the spec's name.
+fn repro_writes_the_spec(
+    bin: &Path,
+    dir: &Path,
+    user: &Option<(u32, u32, PathBuf)>,
+    kernel: &str,
+) -> String {
+    let f = finding_dir(dir, kernel);
+    let run = ksock(
+        bin,
+        dir,
+        user,
+        &["repro", &f.to_string_lossy(), "--kernel", kernel],
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{out}\n{err}");
+    let name = ksock_proto::slug(TITLE);
+    let spec = dir.join(format!("specs/regressions/{name}.yaml"));
+    let yaml =
+        std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}\n{out}", spec.display()));
+    // What a correct module must do, with no model of this one: not fault past the buffer.
+    assert!(
+        yaml.contains("expect_not: [EFAULT]") || yaml.contains("- EFAULT"),
+        "{yaml}"
+    );
+    assert!(out.contains(kernel), "no table row for {kernel}:\n{out}");
+    name
+}
