@@ -9,6 +9,8 @@
 //!   [`MAX_FN_LINES`] lines.
 //! - Crate dependencies match the "depends on" column of ARCHITECTURE.md's code map.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -222,23 +224,7 @@ fn documented_deps() -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn crate_dependencies_match_architecture_md() {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meta = common::metadata();
     let mut actual = BTreeMap::new();
     for p in meta["packages"].as_array().unwrap() {
         let mut deps: Vec<String> = p["dependencies"]

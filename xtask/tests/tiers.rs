@@ -4,6 +4,9 @@
 //! `cargo metadata`. A new test file is a host test until it says otherwise: these tests
 //! catch one that boots, by what it calls.
 
+mod common;
+
+use common::metadata;
 use std::path::{Path, PathBuf};
 
 /// What a test calls that boots a guest or prepares a kernel (downloads, builds, mounts).
@@ -18,33 +21,6 @@ const BOOTS: &[&str] = &[
     "\"--kernel\"",
 ];
 const FEATURE: &str = "guest-tests";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn metadata() -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// Every workspace target: (package, kind, name, source, required features).
 fn targets() -> Vec<(String, String, String, PathBuf, Vec<String>)> {
