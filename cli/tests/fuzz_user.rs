@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{chown_tree, ksock, ordinary_user};
+use common::{chown_tree, ksock, ordinary_user, users_project};
 
 /// The handler under test: `set` is correct (it bounds its copy by the stated length and
 /// checks it); `get` copies the whole message whatever `*len` says and never updates it.
@@ -113,29 +112,18 @@ fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
 fn a_users_sockopt_module_is_fuzzed_and_its_finding_becomes_a_failing_spec() {
     let user = ordinary_user();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("sockopt_srv");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("Kbuild"), "obj-m := sockopt_srv.o\n").unwrap();
-    std::fs::write(source_of(&dir), MODULE.replace("GET_BODY", BUGGY)).unwrap();
+    let (dir, bin) = users_project(
+        tmp.path(),
+        "sockopt_srv",
+        &MODULE.replace("GET_BODY", BUGGY),
+        &user,
+    );
     let source = source_of(&dir);
-    // The user's own copy of what `cargo install --path cli` installs.
-    let bin = tmp.path().join("bin/ksock");
-    std::fs::create_dir(tmp.path().join("bin")).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_ksock"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let own = |p: &Path| {
         if let Some((uid, gid, _)) = &user {
             chown_tree(p, *uid, *gid);
         }
     };
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    own(tmp.path());
-    let init = ksock(&bin, &dir, &user, &["init"]);
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
     let config = dir.join("ksock.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text + TABLE).unwrap();

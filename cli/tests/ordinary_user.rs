@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-
-use common::{chown_tree, ksock, ordinary_user};
+use common::{chown_tree, ksock, ordinary_user, users_project};
 
 const MODULE: &str = r#"// SPDX-License-Identifier: GPL-2.0
 #include <linux/module.h>
@@ -47,25 +45,7 @@ expect:
 fn an_ordinary_user_runs_a_module_of_their_own() {
     let user = ordinary_user();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mine");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("Kbuild"), "obj-m := mine.o\n").unwrap();
-    std::fs::write(dir.join("mine.c"), MODULE).unwrap();
-    // The user's own copy of the program (this checkout may be where they cannot read).
-    let bin = tmp.path().join("ksock");
-    std::fs::copy(env!("CARGO_BIN_EXE_ksock"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    if let Some((uid, gid, _)) = &user {
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        chown_tree(tmp.path(), *uid, *gid);
-    }
-
-    let init = ksock(&bin, &dir, &user, &["init"]);
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let (dir, bin) = users_project(tmp.path(), "mine", MODULE, &user);
     std::fs::write(dir.join("specs/mine-logs.yaml"), SPEC).unwrap();
     if let Some((uid, gid, _)) = &user {
         chown_tree(&dir, *uid, *gid);

@@ -194,15 +194,11 @@ fn set_step(opt: i32, len: u64, fill: &[u8], t: &Target) -> Sockopt {
 /// The spec steps of one op, given the served range before it, whether the module was
 /// loaded, and what a correct module does.
 fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, d: &Demand) -> Vec<SpecStep> {
-    let call = |mut s: Sockopt, place: &Place| {
+    // `stated`: the length the kernel is given; `write`: a get.
+    let call = |mut s: Sockopt, place: &Place, stated: i64, write: bool| {
         s.level = t.level;
         s.buffer = buffer(*place);
-        let write = s.get_len.is_some();
-        let len = s.get_len.or(s.optlen.map(|n| n as i64)).unwrap_or_else(|| {
-            s.set.as_ref().map_or(0, |v| v.len() as i64)
-                + s.set_hex.as_ref().map_or(0, |h| h.len() as i64 / 2)
-        });
-        let valid = place.valid_for(write) && (0..=EXACT_UP_TO).contains(&len);
+        let valid = place.valid_for(write) && (0..=EXACT_UP_TO).contains(&stated);
         expect(&mut s, d, valid);
         vec![SpecStep::Sockopt(s)]
     };
@@ -212,17 +208,19 @@ fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, d: &Demand) -> Vec<
             len,
             fill,
             place,
-        } => call(
-            set_step(opt.resolve(t), model::set_len(*len, t), fill, t),
-            place,
-        ),
-        Op::Get { opt, len, place } => call(
-            Sockopt {
-                get_len: Some(len.resolve(t)),
+        } => {
+            let n = model::set_len(*len, t);
+            let stated = i64::try_from(n).unwrap_or(i64::MAX);
+            call(set_step(opt.resolve(t), n, fill, t), place, stated, false)
+        }
+        Op::Get { opt, len, place } => {
+            let stated = len.resolve(t);
+            let s = Sockopt {
+                get_len: Some(stated),
                 ..Sockopt::new(opt.resolve(t))
-            },
-            place,
-        ),
+            };
+            call(s, place, stated, true)
+        }
         Op::Reload(r) => {
             let mut steps = Vec::new();
             if loaded {

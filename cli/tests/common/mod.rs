@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -71,4 +72,34 @@ pub fn chown_tree(p: &Path, uid: u32, gid: u32) {
             chown_tree(&e.path(), uid, gid);
         }
     }
+}
+
+/// A C module project in `tmp` as a user starts it: `tmp/<name>/` with a Kbuild and
+/// `<name>.c` holding `source`, the user's own copy of the program (`tmp/ksock`: this
+/// checkout may be where they cannot read), and `ksock init` run in it, all the user's.
+/// Returns the project directory and the program.
+pub fn users_project(
+    tmp: &Path,
+    name: &str,
+    source: &str,
+    user: &Option<(u32, u32, PathBuf)>,
+) -> (PathBuf, PathBuf) {
+    let dir = tmp.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Kbuild"), format!("obj-m := {name}.o\n")).unwrap();
+    std::fs::write(dir.join(format!("{name}.c")), source).unwrap();
+    let bin = tmp.join("ksock");
+    std::fs::copy(env!("CARGO_BIN_EXE_ksock"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some((uid, gid, _)) = user {
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown_tree(tmp, *uid, *gid);
+    }
+    let init = ksock(&bin, &dir, user, &["init"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    (dir, bin)
 }
