@@ -21,16 +21,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ksock_proto::{self as proto, FuzzConfig};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
-use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
+use ksock_vm::kernel::{Flavour, PreparedKernel};
 use ksock_vm::progress::Step as Progress;
 use ksock_vm::Cache;
 
 use crate::coverage::{self, Point};
 use crate::fuzz_table::{FuzzTable, Knobs};
 use crate::project::Project;
+use crate::runtime::COVERAGE;
 
-/// The coverage runtime module.
-pub const RUNTIME_MODULE: &str = crate::runtime::COVERAGE;
 /// A guest that prints no status for this long is hung (an op that never returns).
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// The same crash this many times ends the campaign (each costs a boot).
@@ -251,22 +250,12 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
     t.check()
         .with_context(|| format!("fuzz target {:?}", t.name))?;
     let modules = t.modules();
-    // Rust where the kernel has Rust and every module of the target is written in it; a C
-    // target does not pay for the Rust module tree.
-    let rust_wanted = opts.flavour != Some(Flavour::C)
-        && modules
-            .iter()
-            .all(|m| project.modules.get(*m).is_some_and(|s| s.rust.is_some()));
-    let prepare = PrepareOptions {
-        c_only: !rust_wanted,
-        ..Default::default()
-    };
-    let k = kernel::prepare(cache, &opts.kernel, &prepare)?;
-    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() && rust_wanted {
-        Flavour::Rust
-    } else {
-        Flavour::C
-    });
+    // Rust only where every module of the target is written in it.
+    let rust_sources = modules
+        .iter()
+        .all(|m| project.modules.get(*m).is_some_and(|s| s.rust.is_some()));
+    let (k, flavour) =
+        crate::runner::prepare_kernel(cache, &opts.kernel, opts.flavour, rust_sources)?;
     let (kos, runtime) = build(cache, project, &k, flavour, &modules)?;
     let all_points = all_points(&modules, &kos)?;
     let accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
@@ -422,13 +411,13 @@ fn build(
             })
     };
     let step = Progress::start(format!(
-        "building {RUNTIME_MODULE} and {} ({flavour}, coverage) for {}",
+        "building {COVERAGE} and {} ({flavour}, coverage) for {}",
         modules.join(", "),
         k.release
     ));
     let rt_src = crate::runtime::coverage_source(cache, project)?;
     let rt_dir = k.build_module(cache, &rt_src, Flavour::C)?;
-    let rt = rt_dir.join(format!("{RUNTIME_MODULE}.ko"));
+    let rt = rt_dir.join(format!("{COVERAGE}.ko"));
     anyhow::ensure!(rt.is_file(), "kbuild produced no {}", rt.display());
     let mut kos = Vec::new();
     for m in modules {

@@ -146,27 +146,46 @@ pub(crate) fn prepare(
     kernel_name: &str,
     opts: &RunOptions,
 ) -> Result<(PreparedKernel, Flavour, KernelVersion)> {
-    let rust_wanted =
-        opts.flavour != Some(Flavour::C) && project.modules.values().any(|s| s.rust.is_some());
-    let k = match &opts.custom {
-        Some(c) => ksock_vm::custom::prepare(cache, &c.image, &c.build, c.root.as_deref())?,
-        None => kernel::prepare(
-            cache,
-            kernel_name,
-            &PrepareOptions {
-                c_only: !rust_wanted,
-                ..Default::default()
-            },
-        )?,
+    let any_rust = project.modules.values().any(|s| s.rust.is_some());
+    let (k, flavour) = match &opts.custom {
+        Some(c) => {
+            let k = ksock_vm::custom::prepare(cache, &c.image, &c.build, c.root.as_deref())?;
+            let flavour = flavour_for(&k, opts.flavour, true);
+            (k, flavour)
+        }
+        None => prepare_kernel(cache, kernel_name, opts.flavour, any_rust)?,
     };
-    let flavour = opts.flavour.unwrap_or(if k.tree.is_some() {
-        Flavour::Rust
-    } else {
-        Flavour::C
-    });
     let version = KernelVersion::parse(&k.release)
         .with_context(|| format!("cannot read a version from release {}", k.release))?;
     Ok((k, flavour, version))
+}
+
+/// Prepares catalog kernel `kernel_name` for modules that are all written in Rust
+/// (`rust_sources`) or not, and picks the flavour: `flavour` if given, else Rust where the
+/// kernel has Rust and the sources are Rust; the Rust module tree is built only then.
+pub(crate) fn prepare_kernel(
+    cache: &Cache,
+    kernel_name: &str,
+    flavour: Option<Flavour>,
+    rust_sources: bool,
+) -> Result<(PreparedKernel, Flavour)> {
+    let rust_wanted = flavour != Some(Flavour::C) && rust_sources;
+    let prepare = PrepareOptions {
+        c_only: !rust_wanted,
+        ..Default::default()
+    };
+    let k = kernel::prepare(cache, kernel_name, &prepare)?;
+    let flavour = flavour_for(&k, flavour, rust_wanted);
+    Ok((k, flavour))
+}
+
+/// The flavour asked for, else Rust where the kernel has its tree and Rust is wanted.
+fn flavour_for(k: &PreparedKernel, asked: Option<Flavour>, rust_wanted: bool) -> Flavour {
+    asked.unwrap_or(if k.tree.is_some() && rust_wanted {
+        Flavour::Rust
+    } else {
+        Flavour::C
+    })
 }
 
 /// What one kernel's run knows once the kernel is prepared.
