@@ -25,7 +25,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         },
         Some("raw-loop") => raw_loop(&args),
-        Some("fuzz") => crate::libfuzzer::main(&args),
+        Some("fuzz") => crate::fuzz::libfuzzer::main(&args),
         Some("serve") => serve(&args),
         Some("run") => {
             let get = |flag: &str| {
@@ -104,8 +104,8 @@ fn raw_loop(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     let run = || -> anyhow::Result<(f64, f64, f64)> {
-        let cfg = crate::persistent::read_config(std::path::Path::new(&config))?;
-        let mut s = crate::persistent::Session::start(cfg)?;
+        let cfg = crate::fuzz::session::read_config(std::path::Path::new(&config))?;
+        let mut s = crate::fuzz::session::Session::start(cfg)?;
         let d = std::time::Duration::from_secs(seconds.parse()?);
         s.raw_floors(std::path::Path::new(&corpus), d)
     };

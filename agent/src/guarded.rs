@@ -92,7 +92,7 @@ impl Arena {
             len,
             canary,
         };
-        ksock_ops::model::fill_into(&mut b.as_mut_slice()[..pattern], fill);
+        ksock_fuzz::model::fill_into(&mut b.as_mut_slice()[..pattern], fill);
         b.canary_mut().fill(CANARY);
         b
     }

@@ -9,20 +9,13 @@
 //! the kernel command line. Nothing in ksock loads a module any other way.
 
 pub mod cli;
-pub mod clientfuzz;
-pub mod cov;
 pub mod fuzz;
 pub mod guard;
 pub mod guarded;
 pub mod kmsg;
-pub mod libfuzzer;
 pub mod modules;
-pub mod msgfuzz;
 pub mod net;
 pub mod peers;
-pub mod persistent;
-pub mod rawloop;
-pub mod record;
 pub mod run;
 pub mod sockets;
 

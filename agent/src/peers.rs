@@ -275,7 +275,7 @@ const MAX_REPEAT: usize = (1 << 20) + 4096;
 pub fn repeated(value: &[u8], n: usize) -> Vec<u8> {
     let mut v = vec![0; n.min(MAX_REPEAT)];
     let k = v.len().min(crate::guarded::FILL_LIMIT);
-    ksock_ops::model::fill_into(&mut v[..k], value);
+    ksock_fuzz::model::fill_into(&mut v[..k], value);
     v
 }
 
@@ -284,9 +284,9 @@ pub fn repeated(value: &[u8], n: usize) -> Vec<u8> {
 fn placed<'a>(
     arena: &'a mut Arena,
     data: &[u8],
-    place: ksock_ops::Place,
+    place: ksock_fuzz::lang::sockopt::Place,
 ) -> (ArenaBuf<'a>, *mut libc::c_void) {
-    use ksock_ops::Place;
+    use ksock_fuzz::lang::sockopt::Place;
     let canary = if place == Place::Canary {
         CANARY_LEN
     } else {
@@ -549,7 +549,7 @@ mod tests {
             get_len: Some(4),
             optlen: None,
             repeat: false,
-            place: ksock_ops::Place::Guarded,
+            place: ksock_fuzz::lang::sockopt::Place::Guarded,
             outcome: Outcome::Success,
             expect_value: Some(1i32.to_ne_bytes().to_vec()),
         };
@@ -577,7 +577,7 @@ mod tests {
         assert!(r.ok, "{r:?}");
         // A bad user pointer is EFAULT.
         let r = run_sockopt(&SockoptSpec {
-            place: ksock_ops::Place::Unmapped,
+            place: ksock_fuzz::lang::sockopt::Place::Unmapped,
             outcome: Outcome::Error(vec![libc::EFAULT]),
             expect_value: None,
             ..get.clone()
@@ -592,10 +592,19 @@ mod tests {
                 ..get.clone()
             })
         };
-        let r = any_but(ksock_ops::Place::Unmapped, vec![libc::EFAULT]);
+        let r = any_but(
+            ksock_fuzz::lang::sockopt::Place::Unmapped,
+            vec![libc::EFAULT],
+        );
         assert!(!r.ok && r.detail.contains("EFAULT"), "{r:?}");
-        assert!(any_but(ksock_ops::Place::Unmapped, vec![]).ok);
-        assert!(any_but(ksock_ops::Place::Guarded, vec![libc::EFAULT]).ok);
+        assert!(any_but(ksock_fuzz::lang::sockopt::Place::Unmapped, vec![]).ok);
+        assert!(
+            any_but(
+                ksock_fuzz::lang::sockopt::Place::Guarded,
+                vec![libc::EFAULT]
+            )
+            .ok
+        );
         // A value repeated to its stated length, as the fuzzer fills buffers.
         assert_eq!(repeated(b"ab", 5), b"ababa");
         let long = repeated(b"xyz", 8192);

@@ -288,7 +288,7 @@ fn fuzz_step(
                 c.seed,
                 v.oracle,
                 v.detail,
-                ksock_ops::describe(ops, &c.target)
+                ksock_fuzz::lang::sockopt::describe(ops, &c.target)
             ),
         ),
     }

@@ -105,7 +105,7 @@ fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
             name.starts_with(&format!("{kernel}.")) && name.ends_with("-c")
         })
         .unwrap_or_else(|| panic!("no campaign directory for {kernel} in {}", base.display()));
-    run.join("findings").join(ksock_proto::slug(TITLE))
+    run.join("findings").join(ksock_fuzz::titles::slug(TITLE))
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn repro_writes_the_spec(
     let out = String::from_utf8_lossy(&run.stdout);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{out}\n{err}");
-    let name = ksock_proto::slug(TITLE);
+    let name = ksock_fuzz::titles::slug(TITLE);
     let spec = dir.join(format!("specs/regressions/{name}.yaml"));
     let yaml =
         std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}\n{out}", spec.display()));

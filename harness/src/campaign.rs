@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ksock_proto::{self as proto, FuzzConfig};
+use ksock_fuzz::findings::{self, FindingMeta};
+use ksock_fuzz::titles::Oracle;
+use ksock_fuzz::FuzzConfig;
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
 use ksock_vm::kernel::{Flavour, PreparedKernel};
 use ksock_vm::progress::Step as Progress;
@@ -169,7 +171,7 @@ struct JobLive {
     fuzz_started: Option<Instant>,
     last_heard: Option<Instant>,
     exit_status: Option<i32>,
-    /// The input its guest announced last (see `proto::INPUT_MARK`).
+    /// The input its guest announced last (see `ksock_fuzz::record::INPUT_MARK`).
     last_input: Option<Vec<u8>>,
     /// The op of `last_input` that had started, when the guest recorded it.
     last_op: Option<usize>,
@@ -263,7 +265,7 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         .out
         .join(&t.name)
         .join(format!("{}-{flavour}", k.release));
-    for d in ["corpus", proto::FINDINGS_DIR] {
+    for d in ["corpus", ksock_fuzz::findings::FINDINGS_DIR] {
         std::fs::create_dir_all(base.join(d))
             .with_context(|| base.join(d).display().to_string())?;
     }
@@ -316,14 +318,14 @@ fn fuzz_config(
         max_ops: t.knobs()?.max_ops,
         splats: fuzz_splats(),
         out: PathBuf::new(),
-        findings: base.join(proto::FINDINGS_DIR),
+        findings: base.join(ksock_fuzz::findings::FINDINGS_DIR),
         server: t.server(),
         client: t.client(),
         also: t
             .also
             .iter()
             .zip(&kos[1..])
-            .map(|(a, ko)| proto::AlsoModule {
+            .map(|(a, ko)| ksock_fuzz::AlsoModule {
                 name: a.module.clone(),
                 ko: ko.clone(),
                 params: with_extra(&a.params, &opts.params),
@@ -339,7 +341,7 @@ pub fn dir_len(dir: &Path) -> usize {
 
 fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
     let live = shared.live.lock().expect("live status");
-    let findings = shared.base.join(proto::FINDINGS_DIR);
+    let findings = shared.base.join(ksock_fuzz::findings::FINDINGS_DIR);
     CampaignReport {
         release: shared.k.release.clone(),
         flavour,
@@ -351,7 +353,7 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
             .iter()
             .map(|(t, new)| Finding {
                 title: t.clone(),
-                dir: findings.join(ksock_proto::slug(t)),
+                dir: findings.join(ksock_fuzz::titles::slug(t)),
                 new: *new,
             })
             .collect(),
@@ -666,7 +668,7 @@ fn guest_command(
         max_len = knobs.max_input,
         len_control = knobs.len_control,
         reduce = knobs.reduce_inputs,
-        mark = proto::STATUS_MARK,
+        mark = ksock_fuzz::config::STATUS_MARK,
     )
 }
 
@@ -682,7 +684,7 @@ fn boot_once(
         ..shared.config.clone()
     };
     let _ = std::fs::remove_file(dir.join(EXIT_FILE));
-    let cfg_file = dir.join(proto::FUZZ_CONFIG_FILE);
+    let cfg_file = dir.join(ksock_fuzz::config::FUZZ_CONFIG_FILE);
     std::fs::write(&cfg_file, serde_json::to_vec_pretty(&cfg)?)?;
     let exec = guest_command(shared, dir, &cfg_file, boot_no, seconds);
     let mut append = vec![
@@ -731,19 +733,22 @@ fn boot_once(
 /// the agent's `record`); `None` where QEMU could not be given its path (then the guest
 /// logs inputs on the console).
 fn input_record_file(dir: &Path) -> Result<Option<PathBuf>> {
-    let f = dir.join(proto::RECORD_FILE);
+    let f = dir.join(ksock_fuzz::record::RECORD_FILE);
     if f.to_string_lossy().contains([',', ' ', '\t']) {
         return Ok(None);
     }
-    std::fs::write(&f, vec![0u8; proto::RECORD_BYTES])
+    std::fs::write(&f, vec![0u8; ksock_fuzz::record::RECORD_BYTES])
         .with_context(|| format!("writing {}", f.display()))?;
     Ok(Some(f))
 }
 
 /// The input the guest recorded last, if it recorded one, and the op it had started.
 fn recorded_input(dir: &Path) -> Option<(Vec<u8>, Option<usize>)> {
-    let mem = std::fs::read(dir.join(proto::RECORD_FILE)).ok()?;
-    Some((proto::read_input_record(&mem)?, proto::read_op_index(&mem)))
+    let mem = std::fs::read(dir.join(ksock_fuzz::record::RECORD_FILE)).ok()?;
+    Some((
+        ksock_fuzz::record::read_input_record(&mem)?,
+        ksock_fuzz::record::read_op_index(&mem),
+    ))
 }
 
 /// Follows the guest's console: the fuzzer's status and finding lines, libFuzzer's corpus
@@ -757,7 +762,7 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
         let mut l = live.lock().expect("live");
         let l = &mut *l;
         let j = l.jobs.entry(job).or_default();
-        if let Some((more, bytes)) = proto::parse_input_line(line) {
+        if let Some((more, bytes)) = ksock_fuzz::record::parse_input_line(line) {
             match (&mut j.last_input, more) {
                 (Some(input), true) => input.extend(bytes),
                 _ => j.last_input = Some(bytes),
@@ -777,7 +782,10 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
                 pair: field("pair_per_s").unwrap_or(0.0),
                 executor: field("executor_per_s").unwrap_or(0.0),
             });
-        } else if let Some(rest) = line.split_once(proto::STATUS_MARK).map(|(_, r)| r) {
+        } else if let Some(rest) = line
+            .split_once(ksock_fuzz::config::STATUS_MARK)
+            .map(|(_, r)| r)
+        {
             j.last_heard = Some(Instant::now());
             if let Some(code) = rest.strip_prefix("-EXIT ") {
                 j.exit_status = code.trim().parse().ok();
@@ -794,7 +802,10 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             // The ops only: the per-input reset is not counted, as the raw replay's is not.
             j.syscalls_per_s = field("ops_per_s").unwrap_or(0.0);
             merge_coverage(l, &dir, &all);
-        } else if let Some(rest) = line.split_once(proto::FINDING_MARK).map(|(_, r)| r) {
+        } else if let Some(rest) = line
+            .split_once(ksock_fuzz::config::FINDING_MARK)
+            .map(|(_, r)| r)
+        {
             let (kind, title) = rest.trim().split_once(' ').unwrap_or(("new", rest.trim()));
             let at = j.fuzz_seconds();
             l.found(title, kind == "new", at);
@@ -826,13 +837,13 @@ fn silence_watchdog(shared: &Shared, job: usize) -> boot::Watchdog {
 }
 
 fn merge_coverage(l: &mut Live, dir: &Path, all: &BTreeSet<Point>) {
-    let Ok(bytes) = std::fs::read(dir.join(proto::COVERAGE_FILE)) else {
+    let Ok(bytes) = std::fs::read(dir.join(ksock_fuzz::config::COVERAGE_FILE)) else {
         return;
     };
     if let Ok(points) = serde_json::from_slice::<Vec<(String, u64)>>(&bytes) {
         let (dead, live): (Vec<_>, Vec<_>) = points
             .into_iter()
-            .partition(|(section, _)| section == proto::DEAD_SECTION);
+            .partition(|(section, _)| section == ksock_fuzz::config::DEAD_SECTION);
         l.points.extend(
             live.into_iter()
                 .map(|(section, offset)| Point { section, offset }),
@@ -860,7 +871,7 @@ fn kernel_config(k: &PreparedKernel) -> Option<String> {
 fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> {
     let title = crash_title(console);
     let summary = boot::crash_summary(console);
-    let input = save_host_finding(shared, job, &title, "kernel panic", &summary, console)?;
+    let input = save_host_finding(shared, job, &title, Oracle::KernelPanic, &summary, console)?;
     // A corpus input that crashes would crash every boot while libFuzzer replays the
     // corpus: it lives on in the finding instead.
     quarantine(&shared.base.join("corpus"), &input);
@@ -875,40 +886,22 @@ fn panic_finding(shared: &Shared, job: usize, console: &[String]) -> Result<()> 
             shared
                 .config
                 .findings
-                .join(ksock_proto::slug(&title))
+                .join(ksock_fuzz::titles::slug(&title))
                 .display()
         ));
     }
     Ok(())
 }
 
-/// syzkaller-style title of a crash: the kernel's first report line, without addresses,
-/// and the function it happened in: `BUG: kernel NULL pointer dereference in
-/// ksock_sockopt_get`. Userspace lines on the console (libFuzzer's) are not the kernel's.
+/// The title of the crash `console` shows (see [`ksock_fuzz::titles::crash_title`]).
 pub fn crash_title(console: &[String]) -> String {
-    let kernel: Vec<&str> = boot::kernel_lines(console).collect();
-    let first = boot::splats(kernel.iter().copied())
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| "Kernel panic".into());
-    let mut title = ksock_proto::splat_title(&first);
-    if let Some(i) = title.find(", address:") {
-        title.truncate(i);
-    }
-    let rip = kernel.iter().find_map(|l| {
-        let f = l.split_once("RIP: 0010:")?.1;
-        Some(f.split(['+', ' ']).next()?.to_string())
-    });
-    match rip {
-        Some(f) if !title.contains(" in ") && !f.is_empty() => format!("{title} in {f}"),
-        _ => title,
-    }
+    ksock_fuzz::titles::crash_title(console, |l| !boot::splats([l]).is_empty())
 }
 
 /// An input that never returned becomes a finding.
 fn hang_finding(shared: &Shared, job: usize, why: &str, console: &[String]) -> Result<()> {
     let title = format!("an op does not return in {}", shared.config.module);
-    let input = save_host_finding(shared, job, &title, "deadline", why, console)?;
+    let input = save_host_finding(shared, job, &title, Oracle::Deadline, why, console)?;
     quarantine(&shared.base.join("corpus"), &input);
     Ok(())
 }
@@ -917,7 +910,7 @@ fn save_host_finding(
     shared: &Shared,
     job: usize,
     title: &str,
-    oracle: &str,
+    oracle: Oracle,
     detail: &str,
     console: &[String],
 ) -> Result<Vec<u8>> {
@@ -932,7 +925,7 @@ fn save_host_finding(
             console[console.len().saturating_sub(30)..].join("\n")
         )
     })?;
-    let all = ksock_proto::Decoded::new(&input, &shared.config);
+    let all = shared.config.decode(&input);
     // The ops after the one that was running never ran: the finding is the prefix.
     let (ops, which) = match op {
         Some(i) => (
@@ -948,29 +941,14 @@ fn save_host_finding(
             "the whole input; the kernel went down while it ran".to_string(),
         ),
     };
-    let fdir = shared.config.findings.join(ksock_proto::slug(title));
-    let new = !fdir.exists();
-    std::fs::create_dir_all(&fdir)?;
-    std::fs::write(fdir.join("input.bin"), &input)?;
-    std::fs::write(fdir.join("sequence.json"), ops.to_json()?)?;
-    let meta = proto::FindingMeta::new(&shared.config, title, oracle, detail, &shared.k.release);
-    std::fs::write(
-        fdir.join(proto::FINDING_META),
-        serde_json::to_vec_pretty(&meta)?,
-    )?;
-    let tail = &console[console.len().saturating_sub(60)..];
-    std::fs::write(
-        fdir.join("report.txt"),
-        format!(
-            "title: {title}\noracle: {oracle}\ndetail: {detail}\nmodule: {} {}\n\n\
-             sequence ({which}):\n{}\n\n\
-             console:\n{}\n",
-            shared.config.module,
-            shared.config.params,
-            ops.describe(&shared.config.target),
-            tail.join("\n")
-        ),
-    )?;
+    let finding = findings::Finding {
+        meta: FindingMeta::new(&shared.config, title, oracle, detail, &shared.k.release),
+        input: &input,
+        ops: &ops,
+        how: which,
+        console,
+    };
+    let (fdir, new) = findings::save(&shared.config.findings, &shared.config, &finding)?;
     let mut l = shared.live.lock().expect("live");
     let at = l.job(job).fuzz_seconds();
     l.found(title, new, at);

@@ -48,7 +48,7 @@ pub fn points(ko: &Path) -> Result<BTreeSet<Point>> {
 
 /// "N of M instrumented points of <module> (P%)".
 /// The points code of a failed load ran (the guest knows them only by their offset in a
-/// page, see the agent's `persistent`), where exactly one code point of the module has that
+/// page, see the agent's `fuzz::session`), where exactly one code point of the module has that
 /// page offset. Sound because a module's text starts on a page (seen on 6.1 and 7.2) and
 /// each code point is claimed only when no other one could be it.
 pub fn resolve_dead(dead: &BTreeSet<u64>, all: &BTreeSet<Point>) -> BTreeSet<Point> {

@@ -17,10 +17,10 @@
 //! every input), `model` (a named contract, [`Model`]), `max_ops`.
 
 use anyhow::{bail, Result};
-use ksock_ops::client::ClientTarget;
-use ksock_ops::model::Model;
-use ksock_ops::msg::MsgTarget;
-use ksock_proto::{Language, Reset};
+use ksock_fuzz::lang::client::ClientTarget;
+use ksock_fuzz::lang::msg::MsgTarget;
+use ksock_fuzz::model::Model;
+use ksock_fuzz::{Language, Reset};
 use serde::{Deserialize, Serialize};
 
 /// One `[[fuzz]]` table.
@@ -203,10 +203,10 @@ impl FuzzTable {
         })
     }
 
-    /// What sockopt ops are relative to (ksock_ops' defaults without a `sockopt` table).
-    pub fn sockopt_target(&self) -> Result<ksock_ops::Target> {
+    /// What sockopt ops are relative to (the sockopt language's defaults without a `sockopt` table).
+    pub fn sockopt_target(&self) -> Result<ksock_fuzz::lang::sockopt::Target> {
         let Some(s) = &self.sockopt else {
-            return Ok(ksock_ops::Target::KSOCK_SOCKOPT);
+            return Ok(ksock_fuzz::lang::sockopt::Target::KSOCK_SOCKOPT);
         };
         let ranges: Vec<[i32; 2]> = s.set.iter().chain(&s.get).copied().collect();
         if ranges.is_empty() {
@@ -220,7 +220,7 @@ impl FuzzTable {
                 );
             }
         }
-        Ok(ksock_ops::Target {
+        Ok(ksock_fuzz::lang::sockopt::Target {
             level: s
                 .level
                 .value()

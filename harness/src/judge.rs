@@ -160,7 +160,7 @@ fn overlong(re: &regex::Regex, dmesg: &[String]) -> Option<String> {
     dmesg.iter().find_map(|l| {
         let c = re.captures(l)?;
         let len: usize = c.name("len")?.as_str().parse().ok()?;
-        let shown = ksock_ops::msg::logged_bytes(c.name("data")?.as_str());
+        let shown = ksock_fuzz::lang::msg::logged_bytes(c.name("data")?.as_str());
         (shown > len).then(|| format!("{shown} data bytes for len={len}: {l}"))
     })
 }

@@ -1,6 +1,6 @@
 //! Regression reproduction. A fuzzer finding becomes a spec in the spec language: decoded
 //! ops (not fuzzer bytes, so it survives changes to the op encoding), each stated with the
-//! behaviour a correct module has ([`ksock_ops::model`]), and `found_with` holding the
+//! behaviour a correct module has ([`ksock_fuzz::model`]), and `found_with` holding the
 //! parameters the bug was found with. The spec passes in the normal suite; run as found
 //! ([`Spec::as_found`]) on every catalog kernel and flavour, it fails wherever the bug is:
 //! [`run_matrix`] makes the table, [`bisect`] names where the outcome changes.
@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ksock_ops::client::{ClientOp, ClientTarget, Port};
-use ksock_ops::mixed::{Split, Step};
-use ksock_ops::model::{self, Expected, SockoptModel};
-use ksock_ops::msg::{MsgOp, MsgTarget};
-use ksock_ops::{Op, Param, Place, Target};
-use ksock_proto::{FindingMeta, Language, FINDING_META};
+use ksock_fuzz::lang::client::{ClientOp, ClientTarget, Port};
+use ksock_fuzz::lang::mixed::Split;
+use ksock_fuzz::lang::msg::{MsgOp, MsgTarget};
+use ksock_fuzz::lang::sockopt::{Op, Param, Place, Target};
+use ksock_fuzz::model::{self, Expected, SockoptModel};
+use ksock_fuzz::{findings::FINDING_META, Decoded, FindingMeta, Language};
 use ksock_spec::{
     Buffer, Client, Errno, Expect, FoundWith, Load, Message, ParamValue, Pattern, Server, Sockopt,
     Spec, Step as SpecStep, WaitDmesg,
@@ -32,31 +32,7 @@ use crate::runner::{run_kernel, RunOptions};
 pub struct Finding {
     pub dir: PathBuf,
     pub meta: FindingMeta,
-    pub ops: Ops,
-}
-
-/// A finding's sequence, in the language of its target.
-#[derive(Debug, Clone)]
-pub enum Ops {
-    Sockopt(Vec<Op>),
-    Msg(Vec<MsgOp>),
-    Client(Vec<ClientOp>),
-    Mixed(Vec<Step>),
-}
-
-impl Ops {
-    pub fn len(&self) -> usize {
-        match self {
-            Ops::Sockopt(o) => o.len(),
-            Ops::Msg(o) => o.len(),
-            Ops::Client(o) => o.len(),
-            Ops::Mixed(o) => o.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    pub ops: Decoded,
 }
 
 /// Reads a finding's `finding.json` and `sequence.json`.
@@ -73,13 +49,8 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
         .with_context(|| format!("parsing {}", meta_file.display()))?;
     let seq = dir.join("sequence.json");
     let bytes = std::fs::read(&seq).with_context(|| format!("reading {}", seq.display()))?;
-    let parsed = match meta.language {
-        Language::Mixed => serde_json::from_slice(&bytes).map(Ops::Mixed),
-        Language::Msg => serde_json::from_slice(&bytes).map(Ops::Msg),
-        Language::Client => serde_json::from_slice(&bytes).map(Ops::Client),
-        Language::Sockopt => serde_json::from_slice(&bytes).map(Ops::Sockopt),
-    };
-    let ops = parsed.with_context(|| format!("parsing {}", seq.display()))?;
+    let ops = Decoded::from_json(meta.language, &bytes)
+        .with_context(|| format!("parsing {}", seq.display()))?;
     Ok(Finding {
         dir: dir.to_path_buf(),
         meta,
@@ -91,7 +62,7 @@ pub fn load_finding(dir: &Path) -> Result<Finding> {
 pub fn default_spec_path(specs_dir: &Path, f: &Finding) -> PathBuf {
     specs_dir
         .join("regressions")
-        .join(format!("{}.yaml", ksock_proto::slug(&f.meta.title)))
+        .join(format!("{}.yaml", ksock_fuzz::titles::slug(&f.meta.title)))
 }
 
 /// `seed_bugs=1 port=9100` → `{seed_bugs: 1, port: 9100}`: integers where they parse.
@@ -278,7 +249,7 @@ struct Conn {
 }
 
 /// The client connections a message sequence makes, one after another, as the fuzzer's
-/// executor (the agent's `msgfuzz`) makes them. Connections held open at the same time
+/// executor (the agent's `fuzz::msg`) makes them. Connections held open at the same time
 /// have no spec form yet.
 fn connections(ops: &[MsgOp], t: &MsgTarget) -> Result<Vec<Conn>> {
     let mut done = Vec::new();
@@ -340,7 +311,11 @@ fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<SpecSt
 
 /// The log expectation of a message sequence: the server logs no more data than it got.
 fn msg_expect(m: &FindingMeta) -> Result<Expect> {
-    let re = format!("{}{}", regex::escape(&m.module), ksock_ops::msg::RECV_LOG);
+    let re = format!(
+        "{}{}",
+        regex::escape(&m.module),
+        ksock_fuzz::lang::msg::RECV_LOG
+    );
     Ok(Expect {
         log_lengths: vec![Pattern::new(&re).with_context(|| format!("pattern {re:?}"))?],
         ..Expect::default()
@@ -353,7 +328,7 @@ fn msg_expect(m: &FindingMeta) -> Result<Expect> {
 /// resets are not steps: the peer reads everything, and what it must receive is fixed by
 /// the parameters.
 fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<SpecStep> {
-    let seed_bugs = ksock_proto::seed_bugs_in(&m.params);
+    let seed_bugs = ksock_fuzz::config::seed_bugs_in(&m.params);
     let mut steps = Vec::new();
     let loads = ops.iter().filter_map(|op| match op {
         ClientOp::Load(l) => Some(l),
@@ -415,15 +390,15 @@ fn split_params(params: &str) -> (String, String) {
 /// A mixed finding whose shrunk sequence holds one language, as a finding of the module
 /// that language speaks to (the server's parameters are the campaign's).
 fn unmix(f: &Finding) -> Result<Finding> {
-    let Ops::Mixed(steps) = &f.ops else {
+    let Decoded::Mixed(steps) = &f.ops else {
         return Ok(f.clone());
     };
     let mut out = f.clone();
-    match ksock_ops::mixed::split(steps) {
+    match ksock_fuzz::lang::mixed::split(steps) {
         Split::Sockopt(ops) => {
             out.meta.server = None;
             out.meta.language = Language::Sockopt;
-            out.ops = Ops::Sockopt(ops);
+            out.ops = Decoded::Sockopt(ops);
         }
         Split::Msg(ops) => {
             f.meta
@@ -438,7 +413,7 @@ fn unmix(f: &Finding) -> Result<Finding> {
             out.meta.module = server.name.clone();
             out.meta.params = server.params.clone();
             out.meta.language = Language::Msg;
-            out.ops = Ops::Msg(ops);
+            out.ops = Decoded::Msg(ops);
         }
         Split::Both => bail!(
             "{}: the shrunk sequence needs sockopt calls and messages together; a spec \
@@ -454,11 +429,11 @@ pub fn regression_spec(f: &Finding) -> Result<Spec> {
     let f = &unmix(f)?;
     let m = &f.meta;
     let (steps, expect) = match (&f.ops, &m.server) {
-        (Ops::Sockopt(ops), _) => (sockopt_steps(m, ops), Expect::default()),
-        (Ops::Msg(ops), Some(t)) => (msg_steps(m, t, ops)?, msg_expect(m)?),
-        (Ops::Msg(_), None) => bail!("a message sequence without its server target"),
-        (Ops::Mixed(_), _) => unreachable!("unmixed above"),
-        (Ops::Client(ops), _) => match &m.client {
+        (Decoded::Sockopt(ops), _) => (sockopt_steps(m, ops), Expect::default()),
+        (Decoded::Msg(ops), Some(t)) => (msg_steps(m, t, ops)?, msg_expect(m)?),
+        (Decoded::Msg(_), None) => bail!("a message sequence without its server target"),
+        (Decoded::Mixed(_), _) => unreachable!("unmixed above"),
+        (Decoded::Client(ops), _) => match &m.client {
             Some(t) => (client_steps(m, t, ops), Expect::default()),
             None => bail!("a client sequence without its client target"),
         },
@@ -470,7 +445,7 @@ pub fn regression_spec(f: &Finding) -> Result<Spec> {
         m.title, m.module, m.params, m.kernel, m.oracle, m.detail
     );
     Ok(Spec {
-        name: ksock_proto::slug(&m.title),
+        name: ksock_fuzz::titles::slug(&m.title),
         description: wrap(&text, 88).join("\n") + "\n",
         kernels: None,
         found_with: Some(FoundWith {
@@ -706,7 +681,7 @@ pub fn bisect(cells: &[Cell]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ksock_ops::{Len, Opt, Reload};
+    use ksock_fuzz::{lang::sockopt::Len, lang::sockopt::Opt, lang::sockopt::Reload};
     use ksock_spec::{ParamValue, Step};
 
     fn finding(ops: Vec<Op>) -> Finding {
@@ -714,25 +689,25 @@ mod tests {
             dir: PathBuf::from("findings/x"),
             meta: FindingMeta {
                 title: "set reads past optlen in ksock_sockopt".into(),
-                oracle: "guard page".into(),
+                oracle: ksock_fuzz::titles::Oracle::GuardPage,
                 detail: "set faulted: the kernel's copy: past it".into(),
                 module: "ksock_sockopt".into(),
                 params: "seed_bugs=1".into(),
                 language: Language::Sockopt,
                 target: Target::KSOCK_SOCKOPT,
-                model: Some(ksock_ops::model::Model::MessageStore),
+                model: Some(ksock_fuzz::model::Model::MessageStore),
                 server: None,
                 client: None,
                 also: Vec::new(),
                 kernel: "7.2.13+deb14-amd64".into(),
             },
-            ops: Ops::Sockopt(ops),
+            ops: Decoded::Sockopt(ops),
         }
     }
 
     #[test]
     fn a_client_finding_becomes_a_peer_that_must_receive_the_message_and_refused_loads() {
-        use ksock_ops::client::{ClientLoad, Size};
+        use ksock_fuzz::lang::client::{ClientLoad, Size};
         let load = |port, message: &[u8]| {
             ClientOp::Load(ClientLoad {
                 port,
@@ -747,7 +722,7 @@ mod tests {
         f.meta.title = "ksock_client sends bytes it was not given".into();
         f.meta.client = Some(ClientTarget::KSOCK_CLIENT);
         f.meta.language = Language::Client;
-        f.ops = Ops::Client(vec![
+        f.ops = Decoded::Client(vec![
             load(Port::Above(0), b"x"),
             load(Port::Listener, b"msg-"),
             ClientOp::Read,
@@ -854,9 +829,9 @@ mod tests {
             get(Len::Capacity, Place::Null),
             get(Len::Small(3), Place::Guarded),
             Op::Reload(Reload {
-                optmin: ksock_ops::Param::In(1),
-                width: ksock_ops::Param::Default,
-                seed_bugs: ksock_ops::Param::Default,
+                optmin: ksock_fuzz::lang::sockopt::Param::In(1),
+                width: ksock_fuzz::lang::sockopt::Param::Default,
+                seed_bugs: ksock_fuzz::lang::sockopt::Param::Default,
             }),
         ]);
         f.meta.model = None;
@@ -897,12 +872,12 @@ mod tests {
     #[test]
     fn reloads_become_unload_and_load_steps_and_a_refused_load_is_expected() {
         let bad = Reload {
-            optmin: ksock_ops::Param::Below(0),
-            width: ksock_ops::Param::Default,
-            seed_bugs: ksock_ops::Param::Default,
+            optmin: ksock_fuzz::lang::sockopt::Param::Below(0),
+            width: ksock_fuzz::lang::sockopt::Param::Default,
+            seed_bugs: ksock_fuzz::lang::sockopt::Param::Default,
         };
         let moved = Reload {
-            optmin: ksock_ops::Param::In(1),
+            optmin: ksock_fuzz::lang::sockopt::Param::In(1),
             ..bad
         };
         let get = Op::Get {
@@ -937,7 +912,7 @@ mod tests {
 
     #[test]
     fn a_message_sequence_becomes_client_steps_and_the_servers_log_oracle() {
-        use ksock_ops::msg::{Payload, Size};
+        use ksock_fuzz::lang::msg::{Payload, Size};
         let mut f = finding(vec![]);
         f.meta.module = "ksock_server".into();
         f.meta.params = "port=9100 echo=1 seed_bugs=1".into();
@@ -945,7 +920,7 @@ mod tests {
         f.meta.language = Language::Msg;
         let send = |payload| MsgOp::Send { conn: 255, payload };
         // Raw sizes are modulo 8192: 11775 bytes is 3583.
-        f.ops = Ops::Msg(vec![
+        f.ops = Decoded::Msg(vec![
             MsgOp::Connect,
             send(Payload::Sized {
                 size: Size::Raw(11775),
@@ -982,7 +957,7 @@ mod tests {
             spec
         );
         assert_eq!(spec.expect.log_lengths.len(), 1);
-        let two = Ops::Msg(vec![MsgOp::Connect, MsgOp::Connect]);
+        let two = Decoded::Msg(vec![MsgOp::Connect, MsgOp::Connect]);
         f.ops = two;
         assert!(regression_yaml(&f).is_err(), "two connections at once");
     }

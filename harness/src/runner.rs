@@ -505,14 +505,14 @@ fn module_params(params: &BTreeMap<String, ksock_spec::ParamValue>) -> String {
 
 fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action {
     let module = f.target.module();
-    let d = ksock_ops::Target::KSOCK_SOCKOPT;
+    let d = ksock_fuzz::lang::sockopt::Target::KSOCK_SOCKOPT;
     let optmin = f.int_param("optmin", d.optmin.into()) as i32;
     Action::Fuzz {
-        campaign: ksock_proto::Campaign {
+        campaign: ksock_fuzz::Campaign {
             module: module.to_string(),
             path: kos[module].clone(),
             params: module_params(&f.params),
-            target: ksock_ops::Target {
+            target: ksock_fuzz::lang::sockopt::Target {
                 level: d.level,
                 optmin,
                 optmax: f.int_param("optmax", i64::from(optmin) + 1) as i32,
@@ -521,7 +521,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
             seed: f.seed,
             runs: f.runs,
             max_ops: f.max_ops,
-            model: Some(ksock_ops::model::Model::MessageStore),
+            model: Some(ksock_fuzz::model::Model::MessageStore),
             splats: boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect(),
         },
         expect_finding: f.expect_finding,
@@ -530,14 +530,14 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
 
 /// Addresses were checked when the spec was read.
 /// The op language's name for a spec's buffer placement (the agent speaks it).
-fn place_of(b: ksock_spec::Buffer) -> ksock_ops::Place {
+fn place_of(b: ksock_spec::Buffer) -> ksock_fuzz::lang::sockopt::Place {
     use ksock_spec::Buffer;
     match b {
-        Buffer::Guarded => ksock_ops::Place::Guarded,
-        Buffer::Canary => ksock_ops::Place::Canary,
-        Buffer::Null => ksock_ops::Place::Null,
-        Buffer::Unmapped => ksock_ops::Place::Unmapped,
-        Buffer::ReadOnly => ksock_ops::Place::ReadOnly,
+        Buffer::Guarded => ksock_fuzz::lang::sockopt::Place::Guarded,
+        Buffer::Canary => ksock_fuzz::lang::sockopt::Place::Canary,
+        Buffer::Null => ksock_fuzz::lang::sockopt::Place::Null,
+        Buffer::Unmapped => ksock_fuzz::lang::sockopt::Place::Unmapped,
+        Buffer::ReadOnly => ksock_fuzz::lang::sockopt::Place::ReadOnly,
     }
 }
 
@@ -619,7 +619,7 @@ fn sockopt_spec(o: &ksock_spec::Sockopt) -> SockoptSpec {
         get_len: o.get_len,
         optlen: o.optlen,
         place: if o.bad_pointer {
-            ksock_ops::Place::Unmapped
+            ksock_fuzz::lang::sockopt::Place::Unmapped
         } else {
             place_of(o.buffer)
         },

@@ -147,8 +147,8 @@ fn mixed_sequences_interleave_sockopt_calls_and_messages_over_two_modules() {
         .flatten()
         .map(|e| std::fs::read(e.path()).unwrap())
         .filter(|b| {
-            let steps = ksock_ops::mixed::decode(b, 32);
-            ksock_ops::mixed::split(&steps) == ksock_ops::mixed::Split::Both
+            let steps = ksock_fuzz::lang::mixed::decode(b, 32);
+            ksock_fuzz::lang::mixed::split(&steps) == ksock_fuzz::lang::mixed::Split::Both
         })
         .count();
     assert!(mixed > 0, "no corpus input interleaves calls and messages");

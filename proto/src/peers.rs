@@ -50,7 +50,7 @@ pub struct SockoptSpec {
     /// With `optlen`: the buffer is `optlen` bytes of `set` repeated (the agent's `peers::repeated`).
     pub repeat: bool,
     /// Where the user buffer lies (`Unmapped`: a bad pointer instead of the buffer).
-    pub place: ksock_ops::Place,
+    pub place: ksock_fuzz::lang::sockopt::Place,
     /// What the call must do.
     pub outcome: Outcome,
     /// For getsockopt: the bytes that must come back (up to the returned length).

@@ -35,7 +35,7 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
         anyhow::ensure!(st.success(), "cargo install cargo-fuzz failed");
     }
     // Seed the corpus with the real specs.
-    let corpus = root.join("fuzz/corpus/spec_parse");
+    let corpus = root.join("spec/fuzz/corpus/spec_parse");
     std::fs::create_dir_all(&corpus)?;
     for e in std::fs::read_dir(root.join("specs"))?.flatten() {
         let p = e.path();
@@ -51,7 +51,7 @@ pub fn spec(root: &Path, seconds: u64) -> Result<ExitCode> {
             "--",
             &format!("-max_total_time={seconds}"),
         ])
-        .current_dir(root.join("fuzz"))
+        .current_dir(root.join("spec/fuzz"))
         // libFuzzer needs -Z flags; allow them on a stable toolchain.
         .env("RUSTC_BOOTSTRAP", "1")
         .status()

@@ -1,16 +1,16 @@
-//! Executes client sequences ([`ksock_ops::client`]) against a module that connects out
+//! Executes client sequences ([`ksock_fuzz::lang::client`]) against a module that connects out
 //! (ksock_client): the fuzzer listens, loads the module with each input's parameters,
 //! accepts and reads its connection, answers, resets, unloads. Oracles: valid parameters
 //! load and invalid ones are refused; what arrives is the payload, whole, at most `count`
-//! times ([`ksock_ops::client::delivery_ok`]); the module unloads; no kernel splat.
+//! times ([`ksock_fuzz::lang::client::delivery_ok`]); the module unloads; no kernel splat.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ksock_ops::client::{delivery_ok, ClientLoad, ClientOp, ClientTarget, Port};
+use ksock_fuzz::lang::client::{delivery_ok, ClientLoad, ClientOp, ClientTarget, Port};
 
-use crate::fuzz::{violation, Violation};
+use ksock_fuzz::titles::{Oracle, Violation};
 
 /// How long a `Read` waits for the module's connection, then for more bytes.
 const ACCEPT_WAIT: Duration = Duration::from_millis(300);
@@ -73,7 +73,7 @@ pub fn run(
             ClientOp::Reset => {
                 if let Some(c) = &mut cur {
                     if let Some(s) = c.conn.take() {
-                        crate::msgfuzz::reset(&s);
+                        crate::fuzz::msg::reset(&s);
                         c.reset = true;
                     }
                 }
@@ -122,13 +122,13 @@ fn load(
         (Some(_), false) => Ok(None),
         (None, false) => {
             let _ = loader.unload()?;
-            Ok(Some(violation(
-                "load",
+            Ok(Some(Violation::new(
+                Oracle::Load,
                 format!("out-of-range parameters were accepted: {params}"),
             )))
         }
-        (Some(e), true) => Ok(Some(violation(
-            "load",
+        (Some(e), true) => Ok(Some(Violation::new(
+            Oracle::Load,
             format!(
                 "valid parameters were refused with {}: {params}",
                 crate::modules::errno_name(e)
@@ -163,8 +163,8 @@ fn read(c: &mut Instance, listener: &TcpListener) -> Option<Violation> {
 
 fn judge(c: &Instance) -> Option<Violation> {
     (!delivery_ok(&c.received, &c.payload, c.count, c.eof)).then(|| {
-        violation(
-            "delivery",
+        Violation::new(
+            Oracle::Delivery,
             format!(
                 "the peer received {} byte(s) that are not whole copies of the {}-byte \
                  message (count {}{}): {:?}",
@@ -194,7 +194,9 @@ fn finish(
             return Ok(Some(v));
         }
     }
-    Ok(loader.unload()?.map(|why| violation("unload", why)))
+    Ok(loader
+        .unload()?
+        .map(|why| Violation::new(Oracle::Unload, why)))
 }
 
 /// The module's connection, waiting up to `wait`.

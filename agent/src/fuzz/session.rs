@@ -1,6 +1,6 @@
 //! The in-guest fuzzer's session: one module load, one socket, many inputs.
 //!
-//! libFuzzer ([`crate::libfuzzer`]) calls [`Session::run`] with each input. The
+//! libFuzzer ([`crate::fuzz::libfuzzer`]) calls [`Session::run`] with each input. The
 //! session writes the input where a kernel panic cannot lose it *before* running it
 //! ([`InputLog`]: the host's shared memory, else the console), restores the module's state
 //! (the target's `reset`) so an input means the same whenever it runs, executes the
@@ -14,16 +14,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ksock_ops::mixed::Step;
-use ksock_ops::{model, Op};
+use ksock_fuzz::findings::{self, FindingMeta};
+use ksock_fuzz::lang::mixed::Step;
+use ksock_fuzz::lang::sockopt::Op;
+use ksock_fuzz::shrink::shrink;
+use ksock_fuzz::titles::{Oracle, Violation};
+use ksock_fuzz::{model, Decoded, FuzzConfig};
 
-use crate::cov::{Sections, Seen, Trace};
-use crate::fuzz::{self, Violation};
+use crate::fuzz;
+use crate::fuzz::cov::{Sections, Seen, Trace};
+use crate::fuzz::record::InputLog;
 use crate::guarded::Arena;
 use crate::kmsg::{Kmsg, SplatWatch};
 use crate::modules;
-use crate::proto::{self, slug, Decoded, FuzzConfig};
-use crate::record::InputLog;
 
 /// Trace words the runtime is loaded with (2 MiB).
 const TRACE_WORDS: usize = 1 << 18;
@@ -158,7 +161,7 @@ impl Session {
     }
 
     fn run_timed(&mut self, data: &[u8], counters: &mut [u8]) -> Result<bool> {
-        let ops = Decoded::new(data, &self.cfg);
+        let ops = self.cfg.decode(data);
         if ops.is_empty() {
             return Ok(false);
         }
@@ -212,7 +215,7 @@ impl Session {
                     .server
                     .expect("message ops only with a server target");
                 let mut logged = Vec::new();
-                crate::msgfuzz::run(&t, ops, &mut self.kmsg, &self.splats, &mut logged)
+                crate::fuzz::msg::run(&t, ops, &mut self.kmsg, &self.splats, &mut logged)
             }
             Decoded::Client(ops) => self.execute_client(ops),
             Decoded::Mixed(steps) => self.execute_mixed(steps),
@@ -221,7 +224,7 @@ impl Session {
 
     fn execute_client(
         &mut self,
-        ops: &[ksock_ops::client::ClientOp],
+        ops: &[ksock_fuzz::lang::client::ClientOp],
     ) -> Result<(usize, Option<(usize, Violation)>)> {
         let t = self
             .cfg
@@ -234,14 +237,17 @@ impl Session {
             names: &self.names,
             ko: &self.cfg.ko,
         };
-        let (n, found) = crate::clientfuzz::run(&t, self.seed_bugs, ops, listener, &mut loader)?;
+        let (n, found) = crate::fuzz::client::run(&t, self.seed_bugs, ops, listener, &mut loader)?;
         Ok((n, found.or_else(|| self.splat_after(n))))
     }
 
     /// A kernel splat since the last input, as a finding after op `n - 1` of this one.
     fn splat_after(&mut self, n: usize) -> Option<(usize, Violation)> {
         let line = self.watch.check(&self.splat)?;
-        Some((n.saturating_sub(1), fuzz::violation("kernel splat", line)))
+        Some((
+            n.saturating_sub(1),
+            Violation::new(Oracle::KernelSplat, line),
+        ))
     }
 
     fn execute_sockopt(&mut self, ops: &[Op]) -> Result<(usize, Option<(usize, Violation)>)> {
@@ -260,7 +266,7 @@ impl Session {
     fn execute_mixed(&mut self, steps: &[Step]) -> Result<(usize, Option<(usize, Violation)>)> {
         let server = self.cfg.server.expect("mixed ops only with a server");
         let mut m = self.fresh_sockopt()?;
-        let mut msgs = crate::msgfuzz::MsgRun::new(&server);
+        let mut msgs = crate::fuzz::msg::MsgRun::new(&server);
         for (i, step) in steps.iter().enumerate() {
             self.inputs.at(i);
             let found = match step {
@@ -409,9 +415,9 @@ impl Session {
         points.extend(
             self.dead
                 .iter()
-                .map(|d| (proto::DEAD_SECTION.to_string(), *d)),
+                .map(|d| (ksock_fuzz::config::DEAD_SECTION.to_string(), *d)),
         );
-        let path = self.cfg.out.join(proto::COVERAGE_FILE);
+        let path = self.cfg.out.join(ksock_fuzz::config::COVERAGE_FILE);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec(&points)?)?;
         std::fs::rename(&tmp, &path)?;
@@ -424,79 +430,22 @@ impl Session {
         if !self.titles.insert(t.clone()) {
             return Ok(());
         }
-        let (small, v) = self.shrink(ops.prefix(at + 1), &t, v)?;
-        let dir = self.cfg.findings.join(slug(&t));
-        let fresh = !dir.exists();
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("input.bin"), data)?;
-        let report = format!(
-            "title: {t}\noracle: {}\ndetail: {}\nmodule: {} {}\n\nsequence (shrunk from {} ops):\n{}\n",
-            v.oracle,
-            v.detail,
-            self.cfg.module,
-            self.cfg.params,
-            ops.len(),
-            small.describe(&self.cfg.target),
-        );
-        std::fs::write(dir.join("report.txt"), report)?;
-        std::fs::write(dir.join("sequence.json"), small.to_json()?)?;
+        let (small, v) = shrink(ops.prefix(at + 1), v, |trial| self.still_fires(trial, &t))?;
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let meta = proto::FindingMeta::new(&self.cfg, &t, v.oracle, &v.detail, kernel.trim());
-        std::fs::write(
-            dir.join(proto::FINDING_META),
-            serde_json::to_vec_pretty(&meta)?,
-        )?;
+        let finding = findings::Finding {
+            meta: FindingMeta::new(&self.cfg, &t, v.oracle, &v.detail, kernel.trim()),
+            input: data,
+            ops: &small,
+            how: format!("shrunk from {} ops", ops.len()),
+            console: &[],
+        };
+        let (_, fresh) = findings::save(&self.cfg.findings, &self.cfg, &finding)?;
         println!(
             "{} {} {t}",
-            proto::FINDING_MARK,
+            ksock_fuzz::config::FINDING_MARK,
             if fresh { "new" } else { "again" }
         );
         Ok(())
-    }
-
-    /// Drops ops one at a time while the same title still fires (same guest, no reload).
-    fn shrink(&mut self, ops: Decoded, t: &str, found: Violation) -> Result<(Decoded, Violation)> {
-        let mut cur = ops;
-        let mut found = found;
-        let mut i = 0;
-        while i < cur.len() && cur.len() > 1 {
-            let trial = cur.without(i);
-            match self.still_fires(&trial, t)? {
-                Some((at, v)) => {
-                    cur = trial.prefix(at + 1);
-                    found = v;
-                }
-                None => i += 1,
-            }
-        }
-        // Then each remaining op as simple as it can be: lengths, fills, buffers, optnames.
-        // A simpler op may end the input earlier (the prefix up to the finding is kept).
-        let mut i = 0;
-        while i < cur.len() {
-            match self.first_simpler(&cur, i, t)? {
-                Some((trial, v)) => {
-                    cur = trial;
-                    found = v;
-                }
-                None => i += 1,
-            }
-        }
-        Ok((cur, found))
-    }
-
-    /// The first simpler variant of op `i` that still ends in a finding titled `t`.
-    fn first_simpler(
-        &mut self,
-        cur: &Decoded,
-        i: usize,
-        t: &str,
-    ) -> Result<Option<(Decoded, Violation)>> {
-        for trial in cur.simpler_at(i) {
-            if let Some((at, v)) = self.still_fires(&trial, t)? {
-                return Ok(Some((trial.prefix(at + 1), v)));
-            }
-        }
-        Ok(None)
     }
 
     /// Whether `trial` ends in a finding titled `t`, and where. Message sequences get
@@ -525,7 +474,7 @@ impl Session {
         println!(
             "{} execs={} ops={} execs_per_s={:.0} ops_per_s={:.0} points={} findings={} \
              persist_s={:.1} exec_s={:.1} fold_s={:.1} run_s={:.1} skipped={}",
-            proto::STATUS_MARK,
+            ksock_fuzz::config::STATUS_MARK,
             self.execs,
             self.ops,
             self.execs as f64 / secs,
@@ -542,12 +491,12 @@ impl Session {
     }
 
     /// The fuzz benchmark's floors, each run for `d`: the corpus's own sockopt calls
-    /// replayed bare ([`crate::rawloop`]), and, for scale, set(5 bytes) + get(64 bytes)
+    /// replayed bare ([`crate::fuzz::raw`]), and, for scale, set(5 bytes) + get(64 bytes)
     /// pairs on the first served optname with plain buffers; then the corpus through this
     /// session's executor (every oracle, no libFuzzer), which says where the time goes.
     /// Syscalls per second each.
     pub fn raw_floors(&mut self, corpus: &Path, d: Duration) -> Result<(f64, f64, f64)> {
-        let replay = crate::rawloop::Replay::from_corpus(corpus, &self.cfg)?;
+        let replay = crate::fuzz::raw::Replay::from_corpus(corpus, &self.cfg)?;
         anyhow::ensure!(
             replay.calls() > 0,
             "the corpus {} holds no sockopt calls to replay",
@@ -585,7 +534,7 @@ impl Session {
     fn executor_rate(&mut self, corpus: &Path, d: Duration) -> Result<f64> {
         let mut inputs = Vec::new();
         for e in std::fs::read_dir(corpus)?.flatten() {
-            if let Decoded::Sockopt(ops) = Decoded::new(&std::fs::read(e.path())?, &self.cfg) {
+            if let Decoded::Sockopt(ops) = self.cfg.decode(&std::fs::read(e.path())?) {
                 if !ops.iter().any(|o| matches!(o, Op::Reload(_))) {
                     inputs.push(ops);
                 }
@@ -668,7 +617,7 @@ fn load_modules(cfg: &FuzzConfig) -> Result<Option<std::net::TcpListener>> {
     }
     // A client module is loaded by each input (after the listener it connects to).
     let listener = match &cfg.client {
-        Some(t) => Some(crate::clientfuzz::listen(t).context("listening for the client")?),
+        Some(t) => Some(crate::fuzz::client::listen(t).context("listening for the client")?),
         None => {
             modules::load(&cfg.ko, &cfg.params)
                 .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
@@ -712,15 +661,15 @@ fn collect(trace: &mut Option<(Trace, Sections)>, pending: &mut Vec<Pc>, dead: b
 fn reload_traced(
     mut traced: Traced,
     fd: libc::c_int,
-    r: &ksock_ops::Reload,
-    t: &ksock_ops::Target,
+    r: &ksock_fuzz::lang::sockopt::Reload,
+    t: &ksock_fuzz::lang::sockopt::Target,
     module: &fuzz::Module,
 ) -> Result<fuzz::Observed> {
     collect(traced.trace, traced.pending, false);
     if let Some(why) = fuzz::unload_checked(fd, t, module) {
         return Ok(fuzz::Observed::reloaded(Some(why), None));
     }
-    let errno = crate::clientfuzz::Loader::load(&mut traced, &module.reload_params(r))?;
+    let errno = crate::fuzz::client::Loader::load(&mut traced, &module.reload_params(r))?;
     Ok(fuzz::Observed::reloaded(None, errno))
 }
 
@@ -736,7 +685,7 @@ struct Traced<'a> {
     ko: &'a Path,
 }
 
-impl crate::clientfuzz::Loader for Traced<'_> {
+impl crate::fuzz::client::Loader for Traced<'_> {
     fn load(&mut self, params: &str) -> Result<Option<i32>> {
         collect(self.trace, self.pending, false);
         let errno = modules::load_errno(self.ko, params);

@@ -151,7 +151,7 @@ impl fmt::Display for MsgOp {
     }
 }
 
-/// The sequence `bytes` decode to, at most `max_ops` long (as [`crate::decode`]).
+/// The sequence `bytes` decode to, at most `max_ops` long (as [`super::sockopt::decode`]).
 pub fn decode(bytes: &[u8], max_ops: usize) -> Vec<MsgOp> {
     let mut u = Unstructured::new(bytes);
     let n = u.int_in_range(1..=max_ops.max(1)).unwrap_or(1);
@@ -202,6 +202,20 @@ impl MsgOp {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+impl super::Ops for MsgOp {
+    fn decode(bytes: &[u8], max_ops: usize) -> Vec<Self> {
+        decode(bytes, max_ops)
+    }
+
+    fn simpler(&self) -> Vec<Self> {
+        MsgOp::simpler(self)
+    }
+
+    fn describe(ops: &[Self], _t: &super::sockopt::Target) -> String {
+        describe(ops)
     }
 }
 

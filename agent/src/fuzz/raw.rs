@@ -12,11 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ksock_ops::{model, Op, Place, Target};
+use ksock_fuzz::{lang::sockopt::Op, lang::sockopt::Place, lang::sockopt::Target, model};
 
 use crate::fuzz::MAX_BUF;
 use crate::guarded::BAD_USER_POINTER;
-use crate::proto::{Decoded, FuzzConfig};
+use ksock_fuzz::{Decoded, FuzzConfig};
 
 /// Sets up to this long get a buffer of their own, holding their pattern.
 const SMALL: usize = 4096;
@@ -72,7 +72,7 @@ impl Replay {
             .with_context(|| format!("reading the corpus {}", corpus.display()))?;
         for e in entries.flatten() {
             let data = std::fs::read(e.path())?;
-            if let Decoded::Sockopt(ops) = Decoded::new(&data, cfg) {
+            if let Decoded::Sockopt(ops) = cfg.decode(&data) {
                 let calls: Vec<Call> = ops
                     .iter()
                     .filter_map(|op| r.prepare(op, &cfg.target))

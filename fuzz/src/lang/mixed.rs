@@ -7,8 +7,8 @@ use std::fmt;
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
-use crate::msg::MsgOp;
-use crate::{Op, Target};
+use super::msg::MsgOp;
+use super::sockopt::{Op, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,7 +38,7 @@ impl Step {
     }
 }
 
-/// The sequence `bytes` decode to, at most `max_ops` long (as [`crate::decode`]).
+/// The sequence `bytes` decode to, at most `max_ops` long (as [`super::sockopt::decode`]).
 pub fn decode(bytes: &[u8], max_ops: usize) -> Vec<Step> {
     let mut u = Unstructured::new(bytes);
     let n = u.int_in_range(1..=max_ops.max(1)).unwrap_or(1);
@@ -52,7 +52,7 @@ pub fn describe(steps: &[Step], t: &Target) -> String {
         .enumerate()
         .map(|(i, s)| match s {
             Step::Sockopt(o) => {
-                let line = crate::describe(std::slice::from_ref(o), t);
+                let line = super::sockopt::describe(std::slice::from_ref(o), t);
                 format!("  {}. sockopt: {}", i + 1, line.trim_start_matches("  1. "))
             }
             Step::Msg(o) => format!("  {}. server: {o}", i + 1),
@@ -98,6 +98,24 @@ impl fmt::Display for Step {
             Step::Sockopt(o) => write!(f, "sockopt: {o}"),
             Step::Msg(o) => write!(f, "server: {o}"),
         }
+    }
+}
+
+impl super::Ops for Step {
+    fn decode(bytes: &[u8], max_ops: usize) -> Vec<Self> {
+        decode(bytes, max_ops)
+    }
+
+    fn simpler(&self) -> Vec<Self> {
+        Step::simpler(self)
+    }
+
+    fn describe(ops: &[Self], t: &Target) -> String {
+        describe(ops, t)
+    }
+
+    fn reloads(&self) -> bool {
+        matches!(self, Step::Sockopt(Op::Reload(_)))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Len, Op, Reload, Target};
+use crate::lang::sockopt::{Len, Op, Reload, Target};
 
 /// The contracts a fuzz target may name (`model = "message_store"` in its `[[fuzz]]`
 /// table): a named model adds its oracle to the generic ones, and says what a reload op
@@ -89,8 +89,9 @@ impl SockoptModel {
     pub fn step(&mut self, op: &Op) -> Expected {
         let t = self.target;
         // Unloaded, the module serves nothing: its optnames are the kernel's again.
-        let serves =
-            |opt: &crate::Opt| self.loaded && (t.optmin..t.optmax).contains(&opt.resolve(&t));
+        let serves = |opt: &crate::lang::sockopt::Opt| {
+            self.loaded && (t.optmin..t.optmax).contains(&opt.resolve(&t))
+        };
         match op {
             Op::Reload(r) => {
                 if !r.valid(self.seed_bugs) {
@@ -197,7 +198,7 @@ pub fn fill_into(dst: &mut [u8], fill: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Opt, Place};
+    use crate::lang::sockopt::{Opt, Place};
 
     fn get(len: Len, place: Place) -> Op {
         Op::Get {
@@ -277,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_reload_moves_the_range_and_a_bad_one_leaves_nothing_served() {
-        use crate::{Param, Reload};
+        use crate::lang::sockopt::{Param, Reload};
         let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT, 1);
         let set = Op::Set {
             opt: Opt::Served(0),

@@ -11,7 +11,7 @@ use std::fmt;
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
-use crate::Param;
+use super::sockopt::Param;
 
 /// What the ops are relative to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +271,20 @@ pub fn delivery_ok(received: &[u8], payload: &[u8], count: usize, complete: bool
         .chunks(payload.len())
         .all(|c| payload.starts_with(c));
     matches && (!complete || received.len().is_multiple_of(payload.len()))
+}
+
+impl super::Ops for ClientOp {
+    fn decode(bytes: &[u8], max_ops: usize) -> Vec<Self> {
+        decode(bytes, max_ops)
+    }
+
+    fn simpler(&self) -> Vec<Self> {
+        ClientOp::simpler(self)
+    }
+
+    fn describe(ops: &[Self], _t: &super::sockopt::Target) -> String {
+        describe(ops)
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! ksock-ops: the language of the sockopt fuzzer, shared by the host (specs, findings) and
-//! the guest agent (which executes it).
+//! The sockopt language: setsockopt/getsockopt calls on a module's served optnames.
 //!
 //! A sequence is a `Vec<Op>` derived from bytes with [`arbitrary`]: from libFuzzer's input,
 //! or, for the bounded runs in the normal test suite, from a seed ([`generate`]). Ops are
@@ -8,11 +7,6 @@
 //! module configuration. [`model`] predicts what a correct `ksock_sockopt` returns.
 //!
 //! Nothing here performs I/O.
-
-pub mod client;
-pub mod mixed;
-pub mod model;
-pub mod msg;
 
 use std::fmt;
 
@@ -391,6 +385,24 @@ fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+impl super::Ops for Op {
+    fn decode(bytes: &[u8], max_ops: usize) -> Vec<Self> {
+        decode(bytes, max_ops)
+    }
+
+    fn simpler(&self) -> Vec<Self> {
+        Op::simpler(self)
+    }
+
+    fn describe(ops: &[Self], t: &Target) -> String {
+        describe(ops, t)
+    }
+
+    fn reloads(&self) -> bool {
+        matches!(self, Op::Reload(_))
+    }
 }
 
 #[cfg(test)]

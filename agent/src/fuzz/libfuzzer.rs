@@ -8,14 +8,14 @@
 //! `KSOCK_FUZZ_CONFIG=<shared dir>/fuzz.json`. Coverage comes from the module itself: it
 //! was built with trace-pc instrumentation and the ksock_cov runtime, and each input's
 //! trace is folded into libFuzzer's extra counters below. Findings are saved by the
-//! session ([`crate::persistent`]); the fuzzer never aborts on one, so a campaign goes on
+//! session ([`crate::fuzz::session`]); the fuzzer never aborts on one, so a campaign goes on
 //! to find the next bug.
 
 use std::ffi::{c_char, c_int, CString};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use crate::persistent::{read_config, Session};
+use crate::fuzz::session::{read_config, Session};
 
 // Linked for libFuzzer's objects; nothing of the crate's Rust API is used.
 extern crate libfuzzer_sys;

@@ -1,15 +1,29 @@
-//! The sockopt fuzzer's executor in the guest: runs op sequences ([`ksock_ops`]) against the
-//! loaded module, checks every oracle after every op, and shrinks a failing sequence.
+//! The fuzzer's guest half: what executes [`ksock_fuzz`]'s op languages against the loaded
+//! module (everything else — languages, models, titles, the shrinker, findings — is in
+//! that crate). Here: the sockopt executor and its oracles (this file), the bounded spec
+//! step ([`run`]), libFuzzer's session ([`session`], started by [`libfuzzer`]), message and
+//! client sequences ([`msg`], [`client`]), coverage ([`cov`]), the input record
+//! ([`record`]) and the benchmark's bare replay ([`raw`]).
 //!
 //! Oracles that need no knowledge of the module: a buffer of exactly the given length that
 //! ends at a guard page must never fault; canary bytes after it must stay intact; a get
 //! must not return a length larger than it was given; no kernel splat; the module unloads.
-//! With `model`, also ksock_sockopt's contract ([`ksock_ops::model`]).
+//! With a named model, also its contract ([`ksock_fuzz::model`]).
+
+pub mod client;
+pub mod cov;
+pub mod libfuzzer;
+pub mod msg;
+pub mod raw;
+pub mod record;
+pub mod session;
 
 use std::time::Instant;
 
-use ksock_ops::model::{self, Expected, Model, SockoptModel};
-use ksock_ops::{Op, Place, Reload, Target};
+use ksock_fuzz::model::{self, Expected, Model, SockoptModel};
+use ksock_fuzz::{
+    lang::sockopt::Op, lang::sockopt::Place, lang::sockopt::Reload, lang::sockopt::Target,
+};
 
 use crate::guarded::{Arena, BAD_USER_POINTER, FILL_LIMIT};
 use crate::kmsg::Kmsg;
@@ -25,14 +39,10 @@ pub(crate) fn arena() -> std::io::Result<Arena> {
     Arena::new(MAX_BUF + CANARY_LEN)
 }
 
-pub use ksock_proto::{splat_title, Campaign};
-
-/// An oracle that fired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub oracle: &'static str,
-    pub detail: String,
-}
+use ksock_fuzz::shrink::shrink;
+pub use ksock_fuzz::titles::{title, Oracle, Violation};
+pub use ksock_fuzz::Campaign;
+use ksock_fuzz::Decoded;
 
 /// The outcome of a campaign.
 #[derive(Debug)]
@@ -81,7 +91,7 @@ impl Module<'_> {
     }
 }
 
-pub use ksock_proto::seed_bugs_in;
+pub use ksock_fuzz::config::seed_bugs_in;
 
 /// What one op did.
 pub(crate) struct Observed {
@@ -108,12 +118,27 @@ pub fn run(c: &Campaign, kmsg: &mut Kmsg, dmesg: &mut Vec<String>) -> anyhow::Re
     };
     let mut arena = arena()?;
     for i in 0..c.runs {
-        let ops = ksock_ops::generate(c.seed, i, c.max_ops);
+        let ops = ksock_fuzz::lang::sockopt::generate(c.seed, i, c.max_ops);
         report.sequences += 1;
         let (done, violation) = run_sequence(c, &ops, &mut arena, kmsg, dmesg, &splats)?;
         report.ops += done as u64;
         if let Some(v) = violation {
-            let (small, v) = shrink(c, &ops[..done], v, &mut arena, kmsg, dmesg, &splats)?;
+            let oracle = v.oracle;
+            let found = Decoded::Sockopt(ops[..done].to_vec());
+            let (small, v) = shrink(found, v, |trial| {
+                let Decoded::Sockopt(ops) = trial else {
+                    unreachable!("the bounded step runs sockopt sequences")
+                };
+                Ok::<_, anyhow::Error>(
+                    match run_sequence(c, ops, &mut arena, kmsg, dmesg, &splats)? {
+                        (n, Some(v)) if v.oracle == oracle => Some((n - 1, v)),
+                        _ => None,
+                    },
+                )
+            })?;
+            let Decoded::Sockopt(small) = small else {
+                unreachable!("shrinking keeps the language")
+            };
             report.finding = Some((i, v, small));
             break;
         }
@@ -134,7 +159,7 @@ fn run_sequence(
 ) -> anyhow::Result<(usize, Option<Violation>)> {
     if modules::is_loaded(&c.module) {
         if let Err(e) = modules::unload(&c.module) {
-            return Ok((0, Some(violation("unload", e.to_string()))));
+            return Ok((0, Some(Violation::new(Oracle::Unload, e.to_string()))));
         }
     }
     modules::load(&c.path, &c.params)?;
@@ -156,7 +181,7 @@ fn run_sequence(
         let splat = logged.iter().find(|l| splats.is_match(l)).cloned();
         dmesg.extend(logged);
         let v = splat
-            .map(|l| violation("kernel splat", l))
+            .map(|l| Violation::new(Oracle::KernelSplat, l))
             .or_else(|| check(op, &obs, &t, expected.as_ref()));
         if v.is_some() {
             result = (i + 1, v);
@@ -168,64 +193,6 @@ fn run_sequence(
     Ok(result)
 }
 
-/// Drops ops one at a time while the sequence still trips the same oracle; returns the
-/// smallest sequence and what it violated (so the report describes the sequence it shows).
-fn shrink(
-    c: &Campaign,
-    ops: &[Op],
-    found: Violation,
-    arena: &mut Arena,
-    kmsg: &mut Kmsg,
-    dmesg: &mut Vec<String>,
-    splats: &regex::RegexSet,
-) -> anyhow::Result<(Vec<Op>, Violation)> {
-    let mut cur = ops.to_vec();
-    let mut found = found;
-    let mut i = 0;
-    while i < cur.len() && cur.len() > 1 {
-        let mut trial = cur.clone();
-        trial.remove(i);
-        match run_sequence(c, &trial, arena, kmsg, dmesg, splats)? {
-            (n, Some(v)) if v.oracle == found.oracle => {
-                trial.truncate(n);
-                cur = trial;
-                found = v;
-            }
-            _ => i += 1,
-        }
-    }
-    Ok((cur, found))
-}
-
-pub(crate) fn violation(oracle: &'static str, detail: String) -> Violation {
-    Violation { oracle, detail }
-}
-
-/// A finding's title, the same for every input that shows the same bug (syzkaller's
-/// manner): what went wrong, in which call, in which module. A kernel splat is titled by its
-/// report line, with addresses and offsets taken out.
-pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
-    let call = match op {
-        Some(Op::Set { .. }) => "set",
-        Some(Op::Get { .. }) => "get",
-        Some(Op::Reload(_)) => "reload",
-        None => "a sequence",
-    };
-    match v.oracle {
-        "guard page" if call == "set" => format!("{call} reads past optlen in {module}"),
-        "guard page" | "canary" => format!("{call} writes past optlen in {module}"),
-        "returned length" => format!("{call} returns a larger optlen in {module}"),
-        "model" => format!("{call} breaks {module}'s contract"),
-        "unload" => format!("{module} does not unload cleanly"),
-        "kernel splat" => splat_title(&v.detail),
-        "log" => format!("{module} logs bytes it did not receive"),
-        "echo" => format!("{module} echoes bytes it was not sent"),
-        "delivery" => format!("{module} sends bytes it was not given"),
-        "load" => format!("{module} mishandles its parameters"),
-        other => format!("{other} in {module}"),
-    }
-}
-
 /// The oracles, for one op.
 pub(crate) fn check(
     op: &Op,
@@ -234,7 +201,7 @@ pub(crate) fn check(
     expected: Option<&Expected>,
 ) -> Option<Violation> {
     if let Some(why) = &obs.unload {
-        return Some(violation("unload", why.clone()));
+        return Some(Violation::new(Oracle::Unload, why.clone()));
     }
     let (place, write) = match op {
         Op::Set { place, .. } => (*place, false),
@@ -244,8 +211,8 @@ pub(crate) fn check(
     };
     let valid = obs.exact && matches!(place, Place::Guarded | Place::Canary);
     if valid && obs.errno == Some(model::EFAULT) {
-        return Some(violation(
-            "guard page",
+        return Some(Violation::new(
+            Oracle::GuardPage,
             format!(
                 "{} faulted on a valid buffer of exactly the given length: the kernel touched \
                  memory past it",
@@ -254,16 +221,16 @@ pub(crate) fn check(
         ));
     }
     if !obs.canary_intact {
-        return Some(violation(
-            "canary",
+        return Some(Violation::new(
+            Oracle::Canary,
             "bytes after the buffer were overwritten".into(),
         ));
     }
     if let (Op::Get { len, .. }, Some(r)) = (op, obs.returned_len) {
         let given = len.resolve(t).max(0);
         if obs.errno.is_none() && r > given {
-            return Some(violation(
-                "returned length",
+            return Some(Violation::new(
+                Oracle::ReturnedLength,
                 format!("get returned optlen {r}, larger than the {given} given"),
             ));
         }
@@ -276,8 +243,8 @@ pub(crate) fn check(
         _ => false,
     };
     (!ok).then(|| {
-        violation(
-            "model",
+        Violation::new(
+            Oracle::Model,
             format!(
                 "expected {}, got {}",
                 describe_expected(exp),
@@ -475,7 +442,7 @@ pub(crate) fn load_with(r: &Reload, m: &Module) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ksock_ops::{Len, Opt};
+    use ksock_fuzz::{lang::sockopt::Len, lang::sockopt::Opt};
 
     /// A 5-byte get of the first served optname into a buffer placed at `place`.
     fn get(place: Place) -> Op {
@@ -486,7 +453,7 @@ mod tests {
         }
     }
 
-    fn oracle(op: &Op, obs: &Observed, want: Option<&Expected>) -> Option<&'static str> {
+    fn oracle(op: &Op, obs: &Observed, want: Option<&Expected>) -> Option<Oracle> {
         check(op, obs, &Target::KSOCK_SOCKOPT, want).map(|v| v.oracle)
     }
 
@@ -498,15 +465,15 @@ mod tests {
             fill: vec![],
             place: Place::Guarded,
         };
-        let v = violation("guard page", "x".into());
+        let v = Violation::new(Oracle::GuardPage, "x".into());
         assert_eq!(title(Some(&set), &v, "m"), "set reads past optlen in m");
-        let v = violation("canary", "y".into());
+        let v = Violation::new(Oracle::Canary, "y".into());
         assert_eq!(
             title(Some(&get(Place::Canary)), &v, "m"),
             "get writes past optlen in m"
         );
-        let v = violation(
-            "kernel splat",
+        let v = Violation::new(
+            Oracle::KernelSplat,
             "[   12.5] BUG: KFENCE: out-of-bounds read in srv_recv+0x1c/0x80 [ksock_server]".into(),
         );
         assert_eq!(
@@ -525,7 +492,10 @@ mod tests {
             exact: true,
             canary_intact: true,
         };
-        assert_eq!(oracle(&get(Place::Guarded), &obs, None), Some("guard page"));
+        assert_eq!(
+            oracle(&get(Place::Guarded), &obs, None),
+            Some(Oracle::GuardPage)
+        );
         assert_eq!(
             oracle(&get(Place::Null), &obs, None),
             None,
@@ -544,13 +514,13 @@ mod tests {
             exact: true,
             canary_intact: true,
         };
-        assert_eq!(oracle(&op, &obs, None), Some("returned length"));
+        assert_eq!(oracle(&op, &obs, None), Some(Oracle::ReturnedLength));
         let obs = Observed {
             returned_len: Some(5),
             value: Some(b"a mez".to_vec()),
             ..obs
         };
         let want = Expected::Ok(Some(b"a mes".to_vec()));
-        assert_eq!(oracle(&op, &obs, Some(&want)), Some("model"));
+        assert_eq!(oracle(&op, &obs, Some(&want)), Some(Oracle::Model));
     }
 }

@@ -1,4 +1,4 @@
-//! Executes message sequences ([`ksock_ops::msg`]) against a module serving TCP
+//! Executes message sequences ([`ksock_fuzz::lang::msg`]) against a module serving TCP
 //! (ksock_server loaded with `echo=1`), with its oracles: what comes back on a connection
 //! is a prefix of what was sent on it (the echo), the module's `recv … len=N data=…` log
 //! lines hold at most the N bytes received, and no kernel splat.
@@ -8,10 +8,10 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use ksock_ops::msg::{logged_bytes, MsgOp, MsgTarget, MAX_CONNS};
+use ksock_fuzz::lang::msg::{logged_bytes, MsgOp, MsgTarget, MAX_CONNS};
 
-use crate::fuzz::{violation, Violation};
 use crate::kmsg::Kmsg;
+use ksock_fuzz::titles::{Oracle, Violation};
 
 /// How long a `Recv` waits for the echo.
 const RECV_WAIT: Duration = Duration::from_millis(20);
@@ -44,7 +44,7 @@ pub fn run(
 }
 
 /// The fuzzer's connections to the module, op by op (so message ops can be interleaved
-/// with other calls: [`crate::persistent`]'s mixed sequences).
+/// with other calls: [`crate::fuzz::session`]'s mixed sequences).
 pub struct MsgRun {
     t: MsgTarget,
     addr: SocketAddr,
@@ -89,8 +89,8 @@ impl MsgRun {
                 if let Some(c) = pick(*conn).map(|k| &mut self.conns[k]) {
                     read_echo(c)?;
                     if !c.sent.starts_with(&c.echoed) {
-                        return Ok(Some(violation(
-                            "echo",
+                        return Ok(Some(Violation::new(
+                            Oracle::Echo,
                             format!(
                                 "{} byte(s) came back that differ from the {} sent",
                                 c.echoed.len(),
@@ -201,17 +201,17 @@ fn wait_for_closes(kmsg: &mut Kmsg, opened: usize) -> Vec<String> {
 /// The log oracles: splats, and `recv … len=N data=D` with more than N bytes in D.
 pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation> {
     if let Some(l) = lines.iter().find(|l| splats.is_match(l)) {
-        return Some(violation("kernel splat", l.clone()));
+        return Some(Violation::new(Oracle::KernelSplat, l.clone()));
     }
     static RECV: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(ksock_ops::msg::RECV_LOG).expect("valid regex"));
+        LazyLock::new(|| regex::Regex::new(ksock_fuzz::lang::msg::RECV_LOG).expect("valid regex"));
     lines.iter().find_map(|l| {
         let c = RECV.captures(l)?;
         let n: usize = c["len"].parse().ok()?;
         let logged = logged_bytes(&c["data"]);
         (logged > n).then(|| {
-            violation(
-                "log",
+            Violation::new(
+                Oracle::Log,
                 format!("the module logged {logged} data bytes for a {n}-byte message: {l}"),
             )
         })
@@ -231,13 +231,16 @@ mod tests {
         let stale = vec![
             "[ 1.0] ksock_server: recv peer=127.0.0.1:4000 len=10 data=bbbbbbbbbbAAAAAA".into(),
         ];
-        assert_eq!(check_log(&stale, &none).unwrap().oracle, "log");
+        assert_eq!(check_log(&stale, &none).unwrap().oracle, Oracle::Log);
         // Rust's BStr escapes are one byte each.
         let rust = vec![r"[ 1.0] ksock_server: recv peer=127.0.0.1:4000 len=2 data=\xff".into()];
         assert!(check_log(&rust, &none).is_none());
         assert_eq!(logged_bytes(r"ab\x00\tc"), 5);
         let splat = vec!["[ 2.0] BUG: KFENCE: out-of-bounds read in x".into()];
-        assert_eq!(check_log(&splat, &none).unwrap().oracle, "kernel splat");
+        assert_eq!(
+            check_log(&splat, &none).unwrap().oracle,
+            Oracle::KernelSplat
+        );
         let _ = MsgTarget::KSOCK_SERVER;
     }
 }

@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::proto;
-
 pub enum InputLog {
     Shared { mem: *mut u8, len: usize },
     Console(std::fs::File),
@@ -40,11 +38,11 @@ impl InputLog {
     pub fn write(&mut self, input: &[u8]) -> Result<()> {
         match self {
             InputLog::Shared { .. } => {
-                proto::write_input_record(self.shared().expect("shared"), input);
+                ksock_fuzz::record::write_input_record(self.shared().expect("shared"), input);
                 Ok(())
             }
             InputLog::Console(f) => {
-                for r in proto::input_records(input) {
+                for r in ksock_fuzz::record::input_records(input) {
                     // One write(2), one log record.
                     f.write_all(r.as_bytes())
                         .context("logging the input to /dev/kmsg")?;
@@ -58,7 +56,7 @@ impl InputLog {
     /// cost what the record saves).
     pub fn at(&mut self, i: usize) {
         if let Some(m) = self.shared() {
-            proto::write_op_index(m, i);
+            ksock_fuzz::record::write_op_index(m, i);
         }
     }
 
@@ -101,7 +99,7 @@ fn map(resource: &Path) -> Result<InputLog> {
         .read(true)
         .write(true)
         .open(resource)?;
-    let len = (f.metadata()?.len() as usize).min(proto::RECORD_BYTES);
+    let len = (f.metadata()?.len() as usize).min(ksock_fuzz::record::RECORD_BYTES);
     anyhow::ensure!(len > 64, "{} is only {len} bytes", resource.display());
     // SAFETY: a shared mapping of a sysfs resource file we opened read-write; checked for
     // MAP_FAILED below.
