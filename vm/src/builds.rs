@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::debian::chroot::{run_in_root, Bind};
 use crate::host::cache::Cache;
+use crate::host::error::ModuleBuildFailure;
 use crate::host::hash::{fnv1a, hash_sources, is_source};
 use crate::host::logs;
-use crate::kernel::compat::{self, Fact};
+use crate::kernel::compat::{self, Fact, Flags};
+use crate::kernel::drift;
 use crate::kernel::flavour::Flavour;
-use crate::kernel::kcov::coverage_make_args;
+use crate::kernel::kcov::coverage_flags;
 use crate::kernel::layout::headers_rel;
 use crate::kernel::prepared::PreparedKernel;
 use crate::kernel::toolchain::ensure_clippy;
@@ -26,7 +28,7 @@ impl PreparedKernel {
 
     /// The directory the compat detector reads for C builds: Debian's `-common` headers
     /// (the full include/ tree), else the headers directory itself.
-    fn c_source_tree(&self) -> PathBuf {
+    pub fn c_source_tree(&self) -> PathBuf {
         let src = self.dir.join("usr/src");
         std::fs::read_dir(&src)
             .ok()
@@ -96,33 +98,62 @@ impl PreparedKernel {
             None if variant == Variant::Clippy => "-clippy".into(),
             None => String::new(),
         };
-        let key = format!("{dirname}{variant_key}-{:016x}", hash_sources(src)?);
         let log = logs::dir(cache)?.join(format!(
             "module-{}-{flavour}-{dirname}{variant_key}.log",
             self.release
         ));
-        let kb = self.kbuild(flavour)?;
-        cache.get_or_build(&kb.kind, &key, |out| {
-            sync_sources(src, out)?;
-            std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
-            let (mut binds, mut script) = self.make_command(&kb, out);
-            if let Some(rt) = coverage {
-                binds.push(Bind {
-                    host: rt.to_path_buf(),
-                    inside: "/ksock/cov".into(),
-                    writable: false,
-                });
-                script += &format!(" {}", coverage_make_args("/ksock/cov/Module.symvers"));
-                // No module BTF (it is for BPF tools): a fuzzer loads the module again and
-                // again, and the kernel checks a module's BTF at every load.
-                script += " CONFIG_DEBUG_INFO_BTF_MODULES=";
-            }
-            if variant == Variant::Clippy {
-                script += " CLIPPY=1 'KRUSTFLAGS=-Dwarnings'";
-            }
-            script += " modules";
-            run_in_root(&self.root.path, &binds, &script, &log)
-        })
+        let kb = self.kbuild(cache, flavour)?;
+        // The sources, and what the build adds to them: the kernel's facts, the header.
+        let inputs = format!(
+            "{:016x}{:016x}",
+            hash_sources(src)?,
+            compat::fingerprint(&kb.facts)
+        );
+        let key = format!("{dirname}{variant_key}-{:016x}", fnv1a(inputs.as_bytes()));
+        let mut extra = Flags::default();
+        if variant == Variant::Clippy {
+            extra.rustflags.push("-Dwarnings".into());
+            extra.args.push("CLIPPY=1".into());
+        }
+        if coverage.is_some() {
+            extra = coverage_flags("/ksock/cov/Module.symvers");
+            // No module BTF (it is for BPF tools): a fuzzer loads the module again and
+            // again, and the kernel checks a module's BTF at every load.
+            extra.args.push("CONFIG_DEBUG_INFO_BTF_MODULES=".into());
+        }
+        cache
+            .get_or_build(&kb.kind, &key, |out| {
+                sync_sources(src, out)?;
+                std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
+                let (mut binds, script) = self.make_command(&kb, out, &extra);
+                if let Some(rt) = coverage {
+                    binds.push(Bind {
+                        host: rt.to_path_buf(),
+                        inside: "/ksock/cov".into(),
+                        writable: false,
+                    });
+                }
+                run_in_root(&self.root.path, &binds, &(script + " modules"), &log)
+            })
+            .map_err(|e| self.explained(e, &dirname, flavour, &kb.facts))
+    }
+
+    /// A failed build as [`Error::ModuleBuild`]: its errors, and the kernel API changes of
+    /// [`drift::CHANGES`] among this kernel's `facts` that they show.
+    fn explained(&self, e: Error, module: &str, flavour: Flavour, facts: &[Fact]) -> Error {
+        let Error::Build { log, tail, .. } = e else {
+            return e;
+        };
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        Error::ModuleBuild(Box::new(ModuleBuildFailure {
+            module: module.to_string(),
+            kernel: self.release.clone(),
+            flavour: flavour.to_string(),
+            errors: drift::errors(&text, 5),
+            explanation: drift::render(&drift::explain(&text, facts), &self.release),
+            log,
+            tail,
+        }))
     }
 
     /// Builds `src` for the edit loop (`cargo xtask watch`): in a directory kept between
@@ -136,26 +167,28 @@ impl PreparedKernel {
         src: &Path,
         flavour: Flavour,
     ) -> Result<PathBuf, Error> {
-        let kb = self.kbuild(flavour)?;
+        let kb = self.kbuild(cache, flavour)?;
         let dirname = src.file_name().and_then(|n| n.to_str()).unwrap_or("module");
         let dir = cache.entry("work", &format!("dev/{}-{flavour}/{dirname}", self.release));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         sync_sources(src, &dir)?;
         let log = logs::dir(cache)?.join(format!("dev-{}-{flavour}-{dirname}.log", self.release));
         std::fs::write(&log, "").map_err(|e| Error::io(&log, e))?;
-        let (binds, script) = self.make_command(&kb, &dir);
+        let (binds, script) = self.make_command(&kb, &dir, &Flags::default());
         run_in_root(
             &self.root.path,
             &binds,
             &format!("{script} CONFIG_DEBUG_INFO_BTF_MODULES= modules"),
             &log,
-        )?;
+        )
+        .map_err(|e| self.explained(e, dirname, flavour, &kb.facts))?;
         Ok(dir)
     }
 
     /// Where and how kbuild runs for `flavour`: against a built tree (ksock's Rust tree, or
     /// a brought kernel's own tree), else against Debian's headers.
-    fn kbuild(&self, flavour: Flavour) -> Result<Kbuild, Error> {
+    fn kbuild(&self, cache: &Cache, flavour: Flavour) -> Result<Kbuild, Error> {
+        let include = compat::header_dir(cache)?;
         let (tree, kind) = match flavour {
             Flavour::Rust => {
                 let tree = self.tree.as_ref().ok_or_else(|| {
@@ -190,12 +223,14 @@ impl PreparedKernel {
                 }],
                 make_dir: tree::TREE_IN_ROOT.to_string(),
                 facts: compat::detect(tree),
+                include,
             },
             None => Kbuild {
                 kind,
                 binds: self.headers_binds(),
                 make_dir: format!("/usr/src/linux-headers-{}", self.release),
                 facts: compat::detect(&self.c_source_tree()),
+                include,
             },
         })
     }
@@ -236,19 +271,26 @@ impl PreparedKernel {
     }
 
     /// The bind mounts and `make` command line (without a target) that build the module in
-    /// `out`.
-    fn make_command(&self, kb: &Kbuild, out: &Path) -> (Vec<Bind>, String) {
+    /// `out`, with the compat facts, ksock's header and `extra` flags.
+    fn make_command(&self, kb: &Kbuild, out: &Path, extra: &Flags) -> (Vec<Bind>, String) {
         let mut binds = kb.binds.clone();
         binds.push(Bind {
             host: out.to_path_buf(),
             inside: "/ksock/mod".into(),
             writable: true,
         });
-        let compat = compat::make_args(&kb.facts);
-        let script = format!(
-            "make -C {} M=/ksock/mod CC={} KERNELRELEASE={} '{}' '{}'",
-            kb.make_dir, self.cc, self.release, compat[0], compat[1]
+        binds.push(Bind {
+            host: kb.include.clone(),
+            inside: compat::INCLUDE_IN_ROOT.into(),
+            writable: false,
+        });
+        let mut script = format!(
+            "make -C {} M=/ksock/mod CC={} KERNELRELEASE={}",
+            kb.make_dir, self.cc, self.release
         );
+        for arg in compat::make_args(&kb.facts, extra) {
+            script += &format!(" '{arg}'");
+        }
         (binds, script)
     }
 }
@@ -261,6 +303,8 @@ struct Kbuild {
     /// The kernel build directory inside the root (`make -C`).
     make_dir: String,
     facts: Vec<Fact>,
+    /// The directory holding `ksock_compat.h`.
+    include: PathBuf,
 }
 
 /// Copies `src`'s source files into `out`, leaving files whose contents are unchanged (and

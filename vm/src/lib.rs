@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | 1 | [`host`] | the host system: tools and the `PATH` children get, installing them, root or not, supervised children, scratch directories, the cache, progress, hashing, logs, the [`Error`] type |
 //! | 2 | [`debian`] | Debian: the archive through a private apt configuration, toolchain roots (mmdebstrap), running commands in a root |
-//! | 3 | [`kernel`] | kernels: the catalog, fetching and laying out a catalog kernel, configs and their compilers, build trees, root choice and [`kernel::prepare()`], brought kernels, compat and coverage flags, flavours, PVH images |
+//! | 3 | [`kernel`] | kernels: the catalog, fetching and laying out a catalog kernel, configs and their compilers, build trees, root choice and [`kernel::prepare()`], brought kernels, the API drift table and its compat flags, coverage flags, flavours, PVH images |
 //! | 4 | [`builds`] | module builds against a [`kernel::PreparedKernel`]: cached, instrumented, linted, or in place for the edit loop |
 //! | 5 | [`boot`] | virtme-ng boots with timeouts, console capture, splat detection, the KVM probe |
 //!

@@ -10,6 +10,39 @@ pub struct Mismatch {
     pub root_has: String,
 }
 
+/// A module that kbuild could not build for a kernel, with the compiler's errors and the
+/// kernel API changes they show (`kernel::drift`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleBuildFailure {
+    /// The module's directory name.
+    pub module: String,
+    /// The kernel's release.
+    pub kernel: String,
+    pub flavour: String,
+    pub log: PathBuf,
+    /// The first errors, one line each (`x.c:12: implicit declaration of …`).
+    pub errors: Vec<String>,
+    /// What the table says about them (empty when nothing matched).
+    pub explanation: String,
+    /// The log's last lines.
+    pub tail: String,
+}
+
+impl std::fmt::Display for ModuleBuildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "module `{}` does not build for {} ({}); full log: {}\n{}--- last lines ---\n{}",
+            self.module,
+            self.kernel,
+            self.flavour,
+            self.log.display(),
+            self.explanation,
+            self.tail
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
@@ -28,6 +61,9 @@ pub enum Error {
         log: PathBuf,
         tail: String,
     },
+    /// A module that kbuild could not build for a kernel (boxed: it is large).
+    #[error("{0}")]
+    ModuleBuild(Box<ModuleBuildFailure>),
     #[error("unknown kernel `{name}`; the catalog has: {known}")]
     UnknownKernel { name: String, known: String },
     #[error("package `{package}` is not in suites {suites} of the Debian archive")]

@@ -1,157 +1,180 @@
 //! The compat detector: which form of each drifting kernel API the *target* tree has, read
-//! from that tree's own headers and kernel-crate sources at module build time (not from a
-//! version table). The result reaches the modules as kbuild variables:
-//! `KSOCK_RUSTFLAGS` (`--cfg …` for Rust) and `KSOCK_CFLAGS` (`-D…` for C), which each
-//! module's Kbuild adds to `rustflags-y` / `ccflags-y`.
+//! from that tree's own headers and kernel-crate sources at module build time. The APIs are
+//! the rows of [`crate::kernel::drift::CHANGES`] (one table, also used to explain failed
+//! builds); each row's detector reads one file of the tree. The result reaches every module
+//! without a line of its Kbuild: `KCFLAGS` (`-D<CFG>=1` for each fact, `-DKSOCK_COMPAT_FACTS=1`,
+//! and `-I` to ksock's `ksock_compat.h`) and `KRUSTFLAGS` (`--cfg=<cfg>`), which kbuild adds
+//! to every object it compiles; also as `KSOCK_CFLAGS`/`KSOCK_RUSTFLAGS`, for Kbuilds that
+//! name them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// One detected fact about the target kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fact {
-    /// `sock_create_kern(struct net *net, …)` (since 4.2) rather than `sock_create_kern(int family, …)`.
-    SockCreateKernNet,
-    /// `kernel_bind`/`kernel_connect` take `struct sockaddr_unsized *` (7.x) rather than `struct sockaddr *`.
-    SockaddrUnsized,
-    /// Rust `ModuleParam::value()` returns `T` by copy (7.3) rather than `&T` (7.2).
-    ParamValueByCopy,
-    /// The kernel crate formats log arguments through its own `kernel::fmt::Display`.
-    KernelFmtDisplay,
-}
+use crate::host::cache::Cache;
+use crate::host::hash::fnv1a;
+use crate::kernel::drift::{Change, CHANGES};
+use crate::Error;
 
-impl Fact {
-    /// The cfg / define name the modules test.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fact::SockCreateKernNet => "ksock_sock_create_kern_net",
-            Fact::SockaddrUnsized => "ksock_sockaddr_unsized",
-            Fact::ParamValueByCopy => "ksock_param_value_by_copy",
-            Fact::KernelFmtDisplay => "ksock_kernel_fmt_display",
-        }
-    }
-}
+/// One detected fact about the target kernel: a row of the drift table whose new form the
+/// tree has.
+pub type Fact = &'static Change;
 
-/// Header text with every run of white space folded to one space, so declarations match
-/// however they are wrapped.
-fn squash(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// `ksock_compat.h`, the C helpers that build on every kernel of the catalog (its source is
+/// `kmods/c/lib/ksock_compat.h`), compiled into ksock so outside modules can include it.
+pub const HEADER: &str = include_str!("../../../kmods/c/lib/ksock_compat.h");
 
-/// `include/linux/net.h`: does `sock_create_kern` take a `struct net *` first?
-pub fn sock_create_kern_has_net(net_h: &str) -> bool {
-    squash(net_h).contains("sock_create_kern(struct net *")
-}
+/// Where the directory holding [`HEADER`] is bound inside the build root.
+pub const INCLUDE_IN_ROOT: &str = "/ksock/include";
 
-/// `include/linux/net.h`: does `kernel_bind` take `struct sockaddr_unsized *`?
-pub fn kernel_bind_takes_unsized(net_h: &str) -> bool {
-    squash(net_h).contains("kernel_bind(struct socket *sock, struct sockaddr_unsized *")
-}
+/// Defined (to 1) in every C build ksock makes: `ksock_compat.h` then trusts the detected
+/// facts instead of `LINUX_VERSION_CODE`.
+pub const FACTS_DEFINE: &str = "KSOCK_COMPAT_FACTS";
 
-/// `rust/kernel/module_param.rs`: does `value()` return `T` (not `&T`)?
-pub fn param_value_by_copy(module_param_rs: &str) -> bool {
-    squash(module_param_rs).contains("pub fn value(&self) -> T ")
-}
-
-/// `rust/kernel/fmt.rs`: does the kernel crate define its own `Display` trait?
-pub fn kernel_has_fmt_display(fmt_rs: &str) -> bool {
-    fmt_rs.contains("pub trait Display")
-}
-
-/// Reads the facts from a kernel tree (a Debian headers tree or a ksock build tree).
-/// Files that are absent (no Rust in the tree) simply give no Rust facts.
+/// Reads the facts from a kernel tree (a Debian headers tree or a ksock build tree). A row
+/// whose file is absent (no Rust in the tree) gives no fact.
 pub fn detect(tree: &Path) -> Vec<Fact> {
-    let read = |rel: &str| std::fs::read_to_string(tree.join(rel)).unwrap_or_default();
-    let net_h = read("include/linux/net.h");
-    let param = read("rust/kernel/module_param.rs");
-    let fmt = read("rust/kernel/fmt.rs");
-    let mut facts = Vec::new();
-    if sock_create_kern_has_net(&net_h) {
-        facts.push(Fact::SockCreateKernNet);
-    }
-    if kernel_bind_takes_unsized(&net_h) {
-        facts.push(Fact::SockaddrUnsized);
-    }
-    if param_value_by_copy(&param) {
-        facts.push(Fact::ParamValueByCopy);
-    }
-    if kernel_has_fmt_display(&fmt) {
-        facts.push(Fact::KernelFmtDisplay);
-    }
-    facts
+    CHANGES
+        .iter()
+        .filter(|c| {
+            let text = std::fs::read_to_string(tree.join(c.detect.file)).unwrap_or_default();
+            c.has_new_form(&text) == Some(true)
+        })
+        .collect()
 }
 
-/// `KSOCK_RUSTFLAGS=… KSOCK_CFLAGS=…` make arguments for these facts.
-pub fn make_args(facts: &[Fact]) -> Vec<String> {
-    let rust: Vec<String> = facts
-        .iter()
-        .map(|f| format!("--cfg={}", f.name()))
-        .collect();
+/// Compiler flags and other make arguments, added to what the facts give.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// Into `KCFLAGS`.
+    pub cflags: Vec<String>,
+    /// Into `KRUSTFLAGS`.
+    pub rustflags: Vec<String>,
+    /// Other `NAME=value` make arguments.
+    pub args: Vec<String>,
+}
+
+/// The make arguments (`NAME=value`, each one shell word once quoted) for these facts, with
+/// `extra`'s flags appended: `KSOCK_RUSTFLAGS`, `KSOCK_CFLAGS`, `KCFLAGS`, `KRUSTFLAGS`,
+/// then `extra.args`.
+pub fn make_args(facts: &[Fact], extra: &Flags) -> Vec<String> {
+    let rust: Vec<String> = facts.iter().map(|f| format!("--cfg={}", f.cfg)).collect();
     let c: Vec<String> = facts
         .iter()
-        .map(|f| format!("-D{}=1", f.name().to_ascii_uppercase()))
+        .map(|f| format!("-D{}=1", f.define()))
         .collect();
-    vec![
+    let mut kc = vec![
+        format!("-I{INCLUDE_IN_ROOT}"),
+        format!("-D{FACTS_DEFINE}=1"),
+    ];
+    kc.extend(c.iter().cloned());
+    kc.extend(extra.cflags.iter().cloned());
+    let mut kr = rust.clone();
+    kr.extend(extra.rustflags.iter().cloned());
+    let mut args = vec![
         format!("KSOCK_RUSTFLAGS={}", rust.join(" ")),
         format!("KSOCK_CFLAGS={}", c.join(" ")),
-    ]
+        format!("KCFLAGS={}", kc.join(" ")),
+        format!("KRUSTFLAGS={}", kr.join(" ")),
+    ];
+    args.extend(extra.args.iter().cloned());
+    args
+}
+
+/// What a module build's result depends on besides its sources: the facts and the header.
+pub fn fingerprint(facts: &[Fact]) -> u64 {
+    let args = make_args(facts, &Flags::default()).join("\n");
+    fnv1a(format!("{args}\n{HEADER}").as_bytes())
+}
+
+/// The directory holding `ksock_compat.h`, written once into the cache under its content's
+/// hash.
+pub fn header_dir(cache: &Cache) -> Result<PathBuf, Error> {
+    let kind = format!("include/{:016x}", fnv1a(HEADER.as_bytes()));
+    cache.get_or_build(&kind, "ksock", |out| {
+        let p = out.join("ksock_compat.h");
+        std::fs::write(&p, HEADER).map_err(|e| Error::io(&p, e))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::drift::by_cfg;
 
-    #[test]
-    fn sock_create_kern_both_forms() {
-        // 4.2 and later.
-        assert!(sock_create_kern_has_net(
-            "int sock_create_kern(struct net *net, int family, int type, int proto, struct socket **res);"
-        ));
-        // Before 4.2 (the form the seed article's listener was written for).
-        assert!(!sock_create_kern_has_net(
-            "int sock_create_kern(int family, int type, int proto,\n\t\t     struct socket **res);"
-        ));
+    fn fact(cfg: &str) -> Fact {
+        by_cfg(cfg).unwrap()
     }
 
     #[test]
-    fn kernel_bind_both_forms() {
-        assert!(kernel_bind_takes_unsized(
-            "int kernel_bind(struct socket *sock, struct sockaddr_unsized *addr, int addrlen);"
-        ));
-        assert!(!kernel_bind_takes_unsized(
-            "int kernel_bind(struct socket *sock, struct sockaddr *addr, int addrlen);"
-        ));
-    }
-
-    #[test]
-    fn module_param_value_both_forms() {
-        let v72 = "    pub fn value(&self) -> &T {\n        self.value.as_ref().unwrap_or(&self.default)\n    }";
-        let v73 = "    pub fn value(&self) -> T\n    where\n        T: Copy,\n    {";
-        assert!(!param_value_by_copy(v72));
-        assert!(param_value_by_copy(v73));
-    }
-
-    #[test]
-    fn kernel_fmt_display_both_forms() {
-        assert!(kernel_has_fmt_display(
-            "/// A copy of core::fmt::Display\npub trait Display {\n    fn fmt(&self, f: &mut Formatter<'_>) -> Result;\n}"
-        ));
-        // Older kernel crates format with core::fmt directly and have no such trait.
-        assert!(!kernel_has_fmt_display(
-            "pub use core::fmt::{Arguments, Display};"
-        ));
-        assert!(!kernel_has_fmt_display(""));
-    }
-
-    #[test]
-    fn make_args_carry_every_fact() {
-        let a = make_args(&[Fact::SockCreateKernNet, Fact::ParamValueByCopy]);
+    fn detect_reads_each_row_from_its_file() {
+        let tree = tempfile::tempdir().unwrap();
+        let inc = tree.path().join("include/linux");
+        std::fs::create_dir_all(&inc).unwrap();
+        // A 6.1-shaped net.h: the net argument, kern on accept, no kernel_setsockopt,
+        // kernel_sendpage still there, no proto_accept_arg, no sockaddr_unsized.
+        std::fs::write(
+            inc.join("net.h"),
+            "int sock_create_kern(struct net *net, int family, int type, int proto, struct socket **res);\n\
+             int (*accept) (struct socket *sock,\n\t struct socket *newsock, int flags, bool kern);\n\
+             int kernel_sendpage(struct socket *sock, struct page *page, int offset,\n",
+        )
+        .unwrap();
+        let cfgs: Vec<&str> = detect(tree.path()).iter().map(|f| f.cfg).collect();
         assert_eq!(
-            a[0],
-            "KSOCK_RUSTFLAGS=--cfg=ksock_sock_create_kern_net --cfg=ksock_param_value_by_copy"
+            cfgs,
+            [
+                "ksock_sock_create_kern_net",
+                "ksock_accept_kern",
+                "ksock_no_kernel_setsockopt"
+            ]
+        );
+    }
+
+    #[test]
+    fn make_args_carry_every_fact_and_the_extras() {
+        let extra = Flags {
+            cflags: vec!["-fsanitize-coverage=trace-pc".into()],
+            rustflags: vec!["-Dwarnings".into()],
+            args: vec!["KBUILD_EXTRA_SYMBOLS=/x".into()],
+        };
+        let a = make_args(
+            &[
+                fact("ksock_sock_create_kern_net"),
+                fact("ksock_param_value_by_copy"),
+            ],
+            &extra,
         );
         assert_eq!(
-            a[1],
-            "KSOCK_CFLAGS=-DKSOCK_SOCK_CREATE_KERN_NET=1 -DKSOCK_PARAM_VALUE_BY_COPY=1"
+            a,
+            [
+                "KSOCK_RUSTFLAGS=--cfg=ksock_sock_create_kern_net --cfg=ksock_param_value_by_copy",
+                "KSOCK_CFLAGS=-DKSOCK_SOCK_CREATE_KERN_NET=1 -DKSOCK_PARAM_VALUE_BY_COPY=1",
+                "KCFLAGS=-I/ksock/include -DKSOCK_COMPAT_FACTS=1 -DKSOCK_SOCK_CREATE_KERN_NET=1 \
+                 -DKSOCK_PARAM_VALUE_BY_COPY=1 -fsanitize-coverage=trace-pc",
+                "KRUSTFLAGS=--cfg=ksock_sock_create_kern_net --cfg=ksock_param_value_by_copy -Dwarnings",
+                "KBUILD_EXTRA_SYMBOLS=/x",
+            ]
         );
+        assert_ne!(
+            fingerprint(&[fact("ksock_sock_create_kern_net")]),
+            fingerprint(&[])
+        );
+    }
+
+    /// Built by hand (no ksock), the header derives each C fact from the kernel version:
+    /// the versions it uses are the table's.
+    #[test]
+    fn the_header_falls_back_to_the_tables_versions() {
+        let h = crate::kernel::drift::squash(HEADER);
+        for c in CHANGES
+            .iter()
+            .filter(|c| c.lang == crate::kernel::drift::Lang::C)
+        {
+            let (a, b) = c.since;
+            let want = format!(
+                "#if LINUX_VERSION_CODE >= KERNEL_VERSION({a}, {b}, 0) #define {} 1 #endif",
+                c.define()
+            );
+            assert!(h.contains(&want), "ksock_compat.h lacks `{want}`");
+        }
     }
 }

@@ -10,8 +10,11 @@
 //! - [`prepare`](mod@prepare): the whole preparation of one catalog kernel, root choice
 //!   included; [`custom`]: a kernel brought with `--kernel-image`.
 //! - [`prepared`]: what both return, [`PreparedKernel`].
-//! - [`compat`], [`kcov`], [`flavour`]: kbuild flags for API drift and coverage, and the two
-//!   flavours a module is built as.
+//! - [`drift`]: the table of kernel API changes the catalog spans (what changed, when, what
+//!   to write instead), which explains failed module builds; [`compat`] detects its rows in
+//!   a target tree and turns them into kbuild flags.
+//! - [`kcov`], [`flavour`]: kbuild flags for coverage, and the two flavours a module is
+//!   built as.
 //! - [`pvh`]: the ELF inside a bzImage, booted through its PVH entry.
 //!
 //! `ksock_vm::kernel::…` also names the preparation's items directly (its paths before the
@@ -20,6 +23,7 @@
 pub mod catalog;
 pub mod compat;
 pub mod custom;
+pub mod drift;
 pub mod fetch;
 pub mod flavour;
 pub mod kconfig;
@@ -33,6 +37,6 @@ pub mod tree;
 
 pub use crate::host::hash::{fnv1a, hash_sources};
 pub use flavour::Flavour;
-pub use kcov::coverage_make_args;
+pub use kcov::coverage_flags;
 pub use prepare::{prepare, PrepareOptions};
 pub use prepared::{Manifest, PreparedKernel};
