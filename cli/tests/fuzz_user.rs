@@ -4,7 +4,8 @@
 //! as an ordinary user, with only the installed program (`ksock`, copied out of this build:
 //! libFuzzer is linked into it). The finding is saved with its decoded sequence; `ksock repro`
 //! turns it into a regression spec that fails on the module as it is and passes once the
-//! handler is fixed.
+//! handler is fixed. The module is `examples/sockopt_srv`'s (the one copy; the fix is
+//! derived from it here), in a project of the test's own making, as `ksock init` makes one.
 
 mod common;
 
@@ -12,60 +13,13 @@ use std::path::{Path, PathBuf};
 
 use common::{chown_tree, ksock, ordinary_user, users_project};
 
-/// The handler under test: `set` is correct (it bounds its copy by the stated length and
-/// checks it); `get` copies the whole message whatever `*len` says and never updates it.
-const MODULE: &str = r#"// SPDX-License-Identifier: GPL-2.0
-#include <linux/module.h>
-#include <linux/netfilter.h>
-#include <linux/sockptr.h>
-#include <linux/uaccess.h>
-#include <net/sock.h>
+/// The module under test, as the example project holds it: `set` is correct (it bounds its
+/// copy by the stated length and checks it); `get` copies the whole message whatever `*len`
+/// says and never updates it.
+const MODULE: &str = include_str!("../../examples/sockopt_srv/sockopt_srv.c");
 
-#define OPT 128
-static char kmsg[] = "a message from kernel";
-static char store[64];
-
-static int srv_set(struct sock *sk, int optval, sockptr_t arg, unsigned int len)
-{
-	if (len > sizeof(store))
-		len = sizeof(store);
-	if (copy_from_sockptr(store, arg, len))
-		return -EFAULT;
-	return 0;
-}
-
-static int srv_get(struct sock *sk, int optval, void __user *user, int *len)
-{
-	GET_BODY
-}
-
-static struct nf_sockopt_ops ops = {
-	.pf = PF_INET,
-	.set_optmin = OPT,
-	.set_optmax = OPT + 1,
-	.set = srv_set,
-	.get_optmin = OPT,
-	.get_optmax = OPT + 1,
-	.get = srv_get,
-	.owner = THIS_MODULE,
-};
-
-static int __init srv_init(void)
-{
-	return nf_register_sockopt(&ops);
-}
-
-static void __exit srv_exit(void)
-{
-	nf_unregister_sockopt(&ops);
-}
-
-module_init(srv_init);
-module_exit(srv_exit);
-MODULE_LICENSE("GPL");
-"#;
-
-/// As the seed article wrote it: the whole message, whatever `*len` says.
+/// The get handler's body as the seed article wrote it: the whole message, whatever `*len`
+/// says.
 const BUGGY: &str = r#"if (copy_to_user(user, kmsg, sizeof(kmsg)))
 		return -EFAULT;
 	return 0;"#;
@@ -78,6 +32,16 @@ const FIX: &str = r#"if (*len < 0)
 	if (copy_to_user(user, kmsg, *len))
 		return -EFAULT;
 	return 0;"#;
+
+/// The example's module with its get handler fixed.
+fn fixed() -> String {
+    assert_eq!(
+        MODULE.matches(BUGGY).count(),
+        1,
+        "examples/sockopt_srv/sockopt_srv.c no longer holds the buggy get body once"
+    );
+    MODULE.replace(BUGGY, FIX)
+}
 
 /// Exactly the README's smallest target.
 const TABLE: &str = r#"
@@ -112,12 +76,7 @@ fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
 fn a_users_sockopt_module_is_fuzzed_and_its_finding_becomes_a_failing_spec() {
     let user = ordinary_user();
     let tmp = tempfile::tempdir().unwrap();
-    let (dir, bin) = users_project(
-        tmp.path(),
-        "sockopt_srv",
-        &MODULE.replace("GET_BODY", BUGGY),
-        &user,
-    );
+    let (dir, bin) = users_project(tmp.path(), "sockopt_srv", MODULE, &user);
     let source = source_of(&dir);
     let own = |p: &Path| {
         if let Some((uid, gid, _)) = &user {
@@ -130,7 +89,7 @@ fn a_users_sockopt_module_is_fuzzed_and_its_finding_becomes_a_failing_spec() {
     own(&dir);
 
     for kernel in ["7.2", "6.1"] {
-        std::fs::write(&source, MODULE.replace("GET_BODY", BUGGY)).unwrap();
+        std::fs::write(&source, MODULE).unwrap();
         own(&dir);
         fuzz_finds_the_overwrite(&bin, &dir, &user, kernel);
         let spec = repro_writes_the_spec(&bin, &dir, &user, kernel);
@@ -143,7 +102,7 @@ fn a_users_sockopt_module_is_fuzzed_and_its_finding_becomes_a_failing_spec() {
         );
         assert!(out.contains("FAIL") && out.contains("EFAULT"), "{out}");
         // Fixed: it passes.
-        std::fs::write(&source, MODULE.replace("GET_BODY", FIX)).unwrap();
+        std::fs::write(&source, fixed()).unwrap();
         own(&dir);
         let run = ksock(&bin, &dir, &user, &["run", "--kernel", kernel, &spec]);
         let out = String::from_utf8_lossy(&run.stdout);

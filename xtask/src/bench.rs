@@ -15,7 +15,18 @@ use std::time::{Duration, Instant};
 use crate::flags::BenchArgs;
 
 pub fn pipeline(root: &Path, a: BenchArgs) -> Result<ExitCode> {
-    let (kernel, runs) = (a.kernel.as_str(), a.runs.max(1));
+    anyhow::ensure!(
+        a.project.is_none(),
+        "--project is for `bench fuzz` (a project's fuzz target)"
+    );
+    for kernel in &a.kernels {
+        pipeline_on(root, kernel, &a)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pipeline_on(root: &Path, kernel: &str, a: &BenchArgs) -> Result<()> {
+    let runs = a.runs();
 
     let project = crate::project(root)?;
     let (cache, specs, opts) =
@@ -88,7 +99,7 @@ pub fn pipeline(root: &Path, a: BenchArgs) -> Result<ExitCode> {
         medians[3] / medians[2],
         medians[4]
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// One boot as virtme-ng does it by default (`vng --run … --exec true`): the floor ksock's
