@@ -27,8 +27,15 @@ pub fn run_plan(plan: &Plan, out: &Path) -> anyhow::Result<Results> {
         println!("KSOCK-SPEC-START {}", spec.name);
         let r = run_spec(spec)?;
         println!("KSOCK-SPEC-END {}", spec.name);
+        let unclean = !r.stuck_modules.is_empty();
         results.specs.push(r);
         write_results(&results, out)?;
+        if unclean {
+            // Later specs would run on a kernel this one left dirty: the host boots a new
+            // guest for them (the plan stays incomplete).
+            println!("KSOCK-UNCLEAN {}", spec.name);
+            return Ok(results);
+        }
     }
     results.complete = true;
     write_results(&results, out)?;
@@ -55,8 +62,12 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
         let p: Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
         let out = dir.join(format!("out-{n}"));
         std::fs::create_dir_all(&out)?;
-        run_plan(&p, &out)?;
+        let done = run_plan(&p, &out)?;
         println!("KSOCK-SERVE-DONE {n}");
+        if !done.complete {
+            // A spec left the kernel dirty: this guest serves no more plans.
+            return Ok(());
+        }
     }
     Ok(())
 }
@@ -91,8 +102,18 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
     }
     // Background peers are bounded by their own timeouts; wait for them so none outlives
     // the spec (validation makes specs join them; this covers a failed step before a join).
-    for (_, p) in peers {
-        let _ = p.handle.join();
+    // A background load is not bounded: one whose init still blocks is named, and leaves
+    // its module stuck (the guest is replaced).
+    let mut blocked = Vec::new();
+    for (name, p) in peers {
+        if let Some((module, why)) = p.finish(&name) {
+            actions.push(ActionResult {
+                action: "end of spec".into(),
+                ok: false,
+                detail: why,
+            });
+            blocked.push(module);
+        }
     }
     // Leave the kernel as the next spec expects it: nothing of ours loaded.
     let mut leftover = Vec::new();
@@ -102,11 +123,16 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
             let _ = modules::unload(m);
         }
     }
-    let stuck: Vec<String> = leftover
+    let mut stuck: Vec<String> = leftover
         .iter()
         .filter(|m| modules::is_loaded(m))
         .cloned()
         .collect();
+    for m in blocked {
+        if !stuck.contains(&m) {
+            stuck.push(m);
+        }
+    }
     // Give the log a moment for messages printed by the unloads above.
     std::thread::sleep(Duration::from_millis(50));
     dmesg.extend(kmsg.read_available().iter().map(|r| r.line()));
@@ -120,10 +146,50 @@ fn run_spec(spec: &PlanSpec) -> anyhow::Result<SpecResult> {
     })
 }
 
-/// A peer running in a thread.
-struct Background {
-    handle: std::thread::JoinHandle<PeerReport>,
-    expect_received: Option<Vec<String>>,
+/// A step running in a thread until its `join`: a userspace peer, or a module load whose
+/// init may block.
+enum Background {
+    Peer {
+        handle: std::thread::JoinHandle<PeerReport>,
+        expect_received: Option<Vec<String>>,
+    },
+    Load {
+        module: String,
+        handle: std::thread::JoinHandle<(bool, String)>,
+    },
+}
+
+/// How long a `join` waits for a background load's init to return.
+const JOIN_LOAD_WAIT: Duration = Duration::from_secs(10);
+/// How long the end of a spec waits for a background load's init to return.
+const LOAD_GRACE: Duration = Duration::from_secs(2);
+
+impl Background {
+    /// Waits for it at the end of a spec; a load still running: its module, and why.
+    fn finish(self, name: &str) -> Option<(String, String)> {
+        match self {
+            Background::Peer { handle, .. } => {
+                let _ = handle.join();
+                None
+            }
+            Background::Load { module, handle } => {
+                let start = Instant::now();
+                while !handle.is_finished() && start.elapsed() < LOAD_GRACE {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if handle.is_finished() {
+                    let _ = handle.join();
+                    return None;
+                }
+                let why = format!(
+                    "background load {name} ({module}) still running when the spec ended: \
+                     its init has not returned (it may wait for a peer no step provided); \
+                     the guest is replaced"
+                );
+                Some((module, why))
+            }
+        }
+    }
 }
 
 fn run_action(
@@ -157,7 +223,22 @@ fn run_action(
             path,
             params,
             expect_errno,
+            background: None,
         } => load(module, path, params, *expect_errno, loaded),
+        Action::Load {
+            module,
+            path,
+            params,
+            expect_errno,
+            background: Some(name),
+        } => {
+            let (path, params, expect) = (path.clone(), params.clone(), *expect_errno);
+            loaded.push(module.clone());
+            let handle = std::thread::spawn(move || load_result(&path, &params, expect));
+            let module = module.clone();
+            peers.push((name.clone(), Background::Load { module, handle }));
+            (true, "loading in the background".into())
+        }
         Action::Unload { module } => match modules::unload(module) {
             Ok(()) => (true, "unloaded".into()),
             Err(e) => (false, e.to_string()),
@@ -213,7 +294,7 @@ fn client(
     let spec = spec.clone();
     peers.push((
         name.to_string(),
-        Background {
+        Background::Peer {
             handle: std::thread::spawn(move || peers::run_client(&spec)),
             expect_received: None,
         },
@@ -235,7 +316,7 @@ fn start_server(
             let spec = spec.clone();
             peers.push((
                 name.to_string(),
-                Background {
+                Background::Peer {
                     handle: std::thread::spawn(move || peers::run_server(&spec, l)),
                     expect_received: expect_received.clone(),
                 },
@@ -251,15 +332,46 @@ fn join_peer(name: &str, peers: &mut Vec<(String, Background)>) -> (bool, String
     let Some(i) = peers.iter().position(|(n, _)| n == name) else {
         return (false, format!("no background peer {name}"));
     };
-    let (_, bg) = peers.remove(i);
-    match bg.handle.join() {
+    let (expect_received, handle) = match peers.remove(i).1 {
+        Background::Peer {
+            handle,
+            expect_received,
+        } => (expect_received, handle),
+        Background::Load { handle, module } => return join_load(name, module, handle, peers),
+    };
+    match handle.join() {
         Err(_) => (false, format!("peer {name} panicked")),
         Ok(r) if !r.ok => (false, r.detail),
-        Ok(r) => match &bg.expect_received {
+        Ok(r) => match &expect_received {
             Some(want) if *want != r.received => (false, received_mismatch(&r.received, want)),
             _ => (true, format!("{}; received {:?}", r.detail, r.received)),
         },
     }
+}
+
+/// Waits up to [`JOIN_LOAD_WAIT`] for a background load's init to return and checks its
+/// result; a load still running stays in `peers` (the end of the spec names it and marks
+/// its module stuck).
+fn join_load(
+    name: &str,
+    module: String,
+    handle: std::thread::JoinHandle<(bool, String)>,
+    peers: &mut Vec<(String, Background)>,
+) -> (bool, String) {
+    let start = Instant::now();
+    while !handle.is_finished() && start.elapsed() < JOIN_LOAD_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if handle.is_finished() {
+        return handle
+            .join()
+            .unwrap_or_else(|_| (false, format!("load {name} panicked")));
+    }
+    peers.push((name.to_string(), Background::Load { module, handle }));
+    (
+        false,
+        format!("{name}: the module's init has not returned within {JOIN_LOAD_WAIT:?}"),
+    )
 }
 
 /// Runs a campaign and says what it found, with the shrunk sequence.
@@ -363,21 +475,22 @@ fn load(
     expect_errno: Option<i32>,
     loaded: &mut Vec<String>,
 ) -> (bool, String) {
+    // Whatever the verdict, a module that loaded is unloaded at the end of the spec.
+    loaded.push(module.to_string());
+    load_result(path, params, expect_errno)
+}
+
+/// A load and its verdict against the expected errno.
+fn load_result(path: &std::path::Path, params: &str, expect_errno: Option<i32>) -> (bool, String) {
     match (modules::load(path, params), expect_errno) {
-        (Ok(()), None) => {
-            loaded.push(module.to_string());
-            (true, "loaded".into())
-        }
-        (Ok(()), Some(e)) => {
-            loaded.push(module.to_string());
-            (
-                false,
-                format!(
-                    "loaded, but the spec expected it to fail with {}",
-                    modules::errno_name(e)
-                ),
-            )
-        }
+        (Ok(()), None) => (true, "loaded".into()),
+        (Ok(()), Some(e)) => (
+            false,
+            format!(
+                "loaded, but the spec expected it to fail with {}",
+                modules::errno_name(e)
+            ),
+        ),
         (Err(err), Some(e)) if err.errno() == Some(e) => {
             (true, format!("failed as expected: {err}"))
         }

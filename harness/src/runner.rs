@@ -126,6 +126,17 @@ pub fn run_kernel(
         if done == remaining.len() {
             break;
         }
+        // The agent stops after a spec that left the kernel dirty (a module it cannot
+        // unload, an init still blocked): the rest get a new guest, and nobody is blamed.
+        if report
+            .results
+            .specs
+            .last()
+            .is_some_and(|r| !r.stuck_modules.is_empty())
+        {
+            remaining = remaining[done..].to_vec();
+            continue;
+        }
         verdicts.push(run.culprit(remaining[done], &report));
         if done == 0 && !agent_started {
             // Not a spec's fault: the agent never started. Do not reboot for every spec.
@@ -377,10 +388,15 @@ impl KernelRun<'_> {
 
     /// A spec not run because the guest never ran the agent.
     pub(crate) fn not_run(&self, spec: &Spec) -> Verdict {
+        self.not_run_because(spec, "the guest never reported (see the first failure)")
+    }
+
+    /// A spec not run, and why.
+    pub(crate) fn not_run_because(&self, spec: &Spec, why: &str) -> Verdict {
         Verdict {
             failure: Some(Failure {
                 expected: "a guest that runs the agent".into(),
-                actual: "not run: the guest never reported (see the first failure)".into(),
+                actual: format!("not run: {why}"),
                 dmesg: Vec::new(),
                 console_tail: String::new(),
             }),
@@ -562,6 +578,7 @@ fn action_of(st: &Step, kos: &BTreeMap<String, PathBuf>) -> Action {
             path: kos[&l.module].clone(),
             params: module_params(&l.params),
             expect_errno: l.expect_error.map(|e| e.0),
+            background: l.background.clone(),
         },
         Step::Fuzz(f) => fuzz_action(f, kos),
         Step::Unload(m) => Action::Unload { module: m.clone() },

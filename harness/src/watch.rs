@@ -160,9 +160,22 @@ impl<'p> Dev<'p> {
                     results: ran.results,
                     timeout: limit,
                 };
-                if let Some(s) = to_run.get(done) {
-                    verdicts.push(kr.culprit(s, &report));
-                    verdicts.extend(to_run[done + 1..].iter().map(|s| kr.not_run(s)));
+                let dirty = report
+                    .results
+                    .specs
+                    .last()
+                    .filter(|r| !r.stuck_modules.is_empty());
+                match (dirty, to_run.get(done)) {
+                    // The agent stopped after a spec that left the kernel dirty.
+                    (Some(r), Some(_)) => {
+                        let why = format!("the guest was replaced after {} left it dirty", r.name);
+                        verdicts.extend(to_run[done..].iter().map(|s| kr.not_run_because(s, &why)));
+                    }
+                    (None, Some(s)) => {
+                        verdicts.push(kr.culprit(s, &report));
+                        verdicts.extend(to_run[done + 1..].iter().map(|s| kr.not_run(s)));
+                    }
+                    (_, None) => {}
                 }
                 Some(why)
             }

@@ -39,6 +39,10 @@ pub enum Action {
         params: String,
         /// `Some(errno)`: the load must fail with it (bad parameters, say).
         expect_errno: Option<i32>,
+        /// Load in a thread under this name, checked by a `Join` (the module's init may
+        /// block until a later step connects).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        background: Option<String>,
     },
     Unload {
         module: String,
@@ -87,11 +91,18 @@ impl Action {
                 module,
                 params,
                 expect_errno,
+                background,
                 ..
-            } => match expect_errno {
-                Some(e) => format!("load {module} {params} (expecting errno {e})"),
-                None => format!("load {module} {params}").trim_end().to_string(),
-            },
+            } => {
+                let mut s = format!("load {module} {params}").trim_end().to_string();
+                if let Some(e) = expect_errno {
+                    s.push_str(&format!(" (expecting errno {e})"));
+                }
+                if let Some(name) = background {
+                    s.push_str(&format!(" in the background as {name}"));
+                }
+                s
+            }
             Action::Unload { module } => format!("unload {module}"),
             Action::WaitDmesg {
                 pattern,

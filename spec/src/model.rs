@@ -421,6 +421,11 @@ pub struct Load {
     /// The load must fail with this errno name (`EINVAL`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub expect_error: Option<Errno>,
+    /// Load in the background under this name: the module's init may block (in
+    /// `kernel_accept`, say) and later steps run meanwhile; `join: NAME` waits for the load
+    /// and checks it as a plain load is checked (`expect_error` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
 }
 
 impl Load {
@@ -430,6 +435,7 @@ impl Load {
             module: module.to_string(),
             params: BTreeMap::new(),
             expect_error: None,
+            background: None,
         }
     }
 }

@@ -241,6 +241,9 @@ impl<'a> Checker<'a> {
             ));
         }
         self.param_names(i, l)?;
+        if let Some(name) = &l.background {
+            new_peer(name, &mut self.peers, i, self.text, self.file)?;
+        }
         if l.expect_error.is_none() {
             self.loaded.push(&l.module);
         }
@@ -306,7 +309,7 @@ impl<'a> Checker<'a> {
             return Err(self.err(
                 at,
                 format!("steps[{i}].join: no running background peer named `{name}`"),
-                Some("join names a `server` (or a `client` with `background`) started by an earlier step, once".into()),
+                Some("join names a `server`, or a `client` or `load` with `background`, started by an earlier step, once".into()),
             ));
         }
         self.joined.push(name);
