@@ -46,6 +46,9 @@ pub struct FuzzConfig {
     pub model: Option<crate::model::Model>,
     /// Set before every input, so an input means the same whenever it runs.
     pub reset: Option<Reset>,
+    /// What reload ops vary (without a model).
+    #[serde(default)]
+    pub vary: Vec<crate::params::Vary>,
     pub max_ops: usize,
     /// Kernel log lines matching any of these are findings.
     pub splats: Vec<String>,
@@ -99,6 +102,9 @@ pub struct Campaign {
     pub runs: u64,
     pub max_ops: usize,
     /// The contract checked too.
+    /// What reload ops vary (without a model).
+    #[serde(default)]
+    pub vary: Vec<crate::params::Vary>,
     pub model: Option<crate::model::Model>,
     /// Kernel log lines matching any of these are findings.
     pub splats: Vec<String>,

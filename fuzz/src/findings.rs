@@ -44,6 +44,9 @@ pub struct FindingMeta {
     /// The modules loaded beside it, with their parameters.
     #[serde(default)]
     pub also: Vec<AlsoModule>,
+    /// What its reloads varied (without a model).
+    #[serde(default)]
+    pub vary: Vec<crate::params::Vary>,
     /// The kernel release it was found on.
     pub kernel: String,
 }
@@ -63,6 +66,7 @@ impl FindingMeta {
             server: cfg.server,
             client: cfg.client,
             also: cfg.also.clone(),
+            vary: cfg.vary.clone(),
             kernel: kernel.to_string(),
         }
     }

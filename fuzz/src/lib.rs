@@ -20,6 +20,7 @@ pub mod config;
 pub mod findings;
 pub mod lang;
 pub mod model;
+pub mod params;
 pub mod record;
 pub mod shrink;
 pub mod titles;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lang::sockopt::{Len, Op, Reload, Target};
+use crate::params::Param;
 
 /// The contracts a fuzz target may name (`model = "message_store"` in its `[[fuzz]]`
 /// table): a named model adds its oracle to the generic ones, and says what a reload op
@@ -41,9 +42,56 @@ impl Model {
     /// The parameters a reload op passes.
     pub fn reload_params(self, r: &Reload, seed_bugs: i64) -> String {
         match self {
-            Model::MessageStore => r.params(seed_bugs),
+            Model::MessageStore => {
+                let (min, max, bugs) = store_reload(r, seed_bugs);
+                format!("optmin={min} optmax={max} seed_bugs={bugs}")
+            }
         }
     }
+
+    /// Whether the module accepts a reload's parameters.
+    pub fn reload_valid(self, r: &Reload, seed_bugs: i64) -> bool {
+        match self {
+            Model::MessageStore => {
+                let (min, max, bugs) = store_reload(r, seed_bugs);
+                (64..=4095).contains(&min)
+                    && (min + 1..=min + 16).contains(&max)
+                    && (0..=3).contains(&bugs)
+            }
+        }
+    }
+}
+
+/// Optnames a message store's reload may serve. Not every valid value: the IP layer keeps
+/// some for itself (multicast routing, 200..=211) and netfilter's own tables register
+/// others when loaded (ip_tables 64..=69, arp_tables 96..=99, ip_vs 1152..); these four are
+/// free.
+const OPTMINS: [i64; 4] = [128, 256, 1000, 4080];
+
+/// A message store's reload: `(optmin, optmax, seed_bugs)` from its first three values
+/// (`optmin` 64..=4095; `optmax` relative to it, optmin+1..=optmin+16; `seed_bugs` 0..=3,
+/// in range always the campaign's own mask: a reload never plants a bug the campaign did
+/// not ask for).
+pub fn store_reload(r: &Reload, seed_bugs: i64) -> (i64, i64, i64) {
+    let [min, width, bugs, _] = r.params;
+    let optmin = match min {
+        Param::Default => 128,
+        Param::In(n) => OPTMINS[usize::from(n) % OPTMINS.len()],
+        Param::Below(n) => 63 - i64::from(n),
+        Param::Above(n) => 4096 + i64::from(n),
+    };
+    let optmax = match width {
+        Param::Default => optmin + 1,
+        Param::In(n) => optmin + 1 + i64::from(n % 16),
+        Param::Below(n) => optmin - i64::from(n % 4),
+        Param::Above(n) => optmin + 17 + i64::from(n),
+    };
+    let bugs = match bugs {
+        Param::Default | Param::In(_) => seed_bugs,
+        Param::Below(n) => -1 - i64::from(n),
+        Param::Above(n) => 4 + i64::from(n),
+    };
+    (optmin, optmax, bugs)
 }
 
 /// The message the module holds after loading.
@@ -94,11 +142,11 @@ impl SockoptModel {
         };
         match op {
             Op::Reload(r) => {
-                if !r.valid(self.seed_bugs) {
+                if !Model::MessageStore.reload_valid(r, self.seed_bugs) {
                     self.loaded = false;
                     return Expected::Err(&[EINVAL]);
                 }
-                let (optmin, optmax, _) = r.resolve(self.seed_bugs);
+                let (optmin, optmax, _) = store_reload(r, self.seed_bugs);
                 self.target = Target {
                     optmin: optmin as i32,
                     optmax: optmax as i32,
@@ -276,9 +324,20 @@ mod tests {
         assert_eq!(m.step(&above), Expected::Err(&[ENOPROTOOPT]));
     }
 
+    /// optmin the 2nd free name (256), optmax 3 past its first, the campaign's mask.
+    fn moved_params() -> crate::lang::sockopt::Reload {
+        crate::lang::sockopt::Reload {
+            params: [Param::In(1), Param::In(3), Param::In(9), Param::Default],
+        }
+    }
+
     #[test]
     fn a_reload_moves_the_range_and_a_bad_one_leaves_nothing_served() {
-        use crate::lang::sockopt::{Param, Reload};
+        let with = |i: usize, p: Param| {
+            let mut r = moved_params();
+            r.params[i] = p;
+            r
+        };
         let mut m = SockoptModel::new(Target::KSOCK_SOCKOPT, 1);
         let set = Op::Set {
             opt: Opt::Served(0),
@@ -287,13 +346,9 @@ mod tests {
             place: Place::Guarded,
         };
         assert_eq!(m.step(&set), Expected::Ok(None));
-        let moved = Reload {
-            optmin: Param::In(1),
-            width: Param::In(3),
-            seed_bugs: Param::In(9),
-        };
+        let moved = moved_params();
         assert_eq!(
-            moved.params(1),
+            Model::MessageStore.reload_params(&moved, 1),
             "optmin=256 optmax=260 seed_bugs=1",
             "the mask is kept"
         );
@@ -305,28 +360,13 @@ mod tests {
             "a fresh module holds its first message again"
         );
         for bad in [
-            Reload {
-                optmin: Param::Below(0),
-                ..moved
-            },
-            Reload {
-                width: Param::Below(0),
-                ..moved
-            },
-            Reload {
-                width: Param::Above(0),
-                ..moved
-            },
-            Reload {
-                seed_bugs: Param::Above(0),
-                ..moved
-            },
-            Reload {
-                seed_bugs: Param::Below(0),
-                ..moved
-            },
+            with(0, Param::Below(0)),
+            with(1, Param::Below(0)),
+            with(1, Param::Above(0)),
+            with(2, Param::Above(0)),
+            with(2, Param::Below(0)),
         ] {
-            assert!(!bad.valid(1), "{bad:?}");
+            assert!(!Model::MessageStore.reload_valid(&bad, 1), "{bad:?}");
             assert_eq!(m.step(&Op::Reload(bad)), Expected::Err(&[EINVAL]));
             assert_eq!(
                 m.step(&get(Len::Capacity, Place::Guarded)),

@@ -315,6 +315,7 @@ fn fuzz_config(
         target: t.sockopt_target()?,
         model: t.model()?,
         reset: t.reset(),
+        vary: t.vary()?,
         max_ops: t.knobs()?.max_ops,
         splats: fuzz_splats(),
         out: PathBuf::new(),

@@ -19,7 +19,9 @@
 use anyhow::{bail, Result};
 use ksock_fuzz::lang::client::ClientTarget;
 use ksock_fuzz::lang::msg::MsgTarget;
+use ksock_fuzz::lang::sockopt::Reload;
 use ksock_fuzz::model::Model;
+use ksock_fuzz::params::Vary;
 use ksock_fuzz::{Language, Reset};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,11 @@ pub struct FuzzTable {
     /// Longest sequence an input decodes to (the language's default otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ops: Option<usize>,
+    /// Parameters reload ops vary, each with the values the module accepts, first and last
+    /// (`vary = { optmin = [64, 4095] }`, at most four). Without them (and without a
+    /// model) a reload loads `params` again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub vary: std::collections::BTreeMap<String, [i64; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -265,6 +272,34 @@ impl FuzzTable {
             })
     }
 
+    /// What reload ops vary, checked: at most four, each range in order, none with a model
+    /// (a model says what its reloads load).
+    pub fn vary(&self) -> Result<Vec<Vary>> {
+        let n = Reload::PARAMS;
+        anyhow::ensure!(
+            self.vary.len() <= n,
+            "vary: {} parameters; a reload varies at most {n}",
+            self.vary.len()
+        );
+        if !self.vary.is_empty() && self.model.is_some() {
+            bail!("vary: the model says what its reloads load; drop one of them");
+        }
+        self.vary
+            .iter()
+            .map(|(name, [first, last])| {
+                anyhow::ensure!(
+                    first <= last,
+                    "vary: {name} = [{first}, {last}]: want [first, last], first <= last"
+                );
+                Ok(Vary {
+                    name: name.clone(),
+                    first: *first,
+                    last: *last,
+                })
+            })
+            .collect()
+    }
+
     pub fn reset(&self) -> Option<Reset> {
         self.reset.as_ref().map(|r| Reset {
             optname: r.set,
@@ -309,6 +344,7 @@ impl FuzzTable {
         self.knobs()?;
         self.sockopt_target()?;
         self.model()?;
+        self.vary()?;
         if self.reset.is_some() && self.sockopt.is_none() {
             bail!("reset is a set: it needs a sockopt interface");
         }
@@ -397,6 +433,24 @@ tcp_server = { port = 9100 }"#,
             .unwrap_err()
             .to_string()
             .contains("model = \"nope\""));
+    }
+
+    #[test]
+    fn reloads_vary_declared_ranges_and_bad_ones_are_named() {
+        let t = table(
+            "name = \"v\"\nmodule = \"a\"\nsockopt = { set = [1, 2] }\n\
+             vary = { port = [1, 65535], count = [0, 9] }",
+        );
+        t.check().unwrap();
+        let names: Vec<String> = t.vary().unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["count", "port"], "a deterministic order");
+        let e = |text: &str| table(text).check().unwrap_err().to_string();
+        let backwards = e("name = \"v\"\nmodule = \"a\"\nsockopt = { set = [1, 2] }\n\
+                           vary = { port = [9, 1] }");
+        assert!(backwards.contains("vary: port = [9, 1]"), "{backwards}");
+        let five = e("name = \"v\"\nmodule = \"a\"\nsockopt = { set = [1, 2] }\n\
+                      vary = { a = [0, 1], b = [0, 1], c = [0, 1], d = [0, 1], e = [0, 1] }");
+        assert!(five.contains("at most 4"), "{five}");
     }
 
     #[test]

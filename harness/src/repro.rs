@@ -13,8 +13,9 @@ use anyhow::{bail, Context, Result};
 use ksock_fuzz::lang::client::{ClientOp, ClientTarget, Port};
 use ksock_fuzz::lang::mixed::Split;
 use ksock_fuzz::lang::msg::{MsgOp, MsgTarget};
-use ksock_fuzz::lang::sockopt::{Op, Param, Place, Target};
+use ksock_fuzz::lang::sockopt::{Op, Place, Reload, Target};
 use ksock_fuzz::model::{self, Expected, SockoptModel};
+use ksock_fuzz::params::{Param, Vary};
 use ksock_fuzz::{findings::FINDING_META, Decoded, FindingMeta, Language};
 use ksock_spec::{
     Buffer, Client, Errno, Expect, FoundWith, Load, Message, ParamValue, Pattern, Server, Sockopt,
@@ -105,12 +106,14 @@ fn errno(name: &str) -> Errno {
 
 /// What a correct module's call must do: its model's answer, or, for a target without a
 /// model, what the generic oracles demand.
-enum Demand {
+enum Demand<'a> {
     Model(Expected),
     /// A call on a valid buffer of exactly the stated length must not fault past it
     /// (EFAULT); any other answer is the module's to choose. The canaries and the returned
-    /// optlen are checked by every sockopt step.
-    Generic,
+    /// optlen are checked by every sockopt step. A reload loads with the values the table
+    /// varies: one in a declared range must load, one outside it must be refused (EINVAL,
+    /// the kernel's answer to a bad module parameter).
+    Generic(&'a [Vary]),
 }
 
 /// Longest buffer a spec step holds exactly (the fuzzer's `Len::Huge`).
@@ -121,8 +124,8 @@ const EXACT_UP_TO: i64 = 1 << 20;
 fn expect(s: &mut Sockopt, d: &Demand, valid: bool) {
     let exp = match d {
         Demand::Model(e) => e,
-        Demand::Generic if valid => return s.expect_not = Some(vec![errno("EFAULT")]),
-        Demand::Generic => return s.expect_not = Some(Vec::new()),
+        Demand::Generic(_) if valid => return s.expect_not = Some(vec![errno("EFAULT")]),
+        Demand::Generic(_) => return s.expect_not = Some(Vec::new()),
     };
     match exp {
         Expected::Ok(None) => {}
@@ -197,27 +200,45 @@ fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, d: &Demand) -> Vec<
             if loaded {
                 steps.push(SpecStep::Unload(module.to_string()));
             }
-            let Demand::Model(exp) = d else {
-                // Without a model a reload loads the target's own parameters again.
-                steps.push(SpecStep::Load(Load::new(module)));
-                return steps;
-            };
-            // 0 stands for "the mask it was found with": the spec leaves it to found_with.
-            let (min, max, bugs) = r.resolve(0);
-            let mut load = Load::new(module);
-            load.params.insert("optmin".into(), ParamValue::Int(min));
-            load.params.insert("optmax".into(), ParamValue::Int(max));
-            if matches!(r.seed_bugs, Param::Below(_) | Param::Above(_)) {
-                load.params
-                    .insert("seed_bugs".into(), ParamValue::Int(bugs));
-            }
-            if let Expected::Err(_) = exp {
-                load.expect_error = Some(errno("EINVAL"));
-            }
-            steps.push(SpecStep::Load(load));
+            steps.push(SpecStep::Load(match d {
+                Demand::Model(exp) => store_load(r, module, exp),
+                Demand::Generic(vary) => varied_load(r, module, vary),
+            }));
             steps
         }
     }
+}
+
+/// A message store's reload as a load step (0 stands for "the mask it was found with": the
+/// spec leaves it to found_with).
+fn store_load(r: &Reload, module: &str, exp: &Expected) -> Load {
+    let (min, max, bugs) = model::store_reload(r, 0);
+    let mut load = Load::new(module);
+    load.params.insert("optmin".into(), ParamValue::Int(min));
+    load.params.insert("optmax".into(), ParamValue::Int(max));
+    if matches!(r.params[2], Param::Below(_) | Param::Above(_)) {
+        load.params
+            .insert("seed_bugs".into(), ParamValue::Int(bugs));
+    }
+    if let Expected::Err(_) = exp {
+        load.expect_error = Some(errno("EINVAL"));
+    }
+    load
+}
+
+/// A reload without a model: the target's parameters (in found_with) with the varied ones
+/// set; refused exactly when one is outside its declared range.
+fn varied_load(r: &Reload, module: &str, vary: &[Vary]) -> Load {
+    let mut load = Load::new(module);
+    for (v, p) in vary.iter().zip(r.params) {
+        if let Some(value) = v.value(p) {
+            load.params.insert(v.name.clone(), ParamValue::Int(value));
+            if !v.accepts(value) {
+                load.expect_error = Some(errno("EINVAL"));
+            }
+        }
+    }
+    load
 }
 
 /// The steps of a sockopt sequence, from loading the module to unloading it.
@@ -229,7 +250,7 @@ fn sockopt_steps(m: &FindingMeta, ops: &[Op]) -> Vec<SpecStep> {
         // Without a model nothing moves the served range or unloads the module.
         let d = match m.model {
             Some(_) => Demand::Model(model.step(op)),
-            None => Demand::Generic,
+            None => Demand::Generic(&m.vary),
         };
         steps.extend(op_steps(op, &t, &m.module, loaded, &d));
     }
@@ -681,6 +702,15 @@ pub fn bisect(cells: &[Cell]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reload whose first value is `first` (the message store's optmin).
+    fn reload(first: Param) -> Reload {
+        let mut r = Reload {
+            params: [Param::Default; Reload::PARAMS],
+        };
+        r.params[0] = first;
+        r
+    }
     use ksock_fuzz::{lang::sockopt::Len, lang::sockopt::Opt, lang::sockopt::Reload};
     use ksock_spec::{ParamValue, Step};
 
@@ -699,6 +729,7 @@ mod tests {
                 server: None,
                 client: None,
                 also: Vec::new(),
+                vary: Vec::new(),
                 kernel: "7.2.13+deb14-amd64".into(),
             },
             ops: Decoded::Sockopt(ops),
@@ -828,13 +859,16 @@ mod tests {
         let mut f = finding(vec![
             get(Len::Capacity, Place::Null),
             get(Len::Small(3), Place::Guarded),
-            Op::Reload(Reload {
-                optmin: ksock_fuzz::lang::sockopt::Param::In(1),
-                width: ksock_fuzz::lang::sockopt::Param::Default,
-                seed_bugs: ksock_fuzz::lang::sockopt::Param::Default,
-            }),
+            Op::Reload(reload(Param::In(1))),
+            Op::Reload(reload(Param::Below(0))),
+            Op::Reload(reload(Param::Default)),
         ]);
         f.meta.model = None;
+        f.meta.vary = vec![Vary {
+            name: "optmin".into(),
+            first: 128,
+            last: 255,
+        }];
         f.meta.module = "sockopt_srv".into();
         let spec = regression_spec(&f).unwrap();
         let calls: Vec<&ksock_spec::Sockopt> = spec
@@ -854,7 +888,8 @@ mod tests {
         assert!(calls
             .iter()
             .all(|c| c.expect_error.is_none() && c.expect_value.is_none()));
-        // A reload loads the module again as it was (no model says what else to load).
+        // A reload loads the module with the varied values: in the declared range it must
+        // load, outside it a correct module refuses; a default keeps the module's own.
         let loads: Vec<&ksock_spec::Load> = spec
             .steps
             .iter()
@@ -863,23 +898,20 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(loads.len(), 2);
-        assert!(loads.iter().all(|l| l.params.is_empty()));
+        let optmin = |l: &ksock_spec::Load| l.params.get("optmin").cloned();
+        assert_eq!(loads.len(), 4);
+        assert_eq!(optmin(loads[1]), Some(ParamValue::Int(255)));
+        assert_eq!(loads[1].expect_error, None);
+        assert_eq!(optmin(loads[2]), Some(ParamValue::Int(127)));
+        assert_eq!(loads[2].expect_error, Some(errno("EINVAL")));
+        assert!(loads[3].params.is_empty() && loads[3].expect_error.is_none());
         let yaml = regression_yaml(&f).unwrap();
         assert!(yaml.contains("expect_not:\n    - EFAULT"), "{yaml}");
     }
 
     #[test]
     fn reloads_become_unload_and_load_steps_and_a_refused_load_is_expected() {
-        let bad = Reload {
-            optmin: ksock_fuzz::lang::sockopt::Param::Below(0),
-            width: ksock_fuzz::lang::sockopt::Param::Default,
-            seed_bugs: ksock_fuzz::lang::sockopt::Param::Default,
-        };
-        let moved = Reload {
-            optmin: ksock_fuzz::lang::sockopt::Param::In(1),
-            ..bad
-        };
+        let (bad, moved) = (reload(Param::Below(0)), reload(Param::In(1)));
         let get = Op::Get {
             opt: Opt::Served(0),
             len: Len::Capacity,

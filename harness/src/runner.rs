@@ -538,6 +538,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
             runs: f.runs,
             max_ops: f.max_ops,
             model: Some(ksock_fuzz::model::Model::MessageStore),
+            vary: Vec::new(),
             splats: boot::SPLAT_PATTERNS.iter().map(|p| p.to_string()).collect(),
         },
         expect_finding: f.expect_finding,

@@ -39,6 +39,7 @@ pub(crate) fn arena() -> std::io::Result<Arena> {
     Arena::new(MAX_BUF + CANARY_LEN)
 }
 
+use ksock_fuzz::params::{apply_str, Vary};
 use ksock_fuzz::shrink::shrink;
 pub use ksock_fuzz::titles::{title, Oracle, Violation};
 pub use ksock_fuzz::Campaign;
@@ -68,16 +69,21 @@ pub(crate) enum Reloads<'a> {
     /// The parameters the model varies, with the campaign's `seed_bugs` mask (which
     /// in-range reloads keep).
     Model(Model, i64),
-    /// The target's own parameters again (a target without a model).
-    Same(&'a str),
+    /// The target's own parameters, with what its table varies (`vary`).
+    Vary(&'a str, &'a [Vary]),
 }
 
 impl<'a> Reloads<'a> {
-    /// With a model, its parameters; without, `params` again.
-    pub(crate) fn of(model: Option<Model>, seed_bugs: i64, params: &'a str) -> Self {
+    /// With a model, its parameters; without, `params` with `vary` applied.
+    pub(crate) fn of(
+        model: Option<Model>,
+        seed_bugs: i64,
+        params: &'a str,
+        vary: &'a [Vary],
+    ) -> Self {
         match model {
             Some(m) => Reloads::Model(m, seed_bugs),
-            None => Reloads::Same(params),
+            None => Reloads::Vary(params, vary),
         }
     }
 }
@@ -86,7 +92,7 @@ impl Module<'_> {
     pub(crate) fn reload_params(&self, r: &Reload) -> String {
         match self.reload {
             Reloads::Model(m, seed_bugs) => m.reload_params(r, seed_bugs),
-            Reloads::Same(p) => p.to_string(),
+            Reloads::Vary(p, vary) => apply_str(p, vary, &r.params),
         }
     }
 }
@@ -167,7 +173,7 @@ fn run_sequence(
     let module = Module {
         name: &c.module,
         ko: &c.path,
-        reload: Reloads::of(c.model, m.seed_bugs, &c.params),
+        reload: Reloads::of(c.model, m.seed_bugs, &c.params, &c.vary),
     };
     // SAFETY: plain socket(2) call; closed below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };

@@ -299,7 +299,12 @@ impl Session {
         let module = fuzz::Module {
             name: &self.cfg.module,
             ko: &self.cfg.ko,
-            reload: fuzz::Reloads::of(self.cfg.model, self.seed_bugs, &self.cfg.params),
+            reload: fuzz::Reloads::of(
+                self.cfg.model,
+                self.seed_bugs,
+                &self.cfg.params,
+                &self.cfg.vary,
+            ),
         };
         let t = m.target;
         let obs = match op {
@@ -571,7 +576,12 @@ impl Session {
         let module = fuzz::Module {
             name: &self.cfg.module,
             ko: &self.cfg.ko,
-            reload: fuzz::Reloads::of(self.cfg.model, self.seed_bugs, &self.cfg.params),
+            reload: fuzz::Reloads::of(
+                self.cfg.model,
+                self.seed_bugs,
+                &self.cfg.params,
+                &self.cfg.vary,
+            ),
         };
         let (fd, arena) = (self.fd, &mut self.arena);
         let exec = per_op(&mut |op| fuzz::exec(arena, fd, op, &t, &module).map(drop))?;

@@ -11,7 +11,7 @@ use std::fmt;
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
-use super::sockopt::Param;
+use crate::params::Param;
 
 /// What the ops are relative to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

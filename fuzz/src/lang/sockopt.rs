@@ -13,6 +13,8 @@ use std::fmt;
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
+use crate::params::Param;
+
 /// What the ops are relative to: the socket level, the module's served optnames and its
 /// buffer capacity. A target describes set and get ranges separately
 /// (`sockopt = { set = [128, 130], get = [128, 129] }`); ops range over both together
@@ -125,67 +127,17 @@ impl<'a> Arbitrary<'a> for Op {
     }
 }
 
-/// Module parameters for [`Op::Reload`], relative to their valid ranges (ksock_sockopt:
-/// `optmin` 64..=4095, `optmax` optmin+1..=optmin+16, `seed_bugs` 0..=3).
+/// A reload's parameters: one [`Param`] per parameter the target varies, in order (its
+/// table's `vary`, or what its model varies: [`crate::model::Model::reload_params`]);
+/// values past the varied ones are unused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
 pub struct Reload {
-    pub optmin: Param,
-    /// `optmax`, relative to `optmin`.
-    pub width: Param,
-    /// In range, this is always the campaign's own mask: a reload never plants a bug the
-    /// campaign did not ask for.
-    pub seed_bugs: Param,
+    pub params: [Param; Reload::PARAMS],
 }
-
-/// A parameter value: the default, one in range, or one below or above the range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Param {
-    Default,
-    In(u8),
-    Below(u8),
-    Above(u8),
-}
-
-/// Optnames a reload may serve. Not every valid value: the IP layer keeps some for itself
-/// (multicast routing, 200..=211) and netfilter's own tables register others when loaded
-/// (ip_tables 64..=69, arp_tables 96..=99, ip_vs 1152..); these four are free.
-const OPTMINS: [i64; 4] = [128, 256, 1000, 4080];
 
 impl Reload {
-    /// `(optmin, optmax, seed_bugs)` given the campaign's `seed_bugs` mask.
-    pub fn resolve(&self, seed_bugs: i64) -> (i64, i64, i64) {
-        let optmin = match self.optmin {
-            Param::Default => 128,
-            Param::In(n) => OPTMINS[usize::from(n) % OPTMINS.len()],
-            Param::Below(n) => 63 - i64::from(n),
-            Param::Above(n) => 4096 + i64::from(n),
-        };
-        let optmax = match self.width {
-            Param::Default => optmin + 1,
-            Param::In(n) => optmin + 1 + i64::from(n % 16),
-            Param::Below(n) => optmin - i64::from(n % 4),
-            Param::Above(n) => optmin + 17 + i64::from(n),
-        };
-        let bugs = match self.seed_bugs {
-            Param::Default | Param::In(_) => seed_bugs,
-            Param::Below(n) => -1 - i64::from(n),
-            Param::Above(n) => 4 + i64::from(n),
-        };
-        (optmin, optmax, bugs)
-    }
-
-    /// Whether ksock_sockopt accepts these parameters.
-    pub fn valid(&self, seed_bugs: i64) -> bool {
-        let (min, max, bugs) = self.resolve(seed_bugs);
-        (64..=4095).contains(&min) && (min + 1..=min + 16).contains(&max) && (0..=3).contains(&bugs)
-    }
-
-    /// The module's parameter string.
-    pub fn params(&self, seed_bugs: i64) -> String {
-        let (min, max, bugs) = self.resolve(seed_bugs);
-        format!("optmin={min} optmax={max} seed_bugs={bugs}")
-    }
+    /// How many parameters a reload can vary.
+    pub const PARAMS: usize = 4;
 }
 
 /// An optname, relative to the served range.
@@ -332,11 +284,7 @@ impl fmt::Display for Op {
             Op::Get { opt, len, place } => {
                 write!(f, "get opt={opt:?} len={len:?} buffer={place:?}")
             }
-            Op::Reload(r) => write!(
-                f,
-                "reload optmin={:?} width={:?} seed_bugs={:?}",
-                r.optmin, r.width, r.seed_bugs
-            ),
+            Op::Reload(r) => write!(f, "reload params={:?}", r.params),
         }
     }
 }
@@ -479,6 +427,7 @@ mod tests {
         assert!(lens.iter().any(|l| *l < 0), "no negative length");
         assert!(ops.iter().any(|o| matches!(o, Op::Set { .. })));
         assert!(ops.iter().any(|o| matches!(o, Op::Get { .. })));
+        let store = crate::model::Model::MessageStore;
         let reloads: Vec<&Reload> = ops
             .iter()
             .filter_map(|o| match o {
@@ -487,7 +436,8 @@ mod tests {
             })
             .collect();
         assert!(
-            reloads.iter().any(|r| r.valid(0)) && reloads.iter().any(|r| !r.valid(0)),
+            reloads.iter().any(|r| store.reload_valid(r, 0))
+                && reloads.iter().any(|r| !store.reload_valid(r, 0)),
             "reloads in and out of range: {reloads:?}"
         );
         assert!(
