@@ -79,6 +79,7 @@ mod tests {
             failure: None,
             note: String::new(),
             dmesg: lines.iter().map(|s| s.to_string()).collect(),
+            stage: Default::default(),
         }
     }
 

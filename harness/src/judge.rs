@@ -25,6 +25,16 @@ pub struct Failure {
     pub console_tail: String,
 }
 
+/// Where a verdict was reached: running the spec in a guest, or building its modules (a
+/// module that does not build for a kernel fails its specs there, and nothing boots).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    #[default]
+    Run,
+    Build,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub spec: String,
@@ -40,6 +50,10 @@ pub struct Verdict {
     /// Kernel log lines logged during the spec (empty when it did not run).
     #[serde(default)]
     pub dmesg: Vec<String>,
+    /// `build` when a module the spec loads did not build for this kernel: the failure's
+    /// `actual` holds the compiler's errors and the kernel API changes they show.
+    #[serde(default)]
+    pub stage: Stage,
 }
 
 /// The ordered dmesg patterns: each must match a line after the previous match.

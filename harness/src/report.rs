@@ -2,42 +2,71 @@
 
 use std::fmt::Write;
 
-use crate::judge::{Status, Verdict};
+use crate::judge::{Failure, Stage, Status, Verdict};
 
 const DMESG_SHOWN: usize = 40;
+
+/// `PASS`, `FAIL`, `SKIP`, or `BUILD` for a spec failed by its module's build.
+fn tag(v: &Verdict) -> &'static str {
+    match (v.status, v.stage) {
+        (Status::Fail, Stage::Build) => "BUILD",
+        (Status::Pass, _) => "PASS",
+        (Status::Fail, _) => "FAIL",
+        (Status::Skip, _) => "SKIP",
+    }
+}
+
+/// A build failure in one line: `module m (c) did not build: x.c:9: …`.
+fn build_summary(f: &Failure) -> String {
+    let module = f.expected.strip_suffix(" to build").unwrap_or(&f.expected);
+    let first = f.actual.lines().next().unwrap_or("");
+    format!("{module} did not build: {first}")
+}
+
+/// Continuation lines of a multi-line value, indented under its label.
+fn indented(text: &str) -> String {
+    text.lines().collect::<Vec<_>>().join("\n          ")
+}
 
 pub fn render(verdicts: &[Verdict]) -> String {
     let mut s = String::new();
     let w = verdicts.iter().map(|v| v.spec.len()).max().unwrap_or(4);
     for v in verdicts {
-        let tag = match v.status {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-        };
+        let tag = tag(v);
         let why = match (&v.failure, v.status) {
+            (Some(f), _) if v.stage == Stage::Build => build_summary(f),
             (Some(f), _) => format!("expected {}", f.expected),
             (None, Status::Skip) => v.note.clone(),
             _ => String::new(),
         };
         let _ = writeln!(
             s,
-            "{tag}  {:<5} {:<4} {:<w$}  {:>6.2} s  {why}",
+            "{tag:<5} {:<5} {:<4} {:<w$}  {:>6.2} s  {why}",
             v.kernel,
             v.flavour,
             v.spec,
             v.duration_ms as f64 / 1000.0
         );
     }
+    let mut builds_shown: Vec<(&str, &str, &str)> = Vec::new();
     for v in verdicts.iter().filter(|v| v.status == Status::Fail) {
         let Some(f) = &v.failure else { continue };
+        if v.stage == Stage::Build {
+            // One section per module build, naming every spec it failed.
+            let key = (v.kernel.as_str(), v.flavour.as_str(), f.expected.as_str());
+            if !builds_shown.contains(&key) {
+                builds_shown.push(key);
+                render_build(&mut s, v, f, verdicts);
+            }
+            continue;
+        }
         let _ = writeln!(
             s,
             "\n--- FAIL {} on {} ({}) ---",
             v.spec, v.kernel, v.release
         );
         let _ = writeln!(s, "expected: {}", f.expected);
-        let _ = writeln!(s, "actual:   {}", f.actual);
+        let _ = writeln!(s, "actual:   {}", indented(&f.actual));
         let _ = writeln!(s, "kernel log during the spec ({} lines):", f.dmesg.len());
         let skip = f.dmesg.len().saturating_sub(DMESG_SHOWN);
         if skip > 0 {
@@ -64,6 +93,35 @@ pub fn render(verdicts: &[Verdict]) -> String {
     s
 }
 
+/// The section of a module build that failed on `v`'s kernel: the specs it failed, the
+/// compiler's errors with the API changes they show, the log's end.
+fn render_build(s: &mut String, v: &Verdict, f: &Failure, verdicts: &[Verdict]) {
+    let specs: Vec<&str> = verdicts
+        .iter()
+        .filter(|o| o.stage == Stage::Build && o.kernel == v.kernel && o.flavour == v.flavour)
+        .filter(|o| {
+            o.failure
+                .as_ref()
+                .is_some_and(|of| of.expected == f.expected)
+        })
+        .map(|o| o.spec.as_str())
+        .collect();
+    let _ = writeln!(
+        s,
+        "\n--- BUILD on {} ({}): {}; specs not run: {} ---",
+        v.kernel,
+        v.release,
+        build_summary(f).split(':').next().unwrap_or(""),
+        specs.join(", ")
+    );
+    let _ = writeln!(s, "expected: {}", f.expected);
+    let _ = writeln!(s, "actual:   {}", indented(&f.actual));
+    let _ = writeln!(s, "build log tail:");
+    for l in f.console_tail.lines() {
+        let _ = writeln!(s, "  | {l}");
+    }
+}
+
 /// The machine-readable report (`--json FILE`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
@@ -88,6 +146,27 @@ impl Report {
 
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
+    }
+}
+
+/// A JUnit `<failure>`'s message, type and text.
+fn junit_failure(stage: Stage, f: &Failure) -> (String, &'static str, String) {
+    match stage {
+        Stage::Build => (
+            build_summary(f),
+            "build",
+            format!("{}\nbuild log tail:\n{}", f.actual, f.console_tail),
+        ),
+        Stage::Run => (
+            format!("expected {}", f.expected),
+            "expectation",
+            format!(
+                "actual: {}\nkernel log:\n{}\nconsole tail:\n{}",
+                f.actual,
+                f.dmesg.join("\n"),
+                f.console_tail
+            ),
+        ),
     }
 }
 
@@ -140,15 +219,10 @@ pub fn junit(verdicts: &[Verdict]) -> String {
                 (Status::Fail, Some(f)) => {
                     put(Event::Start(case));
                     let mut fail = BytesStart::new("failure");
-                    fail.push_attribute(("message", format!("expected {}", f.expected).as_str()));
-                    fail.push_attribute(("type", "expectation"));
+                    let (message, kind, body) = junit_failure(v.stage, f);
+                    fail.push_attribute(("message", message.as_str()));
+                    fail.push_attribute(("type", kind));
                     put(Event::Start(fail));
-                    let body = format!(
-                        "actual: {}\nkernel log:\n{}\nconsole tail:\n{}",
-                        f.actual,
-                        f.dmesg.join("\n"),
-                        f.console_tail
-                    );
                     put(Event::Text(BytesText::new(&body)));
                     put(Event::End(BytesEnd::new("failure")));
                     put(Event::End(BytesEnd::new("testcase")));
@@ -185,6 +259,7 @@ mod tests {
             failure: None,
             note: String::new(),
             dmesg: vec!["[ 1.0] ksock_hello: loaded count=1".into()],
+            stage: Stage::Run,
         };
         let mut failed = v("server-echo", "7.3", Status::Fail);
         failed.failure = Some(Failure {
@@ -201,6 +276,83 @@ mod tests {
             v("hello-parameter", "7.3", Status::Pass),
             failed,
         ]
+    }
+
+    /// Two specs of one module that did not build on 7.2, one that passed on 6.1.
+    fn with_a_build_failure() -> Vec<Verdict> {
+        let mut vs = sample();
+        vs.truncate(1);
+        vs[0].kernel = "6.1".into();
+        let failure = Failure {
+            expected: "module outside to build".into(),
+            actual: "outside.c:9: implicit declaration of function 'kernel_sendpage'\n\
+                     kernel API changes these errors show:\n\
+                     kernel_sendpage(), changed in Linux 6.5: was removed (this kernel: 7.2.13)"
+                .into(),
+            dmesg: vec![],
+            console_tail: "make: *** Error 2\n(full log: /c/logs/m.log)".into(),
+        };
+        for spec in ["outside-logs", "outside-load-unload"] {
+            vs.push(Verdict {
+                spec: spec.into(),
+                kernel: "7.2".into(),
+                release: "7.2.13+deb14-amd64".into(),
+                flavour: "c".into(),
+                status: Status::Fail,
+                duration_ms: 0,
+                failure: Some(failure.clone()),
+                note: String::new(),
+                dmesg: vec![],
+                stage: Stage::Build,
+            });
+        }
+        vs
+    }
+
+    #[test]
+    fn a_build_failure_is_a_build_verdict_in_every_report() {
+        let vs = with_a_build_failure();
+        let text = render(&vs);
+        assert!(text.contains("\nBUILD 7.2   c    outside-logs "), "{text}");
+        assert!(
+            text.contains("0.00 s  module outside did not build: outside.c:9: implicit declaration of function 'kernel_sendpage'\n"),
+            "{text}"
+        );
+        assert!(text.contains("PASS  6.1"), "{text}");
+        // One section for the module, naming both specs, with the explanation and the log.
+        assert_eq!(text.matches("--- BUILD on 7.2").count(), 1, "{text}");
+        for want in [
+            "specs not run: outside-logs, outside-load-unload ---",
+            "          kernel_sendpage(), changed in Linux 6.5: was removed",
+            "  | (full log: /c/logs/m.log)",
+            "1 passed, 2 failed, 0 skipped",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        let json = Report::new(vs.clone()).to_json();
+        assert!(json.contains("\"stage\": \"build\""), "{json}");
+        assert_eq!(Report::from_json(&json).unwrap().verdicts, vs);
+        // A report from before stages reads as run verdicts.
+        let old = json.replace(",\n      \"stage\": \"build\"", "");
+        let old = old.replace(",\n      \"stage\": \"run\"", "");
+        assert!(!old.contains("stage"), "{old}");
+        let back = Report::from_json(&old).unwrap();
+        assert!(back.verdicts.iter().all(|v| v.stage == Stage::Run));
+        let xml = junit(&vs);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let failures: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .collect();
+        assert_eq!(failures.len(), 2);
+        for f in failures {
+            assert_eq!(f.attribute("type"), Some("build"));
+            assert!(f
+                .attribute("message")
+                .unwrap()
+                .starts_with("module outside did not build: outside.c:9"));
+            assert!(f.text().unwrap().contains("changed in Linux 6.5"));
+        }
     }
 
     #[test]

@@ -14,11 +14,12 @@ use ksock_proto::peers::{ClientSpec, Outcome, ServerSpec, SockoptSpec};
 use ksock_proto::{Action, Plan, PlanSpec, Results, PLAN_FILE, RESULTS_FILE};
 use ksock_spec::{KernelVersion, Spec, Step};
 use ksock_vm::boot::{self, Accel, BootEnd, BootRequest};
+use ksock_vm::host::error::ModuleBuildFailure;
 use ksock_vm::kernel::{self, Flavour, PrepareOptions, PreparedKernel};
 use ksock_vm::progress::Step as Progress;
 use ksock_vm::Cache;
 
-use crate::judge::{judge, Failure, Status, Verdict};
+use crate::judge::{judge, Failure, Stage, Status, Verdict};
 use crate::project::Project;
 
 #[derive(Debug, Clone)]
@@ -92,10 +93,11 @@ pub fn run_kernel(
         accel: Accel::Tcg,
     };
     let (mut verdicts, to_run) = run.applicable(specs);
+    let (unbuilt, to_run) = run.build(cache, to_run)?;
+    verdicts.extend(unbuilt);
     if to_run.is_empty() {
         return Ok(verdicts);
     }
-    run.kos = build_modules(cache, project, &k, &to_run, flavour)?;
     run.accel = boot::resolve_accel(cache, opts.accel, &k.vmlinuz, &k.release)?;
     std::fs::create_dir_all(&opts.artifacts)
         .with_context(|| format!("{}", opts.artifacts.display()))?;
@@ -235,7 +237,36 @@ impl KernelRun<'_> {
             failure: None,
             note: String::new(),
             dmesg: Vec::new(),
+            stage: Stage::Run,
         }
+    }
+
+    /// Builds every module `specs` load: the specs whose modules all built are returned to
+    /// run (their `.ko`s in `self.kos`); each of the others gets its verdict here, a build
+    /// failure naming the module, the compiler's errors and the API changes they show.
+    fn build<'s>(
+        &mut self,
+        cache: &Cache,
+        specs: Vec<&'s Spec>,
+    ) -> Result<(Vec<Verdict>, Vec<&'s Spec>)> {
+        let broken;
+        (self.kos, broken) = build_modules(cache, self.project, self.k, &specs, self.flavour)?;
+        let (unbuilt, to_run): (Vec<&Spec>, Vec<&Spec>) = specs
+            .into_iter()
+            .partition(|s| s.modules().iter().any(|m| broken.contains_key(*m)));
+        let verdicts = unbuilt
+            .iter()
+            .map(|s| {
+                let f = s.modules().into_iter().find_map(|m| broken.get(m));
+                let f = f.expect("a module that did not build");
+                Verdict {
+                    failure: Some(build_failure(f)),
+                    stage: Stage::Build,
+                    ..self.verdict(&s.name, Status::Fail)
+                }
+            })
+            .collect();
+        Ok((verdicts, to_run))
     }
 
     /// Skip verdicts for specs whose `kernels` condition excludes this kernel, and the rest.
@@ -474,18 +505,44 @@ impl SpecClock {
     }
 }
 
-/// Builds every module the specs load; returns name → `.ko` path.
+/// A module build that failed, as a spec's failure: what was expected, the compiler's
+/// errors and what ksock's table of kernel API changes says about them, and the log's end.
+fn build_failure(f: &ModuleBuildFailure) -> Failure {
+    let mut actual = match f.errors.as_slice() {
+        [] => "the build failed (no compiler error found; see the log)".to_string(),
+        errors => errors.join("\n"),
+    };
+    if !f.explanation.is_empty() {
+        actual += &format!("\nkernel API changes these errors show:\n{}", f.explanation);
+    }
+    Failure {
+        expected: format!("module {} to build", f.module),
+        actual: actual.trim_end().to_string(),
+        dmesg: Vec::new(),
+        console_tail: format!("{}\n(full log: {})", f.tail, f.log.display()),
+    }
+}
+
+/// Module name → built `.ko`, and module name → why it did not build.
+type Built = (
+    BTreeMap<String, PathBuf>,
+    BTreeMap<String, ModuleBuildFailure>,
+);
+
+/// Builds every module the specs load. A module that does not build is reported, not an
+/// error: the specs that need it fail, the others still run.
 fn build_modules(
     cache: &Cache,
     project: &Project,
     k: &PreparedKernel,
     specs: &[&Spec],
     flavour: Flavour,
-) -> Result<BTreeMap<String, PathBuf>> {
+) -> Result<Built> {
     let mut kos = BTreeMap::new();
+    let mut broken = BTreeMap::new();
     for s in specs {
         for m in s.modules() {
-            if kos.contains_key(m) {
+            if kos.contains_key(m) || broken.contains_key(m) {
                 continue;
             }
             let src = project
@@ -500,14 +557,22 @@ fn build_modules(
                     )
                 })?;
             let step = Progress::start(format!("building {m} ({flavour}) for {}", k.release));
-            let dir = k.build_module(cache, src, flavour)?;
+            let dir = match k.build_module(cache, src, flavour) {
+                Ok(dir) => dir,
+                Err(ksock_vm::Error::ModuleBuild(f)) => {
+                    step.done("failed");
+                    broken.insert(m.to_string(), *f);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let ko = dir.join(format!("{m}.ko"));
             anyhow::ensure!(ko.is_file(), "kbuild produced no {}", ko.display());
             step.done("ok");
             kos.insert(m.to_string(), ko);
         }
     }
-    Ok(kos)
+    Ok((kos, broken))
 }
 
 /// `name=value` words for finit_module.
@@ -659,6 +724,41 @@ fn sockopt_spec(o: &ksock_spec::Sockopt) -> SockoptSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_failure_reads_errors_then_explanation_then_log() {
+        let mut f = ModuleBuildFailure {
+            module: "outside".into(),
+            kernel: "7.2.13+deb14-amd64".into(),
+            flavour: "c".into(),
+            log: "/cache/logs/module-x.log".into(),
+            errors: vec!["outside.c:9: implicit declaration of function 'kernel_sendpage'".into()],
+            explanation: "kernel_sendpage(), changed in Linux 6.5: was removed (this kernel: \
+                          7.2.13+deb14-amd64)\n  instead: sock_sendmsg()\n"
+                .into(),
+            tail: "make: *** Error 2".into(),
+        };
+        let got = build_failure(&f);
+        assert_eq!(got.expected, "module outside to build");
+        assert_eq!(
+            got.actual,
+            "outside.c:9: implicit declaration of function 'kernel_sendpage'\n\
+             kernel API changes these errors show:\n\
+             kernel_sendpage(), changed in Linux 6.5: was removed (this kernel: 7.2.13+deb14-amd64)\n  \
+             instead: sock_sendmsg()"
+        );
+        assert_eq!(
+            got.console_tail,
+            "make: *** Error 2\n(full log: /cache/logs/module-x.log)"
+        );
+        // Nothing in the table, no error line found: the log is where to look.
+        f.errors.clear();
+        f.explanation.clear();
+        assert_eq!(
+            build_failure(&f).actual,
+            "the build failed (no compiler error found; see the log)"
+        );
+    }
 
     #[test]
     fn the_clock_names_the_spec_and_step_only_once_overdue() {

@@ -197,7 +197,7 @@ pub static CHANGES: &[Change] = &[
         lang: Lang::C,
         item: "kernel_sendpage()",
         since: (6, 5),
-        change: "was removed (with proto_ops ->sendpage)",
+        change: "was removed, with proto_ops ->sendpage",
         instead: "sock_sendmsg() with MSG_SPLICE_PAGES over the page: bvec_set_page(&bv, \
                   page, size, offset); iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &bv, 1, \
                   size); msg.msg_flags = flags | MSG_SPLICE_PAGES; or kernel_sendmsg() with \
@@ -550,6 +550,30 @@ mod tests {
                 assert!(prev.since <= c.since, "{} before {}", prev.cfg, c.cfg);
             }
         }
+    }
+
+    /// The README's table of changes has one line per row, with its version and name.
+    #[test]
+    fn the_readme_lists_every_change() {
+        let readme = include_str!("../../../README.md");
+        let lines: Vec<&str> = readme
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ") && (l.contains(" | `KSOCK_") || l.contains(" | `ksock_"))
+            })
+            .collect();
+        for c in CHANGES {
+            let name = match c.lang {
+                Lang::C => c.define(),
+                Lang::Rust => c.cfg.to_string(),
+            };
+            let want = format!(" | {} | `{name}` |", c.since_text());
+            assert!(
+                lines.iter().any(|l| l.contains(&want)),
+                "README.md's table of kernel API changes lacks `{want}`"
+            );
+        }
+        assert_eq!(lines.len(), CHANGES.len(), "{lines:#?}");
     }
 
     #[test]
