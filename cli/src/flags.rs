@@ -163,6 +163,10 @@ pub struct FuzzArgs {
     /// coverage are kept. Repeatable. How CI shards combine.
     #[arg(long, value_name = "DIR")]
     pub merge: Vec<PathBuf>,
+    /// Instead of fuzzing, write each target's coverage page again from its last campaign
+    /// (coverage.html beside its corpus, and coverage-lines.json); no guest is booted.
+    #[arg(long, conflicts_with = "merge")]
+    pub report: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
 }

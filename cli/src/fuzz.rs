@@ -15,6 +15,9 @@ use crate::Project;
 /// has a finding. libFuzzer runs in the guest as the project's agent (`ksock agent fuzz`).
 pub fn fuzz(project: &Project, a: &FuzzArgs) -> Result<ExitCode> {
     let targets = selected(project, &a.names)?;
+    if a.report {
+        return report_again(project, &targets);
+    }
     crate::setup()?;
     let cache = ksock_vm::Cache::from_env()?;
     let kernel = a
@@ -108,6 +111,61 @@ fn print_merge(dirs: &[PathBuf], r: &CampaignReport) {
         r.corpus_at_start,
         r.corpus_at_end,
     );
+    if let Ok(w) = &r.page {
+        print_page(w);
+    }
+}
+
+/// `--report`: each target's page written again from the campaign directories it has (one
+/// per kernel release and flavour), without a guest.
+fn report_again(project: &Project, targets: &[&FuzzTable]) -> Result<ExitCode> {
+    let out = project.root.join("target/ksock/fuzz");
+    let mut any = false;
+    for t in targets {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join(&t.name))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|d| d.join("jobs").is_dir())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            let w = ksock_harness::cover_data::write(&d)
+                .with_context(|| format!("the page of {}", d.display()))?;
+            println!("{}:", t.name);
+            print_page(&w);
+            any = true;
+        }
+    }
+    anyhow::ensure!(
+        any,
+        "no campaign to report on under {} (run `ksock fuzz NAME` first)",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The page's path and what it shows first: coverage by line and the largest gaps.
+fn print_page(w: &ksock_harness::cover_data::Written) {
+    println!(
+        "page: {} ({} KiB, written in {:.2} s): {}",
+        w.page.display(),
+        w.page_bytes.div_ceil(1024),
+        w.seconds,
+        w.lines_summary
+    );
+    if !w.regions.is_empty() {
+        println!(
+            "never reached, largest first: {}",
+            w.regions
+                .iter()
+                .take(3)
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 /// What a campaign did and found, for people.
@@ -135,6 +193,10 @@ pub fn print_report(t: &FuzzTable, r: &CampaignReport) {
         );
     }
     println!("coverage: {}", r.coverage);
+    match &r.page {
+        Ok(w) => print_page(w),
+        Err(e) => println!("no coverage page: {e}"),
+    }
     if let Some(why) = &r.stopped {
         println!("{why}");
     }

@@ -84,7 +84,11 @@ enum Cmd {
     /// finding is saved once per title in …/findings/<title>/ (report.txt, whose first line
     /// is `title: …`, the decoded sequence, the input, the kernel log). A kernel panic is a
     /// finding too (the guest is booted again). Exits 1 when there is a finding;
-    /// `ksock repro <finding>` turns one into a regression spec.
+    /// `ksock repro <finding>` turns one into a regression spec. Each campaign ends with a
+    /// page, …/coverage.html (one file, no network): the module's source line by line as
+    /// the fuzzer reached it, the first input that reached each line, findings, and
+    /// coverage, corpus and execs/s over time; the same as JSON in coverage-lines.json.
+    /// `--report` writes it again without fuzzing.
     ///
     /// Example: ksock fuzz sockopt_srv --kernel 7.2 --seconds 60
     #[command(verbatim_doc_comment)]

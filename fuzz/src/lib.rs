@@ -12,7 +12,8 @@
 //! - [`titles`]: every crash title (op oracles, kernel splats, console panics), tested
 //!   against console fixtures in `testdata/titles/`;
 //! - [`findings`]: what a finding is and the one store that writes them;
-//! - [`record`]: the input about to run, on the host before it runs.
+//! - [`record`]: the input about to run, on the host before it runs;
+//! - [`reach`]: per coverage point, how often it ran and the input that reached it first.
 //!
 //! Nothing here performs syscalls; the files it writes are the findings store's.
 
@@ -21,6 +22,7 @@ pub mod findings;
 pub mod lang;
 pub mod model;
 pub mod params;
+pub mod reach;
 pub mod record;
 pub mod shrink;
 pub mod titles;

@@ -125,6 +125,9 @@ pub struct CampaignReport {
     /// Per boot, seconds from its start to fuzzing (the first, and every reboot after a
     /// crash).
     pub boot_to_fuzz: Vec<f64>,
+    /// The campaign's page and its JSON (`coverage.html`, [`crate::cover_data`]), or why
+    /// there is none.
+    pub page: std::result::Result<crate::cover_data::Written, String>,
 }
 
 /// The fuzz benchmark's floors, in syscalls per second, measured in the campaign's first
@@ -282,10 +285,42 @@ pub fn run(cache: &Cache, project: &Project, opts: &CampaignOptions) -> Result<C
         agent: project.agent.clone(),
     });
     let boots = fuzz_jobs(&shared)?;
-    Ok(CampaignReport {
+    let r = CampaignReport {
         corpus_at_start,
         ..report(&shared, flavour, boots)
+    };
+    Ok(CampaignReport {
+        page: write_page(&shared.base, opts, &r).map_err(|e| format!("{e:#}")),
+        ..r
     })
+}
+
+/// The campaign's summary, then its page (a page that cannot be written does not fail the
+/// campaign: its findings and corpus are kept either way).
+fn write_page(
+    base: &Path,
+    opts: &CampaignOptions,
+    r: &CampaignReport,
+) -> Result<crate::cover_data::Written> {
+    let summary = crate::cover_data::Summary {
+        target: opts.target.name.clone(),
+        label: opts.target.label(),
+        release: r.release.clone(),
+        flavour: r.flavour.to_string(),
+        params: opts.params.clone(),
+        fuzz_seconds: r.fuzz_seconds,
+        execs: r.execs,
+        boots: r.boots,
+        corpus: r.corpus_at_end,
+        time_to_find: r.time_to_find.clone(),
+        stopped: r.stopped.clone(),
+        merge: !opts.merge.is_empty(),
+    };
+    std::fs::write(
+        base.join(crate::cover_data::SUMMARY_FILE),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
+    crate::cover_data::write(base)
 }
 
 /// `params` with the campaign's extra words (`seed_bugs=1`) after them.
@@ -376,6 +411,7 @@ fn report(shared: &Shared, flavour: Flavour, boots: usize) -> CampaignReport {
             .values()
             .flat_map(|j| j.boot_to_fuzz.iter().copied())
             .collect(),
+        page: Err("not written yet".into()),
     }
 }
 
@@ -724,6 +760,11 @@ fn boot_once(
         watchdog: Some(silence_watchdog(shared, job)),
     };
     let outcome = boot::boot(&req)?;
+    // Each boot's reach file is its own (the next guest starts counting again).
+    let _ = std::fs::rename(
+        dir.join(ksock_fuzz::reach::REACH_FILE),
+        dir.join(format!("reach-boot{boot_no}.json")),
+    );
     let mut l = shared.live.lock().expect("live");
     l.job(job).boot_ended();
     merge_coverage(&mut l, dir, &shared.all_points);
@@ -802,7 +843,20 @@ fn console_reader(shared: &Shared, dir: &Path, job: usize) -> boot::LineSink {
             j.execs_per_s = field("execs_per_s").unwrap_or(0.0);
             // The ops only: the per-input reset is not counted, as the raw replay's is not.
             j.syscalls_per_s = field("ops_per_s").unwrap_or(0.0);
+            let sample = crate::cover_data::Sample {
+                t: j.fuzz_seconds(),
+                job,
+                execs: j.execs_done + j.execs_now,
+                execs_per_s: j.execs_per_s,
+                points: 0,
+                corpus: l.corpus,
+            };
             merge_coverage(l, &dir, &all);
+            let points = l.points.intersection(&all).count();
+            let _ = crate::cover_data::record_sample(
+                &dir,
+                &crate::cover_data::Sample { points, ..sample },
+            );
         } else if let Some(rest) = line
             .split_once(ksock_fuzz::config::FINDING_MARK)
             .map(|(_, r)| r)

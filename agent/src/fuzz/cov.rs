@@ -6,10 +6,11 @@
 //! A point is `(section, offset)`, the same on every load of the module, and the same as
 //! the host computes from the `.ko`'s relocations (`ksock_harness::coverage`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ksock_fuzz::reach::Reached;
 
 /// The runtime's device.
 pub const DEVICE: &str = "/dev/ksock_cov";
@@ -150,17 +151,64 @@ impl Sections {
     }
 }
 
-/// Every point seen in one load of the module, as `(section index, offset)`: no allocation
-/// on the per-address path; names come in when they are written out.
+/// Every point seen in one load of the module, as `(section index, offset)`, with how often
+/// it ran and the input that reached it first: no allocation on the per-address path;
+/// names come in when they are written out. Code a failed load ran is kept apart, by its
+/// offset in a page (see the session's `Pc::Dead`).
 #[derive(Debug, Default)]
 pub struct Seen {
-    points: BTreeSet<(usize, u64)>,
+    points: BTreeMap<(usize, u64), Reach>,
+    dead: BTreeMap<u64, Reach>,
+    /// Points first seen by the input being folded, waiting for its id ([`Seen::claim`]).
+    unclaimed: bool,
+}
+
+/// What is known of one point.
+#[derive(Debug, Clone, Default)]
+struct Reach {
+    hits: u64,
+    /// The first input that ran it (`ksock_fuzz::reach::input_hash`), and its number.
+    first: Option<(u64, u64)>,
+    claimed: bool,
+}
+
+impl Reach {
+    /// One more run; true when it is the first.
+    fn hit(&mut self) -> bool {
+        self.hits += 1;
+        self.hits == 1
+    }
 }
 
 impl Seen {
-    /// Records a located point; true when it is new.
+    /// Records a run of a located point; true when it is new.
     pub fn insert(&mut self, point: (usize, u64)) -> bool {
-        self.points.insert(point)
+        let new = self.points.entry(point).or_default().hit();
+        self.unclaimed |= new;
+        new
+    }
+
+    /// Records a run of code a failed load ran, by its offset in a page; true when new.
+    pub fn insert_dead(&mut self, page_off: u64) -> bool {
+        let new = self.dead.entry(page_off).or_default().hit();
+        self.unclaimed |= new;
+        new
+    }
+
+    /// The points first seen since the last claim were reached by the input whose hash is
+    /// `input`, the `exec`th; points seen before any input (the module's load) have none.
+    /// Returns whether there were such points.
+    pub fn claim(&mut self, input: Option<u64>, exec: u64) -> bool {
+        if !std::mem::take(&mut self.unclaimed) {
+            return false;
+        }
+        for r in self.points.values_mut().chain(self.dead.values_mut()) {
+            if !r.claimed {
+                r.claimed = true;
+                r.first = input.map(|i| (i, exec));
+            }
+        }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -171,12 +219,33 @@ impl Seen {
         self.points.is_empty()
     }
 
-    /// The points as `(section name, offset)`, as the host names them.
+    /// The points as `(section name, offset)`, as the host names them, then the dead code
+    /// as `(DEAD_SECTION, offset in its page)`.
     pub fn named(&self, sections: &Sections) -> Vec<(String, u64)> {
-        self.points
-            .iter()
-            .map(|&(i, off)| (sections.name(i).to_string(), off))
+        self.reached(sections)
+            .into_iter()
+            .map(|r| (r.section, r.offset))
             .collect()
+    }
+
+    /// Every point with its hits and first input (`ksock_fuzz::reach`).
+    pub fn reached(&self, sections: &Sections) -> Vec<Reached> {
+        let one = |section: String, offset: u64, r: &Reach| Reached {
+            section,
+            offset,
+            hits: r.hits,
+            first: r.first.map(|(i, _)| ksock_fuzz::reach::id_of(i)),
+            exec: r.first.map_or(0, |(_, e)| e),
+        };
+        let live = self
+            .points
+            .iter()
+            .map(|(&(i, off), r)| one(sections.name(i).to_string(), off, r));
+        let dead = self
+            .dead
+            .iter()
+            .map(|(&off, r)| one(ksock_fuzz::config::DEAD_SECTION.to_string(), off, r));
+        live.chain(dead).collect()
     }
 }
 

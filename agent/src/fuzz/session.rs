@@ -59,8 +59,8 @@ pub struct Session {
     seen: Seen,
     /// Trace entries read before a reload moved the module (see [`reload_traced`]).
     pending: Vec<Pc>,
-    /// Page offsets of code failed loads ran.
-    dead: BTreeSet<u64>,
+    /// Inputs that reached new points, by hash, not yet written (see [`Self::write_reach`]).
+    first_inputs: Vec<(u64, Vec<u8>)>,
     /// The campaign's `seed_bugs` mask.
     seed_bugs: i64,
     /// The model's contract holds for these parameters (see [`model::Model::holds`]).
@@ -119,6 +119,7 @@ impl Session {
                     seen.insert(p);
                 }
             });
+            seen.claim(None, 0);
         }
         let seed_bugs = fuzz::seed_bugs_in(&cfg.params);
         let contract = cfg.model.is_some_and(|m| m.holds(seed_bugs));
@@ -136,7 +137,7 @@ impl Session {
             trace,
             seen,
             pending: Vec::new(),
-            dead: BTreeSet::new(),
+            first_inputs: Vec::new(),
             seed_bugs,
             pristine: true,
             reload_time: Duration::ZERO,
@@ -183,7 +184,7 @@ impl Session {
         self.execs += 1;
         self.ops += done as u64;
         let t2 = Instant::now();
-        self.fold_coverage(counters)?;
+        self.fold_coverage(counters, data)?;
         let t3 = Instant::now();
         if !self.pristine {
             // Now, so the next input does not pay for this one's reload.
@@ -373,12 +374,12 @@ impl Session {
         Ok(())
     }
 
-    /// Folds the trace into libFuzzer's counters and records new points.
-    fn fold_coverage(&mut self, counters: &mut [u8]) -> Result<()> {
+    /// Folds the trace into libFuzzer's counters and records new points, and `data` as the
+    /// input that reached them first.
+    fn fold_coverage(&mut self, counters: &mut [u8], data: &[u8]) -> Result<()> {
         let Some((trace, sections)) = &self.trace else {
             return Ok(());
         };
-        let mut new = false;
         let seen = &mut self.seen;
         let n = counters.len().max(1) as u64;
         let mut bump = |key: u64| {
@@ -391,22 +392,25 @@ impl Session {
             match pc {
                 Pc::At((s, off)) => {
                     bump((s as u64) << 20 ^ off);
-                    new |= seen.insert((s, off));
+                    seen.insert((s, off));
                 }
                 // The code a failed load ran, known by its offset in a page.
                 Pc::Dead(page_off) => {
                     bump(1 << 40 | page_off);
-                    new |= self.dead.insert(page_off);
+                    seen.insert_dead(page_off);
                 }
             }
         }
         trace.for_each(|pc| {
             if let Some((s, off)) = sections.locate(pc) {
                 bump((s as u64) << 20 ^ off);
-                new |= seen.insert((s, off));
+                seen.insert((s, off));
             }
         });
-        if new {
+        let input = ksock_fuzz::reach::input_hash(data);
+        if self.seen.claim(Some(input), self.execs) {
+            // Written with the next status line (see `write_reach`).
+            self.first_inputs.push((input, data.to_vec()));
             self.write_coverage()?;
         }
         Ok(())
@@ -416,15 +420,33 @@ impl Session {
         let Some((_, sections)) = &self.trace else {
             return Ok(());
         };
-        let mut points = self.seen.named(sections);
-        points.extend(
-            self.dead
-                .iter()
-                .map(|d| (ksock_fuzz::config::DEAD_SECTION.to_string(), *d)),
-        );
+        let points = self.seen.named(sections);
         let path = self.cfg.out.join(ksock_fuzz::config::COVERAGE_FILE);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec(&points)?)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Each point's hits and first input (`ksock_fuzz::reach`), for the campaign's page,
+    /// with the inputs that reached new points since the last time. At the status's pace:
+    /// over 9p each file costs milliseconds, and a new point comes with every few inputs
+    /// while libFuzzer replays the corpus.
+    fn write_reach(&mut self) -> Result<()> {
+        let Some((_, sections)) = &self.trace else {
+            return Ok(());
+        };
+        if !self.first_inputs.is_empty() {
+            // Kept apart from the corpus, which libFuzzer may shrink them out of.
+            let dir = self.cfg.out.join(ksock_fuzz::reach::INPUTS_DIR);
+            std::fs::create_dir_all(&dir)?;
+            for (id, data) in self.first_inputs.drain(..) {
+                std::fs::write(dir.join(ksock_fuzz::reach::id_of(id)), data)?;
+            }
+        }
+        let path = self.cfg.out.join(ksock_fuzz::reach::REACH_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&self.seen.reached(sections))?)?;
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
@@ -475,6 +497,13 @@ impl Session {
 
     fn status(&mut self) {
         self.last_status = Instant::now();
+        // Hits grow without new points: the status's pace keeps them current.
+        if let Err(e) = self.write_reach() {
+            eprintln!(
+                "ksock-agent: writing {}: {e:#}",
+                ksock_fuzz::reach::REACH_FILE
+            );
+        }
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         println!(
             "{} execs={} ops={} execs_per_s={:.0} ops_per_s={:.0} points={} findings={} \
