@@ -5,6 +5,7 @@
 //! A newcomer's map:
 //! - [`lang`]: the op languages (one file each) and their registry, which names them
 //!   ([`Language`]) and gives the one decoded form of an input ([`Decoded`]);
+//! - [`layout`]: argument layouts, structured optnames' arguments as typed fields;
 //! - [`model`]: named contracts a target may check beside the generic oracles;
 //! - [`config`]: what a fuzz session runs against ([`FuzzConfig`], the bounded spec step's
 //!   [`Campaign`]);
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod findings;
 pub mod lang;
+pub mod layout;
 pub mod model;
 pub mod params;
 pub mod reach;

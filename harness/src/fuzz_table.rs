@@ -14,12 +14,15 @@
 //! messages to a module that listens), both together (interleaved in one sequence), or
 //! `tcp_client` (a module that connects out; ksock listens and is its peer, each input
 //! loads it). Optional: `params`, `also` (modules loaded beside it), `reset` (a set before
-//! every input), `model` (a named contract, [`Model`]), `max_ops`.
+//! every input), `model` (a named contract, [`Model`]), `max_ops`. A structured optname's
+//! argument is described by a `[[fuzz.layout]]` table (its optnames and typed fields,
+//! [`ksock_fuzz::layout`]), so sets build that struct.
 
 use anyhow::{bail, Result};
 use ksock_fuzz::lang::client::ClientTarget;
 use ksock_fuzz::lang::msg::MsgTarget;
 use ksock_fuzz::lang::sockopt::Reload;
+use ksock_fuzz::layout::{Layout, Layouts};
 use ksock_fuzz::model::Model;
 use ksock_fuzz::params::Vary;
 use ksock_fuzz::{Language, Reset};
@@ -59,6 +62,11 @@ pub struct FuzzTable {
     /// model) a reload loads `params` again.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub vary: std::collections::BTreeMap<String, [i64; 2]>,
+    /// Argument layouts of structured optnames, `[[fuzz.layout]]` tables
+    /// ([`ksock_fuzz::layout`]): `optnames = [128]` and `fields = [{ name = "magic", type =
+    /// "u32", values = [0x4b534f43] }, …]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layout: Vec<toml::Spanned<Layout>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -235,7 +243,40 @@ impl FuzzTable {
             optmin: ranges.iter().map(|r| r[0]).min().unwrap_or(0),
             optmax: ranges.iter().map(|r| r[1]).max().unwrap_or(1),
             capacity: s.capacity.unwrap_or(64),
+            layouts: self.layouts()?,
         })
+    }
+
+    /// The argument layouts, each checked ([`FuzzTable::check_layout`]), no optname in two.
+    pub fn layouts(&self) -> Result<Layouts> {
+        for l in &self.layout {
+            self.check_layout(l.get_ref())?;
+        }
+        let all = Layouts::new(self.layout.iter().map(|l| l.get_ref().clone()).collect());
+        all.check().map_err(|e| anyhow::anyhow!("layout: {e}"))?;
+        Ok(all)
+    }
+
+    /// One layout: it describes a struct, on optnames the sockopt interface serves, in a
+    /// table without a sockopt model (a model's contract reads the fill as it is).
+    pub fn check_layout(&self, l: &Layout) -> Result<()> {
+        let Some(s) = &self.sockopt else {
+            bail!("layout: a layout is a sockopt argument's; the table has no sockopt interface");
+        };
+        l.check().map_err(|e| anyhow::anyhow!("layout: {e}"))?;
+        let served = |o: i32| {
+            [s.set, s.get]
+                .iter()
+                .flatten()
+                .any(|[a, b]| (*a..*b).contains(&o))
+        };
+        if let Some(o) = l.optnames.iter().find(|o| !served(**o)) {
+            bail!("layout: optname {o} is in neither sockopt.set nor sockopt.get");
+        }
+        if self.model()?.is_some() {
+            bail!("layout: the model's contract reads a set's fill as it is; drop one of them");
+        }
+        Ok(())
     }
 
     pub fn server(&self) -> Option<MsgTarget> {
@@ -358,6 +399,13 @@ pub fn check_all(tables: &[toml::Spanned<FuzzTable>], text: &str, file: &str) ->
     let mut seen = std::collections::BTreeMap::new();
     for t in tables {
         let at = line(t);
+        for l in &t.get_ref().layout {
+            // The layout's own line: its `[[fuzz.layout]]` header.
+            let at = text[..l.span().start].matches('\n').count() + 1;
+            t.get_ref().check_layout(l.get_ref()).map_err(|e| {
+                anyhow::anyhow!("{file}:{at}: [[fuzz]] {:?}: {e}", t.get_ref().name)
+            })?;
+        }
         t.get_ref()
             .check()
             .map_err(|e| anyhow::anyhow!("{file}:{at}: [[fuzz]] {:?}: {e}", t.get_ref().name))?;
@@ -451,6 +499,48 @@ tcp_server = { port = 9100 }"#,
         let five = e("name = \"v\"\nmodule = \"a\"\nsockopt = { set = [1, 2] }\n\
                       vary = { a = [0, 1], b = [0, 1], c = [0, 1], d = [0, 1], e = [0, 1] }");
         assert!(five.contains("at most 4"), "{five}");
+    }
+
+    #[test]
+    fn layouts_reach_the_target_and_a_bad_one_is_named_at_its_line() {
+        #[derive(Deserialize)]
+        struct File {
+            fuzz: Vec<toml::Spanned<FuzzTable>>,
+        }
+        let table = |fields: &str| {
+            format!(
+                "[[fuzz]]\nname = \"ctl\"\nmodule = \"ctl\"\n\
+                 sockopt = {{ set = [128, 130], get = [128, 130] }}\n\n\
+                 [[fuzz.layout]]\noptnames = [128]\nfields = [\n\
+                 {{ name = \"magic\", type = \"u32\", values = [0x4b534f43] }},\n\
+                 {{ name = \"len\", type = \"u16\", len_of = \"{fields}\" }},\n\
+                 {{ name = \"data\", type = \"bytes\", size = 32 }},\n]\n"
+            )
+        };
+        let good = table("data");
+        let f: File = toml::from_str(&good).unwrap();
+        check_all(&f.fuzz, &good, "ksock.toml").unwrap();
+        let t = f.fuzz[0].get_ref().sockopt_target().unwrap();
+        assert_eq!(t.layout(128).map(|l| l.size()), Some(38));
+        assert_eq!(t.for_opt(128).capacity, 38);
+        assert_eq!(t.for_opt(129).capacity, 64);
+        let bad = table("nope");
+        let f: File = toml::from_str(&bad).unwrap();
+        let e = check_all(&f.fuzz, &bad, "ksock.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "ksock.toml:6: [[fuzz]] \"ctl\": layout: field \"len\": len_of = \"nope\""
+            ),
+            "{e}"
+        );
+        let outside = good.replace("optnames = [128]", "optnames = [131]");
+        let f: File = toml::from_str(&outside).unwrap();
+        let e = check_all(&f.fuzz, &outside, "ksock.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("optname 131 is in neither"), "{e}");
     }
 
     #[test]

@@ -183,12 +183,19 @@ fn op_steps(op: &Op, t: &Target, module: &str, loaded: bool, d: &Demand) -> Vec<
             fill,
             place,
         } => {
-            let n = model::set_len(*len, t);
+            // On an optname with a layout: the struct its fill builds, lengths relative to it.
+            let (o, on) = (opt.resolve(t), t.for_opt(opt.resolve(t)));
+            let n = model::set_len(*len, &on);
             let stated = i64::try_from(n).unwrap_or(i64::MAX);
-            call(set_step(opt.resolve(t), n, fill, t), place, stated, false)
+            call(
+                set_step(o, n, &t.set_value(o, fill), &on),
+                place,
+                stated,
+                false,
+            )
         }
         Op::Get { opt, len, place } => {
-            let stated = len.resolve(t);
+            let stated = len.resolve(&t.for_opt(opt.resolve(t)));
             let s = Sockopt {
                 get_len: Some(stated),
                 ..Sockopt::new(opt.resolve(t))
@@ -847,6 +854,45 @@ mod tests {
         };
         assert_eq!(load(&spec), None);
         assert_eq!(load(&spec.as_found()), Some(ParamValue::Int(1)));
+    }
+
+    #[test]
+    fn a_set_on_an_optname_with_a_layout_holds_the_struct_its_fill_built() {
+        let layout: ksock_fuzz::layout::Layout = toml::from_str(
+            "optnames = [128]\nfields = [\n\
+             { name = \"magic\", type = \"u32\", values = [0x4b534f43] },\n\
+             { name = \"len\", type = \"u16\", len_of = \"data\" },\n\
+             { name = \"data\", type = \"bytes\", size = 6 },\n]",
+        )
+        .unwrap();
+        let set = |len, fill: &[u8]| Op::Set {
+            opt: Opt::Served(0),
+            len,
+            fill: fill.to_vec(),
+            place: Place::Guarded,
+        };
+        // One byte short of the 12-byte struct; then a page of it, repeated. A fill of
+        // [0, 0, 4, 0x61, 0x62]: the magic, a valid length, 2 of the 6 data bytes used.
+        let mut f = finding(vec![
+            set(Len::CapacityMinus1, &[]),
+            set(Len::Page, &[0, 0, 4, 0x61, 0x62]),
+        ]);
+        f.meta.model = None;
+        f.meta.module = "ctl".into();
+        f.meta.target.layouts = ksock_fuzz::layout::Layouts::new(vec![layout]);
+        let yaml = regression_yaml(&f).unwrap();
+        ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ctl".to_string()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert!(
+            yaml.contains("    set_hex: 434f534b06000000000000\n    expect_not:\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "    set_hex: 434f534b0200616200000000\n    optlen: 4096\n    repeat: true\n"
+            ),
+            "{yaml}"
+        );
     }
 
     #[test]

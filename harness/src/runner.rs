@@ -598,6 +598,7 @@ fn fuzz_action(f: &ksock_spec::Fuzz, kos: &BTreeMap<String, PathBuf>) -> Action 
                 optmin,
                 optmax: f.int_param("optmax", i64::from(optmin) + 1) as i32,
                 capacity: d.capacity,
+                layouts: d.layouts,
             },
             seed: f.seed,
             runs: f.runs,

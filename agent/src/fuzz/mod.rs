@@ -18,6 +18,7 @@ pub mod raw;
 pub mod record;
 pub mod session;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use ksock_fuzz::model::{self, Expected, Model, SockoptModel};
@@ -232,8 +233,8 @@ pub(crate) fn check(
             "bytes after the buffer were overwritten".into(),
         ));
     }
-    if let (Op::Get { len, .. }, Some(r)) = (op, obs.returned_len) {
-        let given = len.resolve(t).max(0);
+    if let (Op::Get { opt, len, .. }, Some(r)) = (op, obs.returned_len) {
+        let given = len.resolve(&t.for_opt(opt.resolve(t))).max(0);
         if obs.errno.is_none() && r > given {
             return Some(Violation::new(
                 Oracle::ReturnedLength,
@@ -283,8 +284,9 @@ pub(crate) struct Call<'a> {
     pub opt: i32,
     /// The optlen given (a set's as the kernel sees it, a get's as written).
     pub stated: i64,
-    /// A set's fill pattern (empty for a get).
-    pub fill: &'a [u8],
+    /// A set's fill pattern (empty for a get): the op's fill, or the struct its optname's
+    /// layout builds from it.
+    pub fill: Cow<'a, [u8]>,
     pub place: Place,
 }
 
@@ -295,7 +297,8 @@ impl Call<'_> {
     }
 }
 
-/// `op` as a call; `None` for a reload.
+/// `op` as a call; `None` for a reload. On an optname with a layout, lengths are relative
+/// to the struct and a set writes the struct its fill builds.
 pub(crate) fn call_of<'a>(op: &'a Op, t: &Target) -> Option<Call<'a>> {
     Some(match op {
         Op::Reload(_) => return None,
@@ -304,20 +307,26 @@ pub(crate) fn call_of<'a>(op: &'a Op, t: &Target) -> Option<Call<'a>> {
             len,
             fill,
             place,
-        } => Call {
-            set: true,
-            opt: opt.resolve(t),
-            stated: model::set_len(*len, t) as i64,
-            fill,
-            place: *place,
-        },
-        Op::Get { opt, len, place } => Call {
-            set: false,
-            opt: opt.resolve(t),
-            stated: len.resolve(t),
-            fill: &[],
-            place: *place,
-        },
+        } => {
+            let opt = opt.resolve(t);
+            Call {
+                set: true,
+                opt,
+                stated: model::set_len(*len, &t.for_opt(opt)) as i64,
+                fill: t.set_value(opt, fill),
+                place: *place,
+            }
+        }
+        Op::Get { opt, len, place } => {
+            let opt = opt.resolve(t);
+            Call {
+                set: false,
+                opt,
+                stated: len.resolve(&t.for_opt(opt)),
+                fill: Cow::Borrowed(&[]),
+                place: *place,
+            }
+        }
     })
 }
 
@@ -329,7 +338,7 @@ pub(crate) fn prepare_only(arena: &mut Arena, op: &Op, t: &Target) {
     } else {
         0
     };
-    let mut b = arena.buf(c.size(), canary, c.fill);
+    let mut b = arena.buf(c.size(), canary, &c.fill);
     std::hint::black_box(b.as_mut_slice().first());
 }
 
@@ -347,13 +356,13 @@ pub(crate) fn exec(
         (_, None) => unreachable!("every op but a reload is a call"),
     };
     let (opt, place, stated, size) = (c.opt, c.place, c.stated, c.size());
-    let fill = c.set.then_some(c.fill);
+    let fill = c.set.then_some(&c.fill);
     let canary = if place == Place::Canary {
         CANARY_LEN
     } else {
         0
     };
-    let mut buf = arena.buf(size, canary, c.fill);
+    let mut buf = arena.buf(size, canary, &c.fill);
     let ptr = match place {
         Place::Null => std::ptr::null_mut(),
         Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,

@@ -93,7 +93,7 @@ impl Replay {
     fn prepare(&mut self, op: &Op, t: &Target) -> Option<Call> {
         let c = crate::fuzz::call_of(op, t)?;
         let (set, opt, stated, fill, place, size) =
-            (c.set, c.opt, c.stated, c.fill, c.place, c.size());
+            (c.set, c.opt, c.stated, &c.fill, c.place, c.size());
         let ptr = match place {
             Place::Null => std::ptr::null_mut(),
             Place::Unmapped => BAD_USER_POINTER as *mut libc::c_void,

@@ -8,10 +8,13 @@
 //!
 //! Nothing here performs I/O.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
+
+use crate::layout::{Layout, Layouts};
 
 use crate::params::Param;
 
@@ -31,6 +34,10 @@ pub struct Target {
     pub optmax: i32,
     /// The module's message capacity in bytes.
     pub capacity: usize,
+    /// The argument layouts of structured optnames (`[[fuzz.layout]]`): a set on one of
+    /// them builds its struct from its fill ([`crate::layout`]).
+    #[serde(default, skip_serializing_if = "Layouts::is_empty")]
+    pub layouts: Layouts,
 }
 
 impl Target {
@@ -40,7 +47,37 @@ impl Target {
         optmin: 128,
         optmax: 129,
         capacity: 64,
+        layouts: Layouts::NONE,
     };
+
+    /// The layout of optname `opt`'s argument, if the target gives one.
+    #[inline]
+    pub fn layout(&self, opt: i32) -> Option<&'static Layout> {
+        self.layouts.of(opt)
+    }
+
+    /// What an op's lengths on optname `opt` are relative to: with a layout, the struct's
+    /// size is the capacity (`Capacity` is exactly the struct, `CapacityMinus1` one short).
+    #[inline]
+    pub fn for_opt(&self, opt: i32) -> Target {
+        match self.layout(opt) {
+            Some(l) => Target {
+                capacity: l.size(),
+                ..*self
+            },
+            None => *self,
+        }
+    }
+
+    /// What a set of `fill` on optname `opt` writes: the fill, or with a layout the
+    /// struct it builds.
+    #[inline]
+    pub fn set_value<'a>(&self, opt: i32, fill: &'a [u8]) -> Cow<'a, [u8]> {
+        match self.layout(opt) {
+            Some(l) => Cow::Owned(crate::layout::encode(l, fill)),
+            None => Cow::Borrowed(fill),
+        }
+    }
 }
 
 /// One call against the module.
@@ -294,11 +331,27 @@ pub fn describe(ops: &[Op], t: &Target) -> String {
     ops.iter()
         .enumerate()
         .map(|(i, op)| match op {
+            Op::Set {
+                opt,
+                len,
+                fill,
+                place,
+            } if t.layout(opt.resolve(t)).is_some() => {
+                let o = opt.resolve(t);
+                let l = t.layout(o).expect("matched");
+                format!(
+                    "  {}. set opt={opt:?} len={len:?} {} buffer={place:?}  (optname {o}, {} \
+                     bytes)",
+                    i + 1,
+                    l.build(fill).describe(l),
+                    len.resolve(&t.for_opt(o))
+                )
+            }
             Op::Set { opt, len, .. } | Op::Get { opt, len, .. } => format!(
                 "  {}. {op}  (optname {}, {} bytes)",
                 i + 1,
                 opt.resolve(t),
-                len.resolve(t)
+                len.resolve(&t.for_opt(opt.resolve(t)))
             ),
             Op::Reload(_) => format!("  {}. {op}", i + 1),
         })
@@ -468,6 +521,7 @@ mod tests {
             optmin: 200,
             optmax: 203,
             capacity: 64,
+            layouts: Layouts::NONE,
         };
         assert_eq!(Opt::Served(4).resolve(&t), 201);
         assert_eq!(Opt::Below(0).resolve(&t), 199);
