@@ -225,3 +225,35 @@ fn every_detector_agrees_with_its_version() {
         }
     }
 }
+
+/// Seed 001's listener as written before 4.2, with seed 000's `kernel_setsockopt`: one
+/// build on 7.2 names both changes, each with its version and what to write instead.
+#[test]
+fn one_build_with_two_old_forms_names_both() {
+    ksock_vm::supervise::install_interrupt_handler();
+    if !wanted("7.2") {
+        return;
+    }
+    let cache = Cache::from_env().unwrap();
+    let k = prepare(&cache, "7.2", false);
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "sock_create_kern(PF_INET, SOCK_STREAM, IPPROTO_TCP, &sock);\n\t\
+                kernel_setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, (char *)&one, sizeof(one));";
+    let dir = module(tmp.path(), "drift_seed_001", Lang::C, "", body);
+    let err = k.build_module(&cache, &dir, Flavour::C).unwrap_err();
+    let Error::ModuleBuild(f) = &err else {
+        panic!("not a module build error: {err}");
+    };
+    for cfg in ["ksock_sock_create_kern_net", "ksock_no_kernel_setsockopt"] {
+        let c = ksock_vm::kernel::drift::by_cfg(cfg).unwrap();
+        for part in [c.heading(), c.instead.to_string(), c.compat.to_string()] {
+            assert!(f.explanation.contains(&part), "{part} in\n{err}");
+        }
+    }
+    let shown = err.to_string();
+    assert!(
+        shown.contains("changed in Linux 4.2") && shown.contains("changed in Linux 5.8"),
+        "{shown}"
+    );
+    eprintln!("{shown}");
+}

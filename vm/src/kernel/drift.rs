@@ -483,7 +483,8 @@ const MODULE_IN_ROOT: &str = "/ksock/mod/";
 
 /// `file.c:12` from a gcc line or a rustc `-->` line: the first in the module's own files
 /// (an error inside a macro is reported where the macro is defined, then noted where it
-/// is used), else the first.
+/// is used), else the first. The module's files are under [`MODULE_IN_ROOT`], or relative
+/// (newer kbuilds name them from the module's directory); the kernel's are absolute.
 fn location(d: &str) -> Option<String> {
     let places: Vec<(&str, String)> = d
         .lines()
@@ -497,7 +498,7 @@ fn location(d: &str) -> Option<String> {
         .collect();
     let (path, line) = places
         .iter()
-        .find(|(p, _)| p.starts_with(MODULE_IN_ROOT))
+        .find(|(p, _)| p.starts_with(MODULE_IN_ROOT) || !p.starts_with('/'))
         .or(places.first())?;
     let file = path.rsplit('/').next().unwrap_or(path);
     Some(format!("{file}:{line}"))
@@ -657,6 +658,10 @@ make[2]: *** [scripts/Makefile.build:289: /ksock/mod/outside.o] Error 1
             e[0].seen,
             "old_form.c:18: passing argument 1 of 'sock_create_kern' makes pointer from integer without a cast"
         );
+        // 7.2's kbuild names the module's files relative to its directory.
+        let log = log.replace("/ksock/mod/old_form.c", "old_form.c");
+        let e = explain(&log, &[row("ksock_sock_create_kern_net")]);
+        assert!(e[0].seen.starts_with("old_form.c:18: "), "{}", e[0].seen);
     }
 
     #[test]
