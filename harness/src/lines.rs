@@ -41,8 +41,10 @@ pub struct Frame {
 pub struct ModuleLines {
     /// Per point, its frames (innermost first); points without line information are absent.
     pub frames: BTreeMap<Point, Vec<Frame>>,
-    /// The units' compilation directories (`/ksock/mod`): the module's own sources are
-    /// below them, and lie beside its `.ko` on the host.
+    /// Where the module's own sources were as the compiler saw them (`/ksock/mod`): its
+    /// units' compilation directories, and the directories of units named by an absolute
+    /// path (a C module built against Debian's headers compiles in the headers' directory).
+    /// On the host they lie beside its `.ko`.
     pub comp_dirs: BTreeSet<String>,
 }
 
@@ -187,6 +189,12 @@ fn comp_dirs(dwarf: &gimli::Dwarf<Reader>) -> Result<BTreeSet<String>> {
         if let Some(d) = unit.comp_dir {
             dirs.insert(d.to_string_lossy().into_owned());
         }
+        let name = unit.name.map(|n| n.to_string_lossy().into_owned());
+        if let Some(parent) = name.as_deref().and_then(|n| Path::new(n).parent()) {
+            if parent.is_absolute() && parent != Path::new("/") {
+                dirs.insert(parent.display().to_string());
+            }
+        }
     }
     Ok(dirs)
 }
@@ -219,11 +227,10 @@ fn frames_at(ctx: &addr2line::Context<Reader>, addr: u64) -> Result<Vec<Frame>> 
 /// compilation directory) are copied beside its `.ko`; others (kernel headers, the kernel
 /// crate, core) are `None`.
 pub fn host_source(ko: &Path, comp_dirs: &BTreeSet<String>, file: &str) -> Option<PathBuf> {
-    let rel = comp_dirs
-        .iter()
-        .find_map(|d| Path::new(file).strip_prefix(d).ok())?;
-    let p = ko.parent()?.join(rel);
-    p.is_file().then_some(p)
+    comp_dirs.iter().rev().find_map(|d| {
+        let p = ko.parent()?.join(Path::new(file).strip_prefix(d).ok()?);
+        p.is_file().then_some(p)
+    })
 }
 
 /// A source line's state, after syzkaller's coverage page (`docs/coverage.md`): every
@@ -285,7 +292,7 @@ pub struct LineCov {
 pub struct FileCov {
     /// As the compiler saw it.
     pub file: String,
-    /// Relative to the build directory for the module's own files, else as `file`.
+    /// The module's own files by their names in its directory, others as `file`.
     pub name: String,
     /// The source on the host: the module's own files only.
     pub source: Option<PathBuf>,
@@ -330,13 +337,20 @@ pub fn module_coverage(
     }
     let mut files: BTreeMap<&str, FileCov> = BTreeMap::new();
     for ((file, line), points) in &on_line {
-        let fc = files.entry(file).or_insert_with(|| FileCov {
-            file: file.to_string(),
-            name: own_name(&lines.comp_dirs, file).unwrap_or(file).to_string(),
-            source: host_source(ko, &lines.comp_dirs, file),
-            points: 0,
-            covered: 0,
-            lines: BTreeMap::new(),
+        let fc = files.entry(file).or_insert_with(|| {
+            let source = host_source(ko, &lines.comp_dirs, file);
+            // The module's own files by their names in its directory.
+            let own = source
+                .as_deref()
+                .and_then(|s| s.strip_prefix(ko.parent()?).ok());
+            FileCov {
+                file: file.to_string(),
+                name: own.map_or(file.to_string(), |o| o.display().to_string()),
+                source,
+                points: 0,
+                covered: 0,
+                lines: BTreeMap::new(),
+            }
         });
         fc.lines
             .insert(*line, line_cov(points, lines, reached, &ran));
@@ -397,14 +411,6 @@ fn line_cov(
             .map(|(id, _)| id.clone()),
         functions,
     }
-}
-
-/// `file` relative to the compilation directory it lies below, if any.
-fn own_name<'a>(comp_dirs: &BTreeSet<String>, file: &'a str) -> Option<&'a str> {
-    comp_dirs.iter().find_map(|d| {
-        file.strip_prefix(d.as_str())
-            .and_then(|r| r.strip_prefix('/'))
-    })
 }
 
 /// A run of source lines no input reached: lines with points, all missed, none reached
@@ -486,19 +492,39 @@ pub(crate) mod tests {
     /// `testdata/cover/inl.c` compiled as kbuild compiles a module's object: relocatable,
     /// trace-pc instrumented, with debug information.
     pub(crate) fn object() -> (tempfile::TempDir, PathBuf) {
+        compiled(|dir| (dir.to_path_buf(), "inl.c".into()))
+    }
+
+    /// `inl.c` copied into a new directory and compiled from where `how` says (the
+    /// directory to run in, the source's path as given to the compiler).
+    fn compiled(how: impl Fn(&Path) -> (PathBuf, PathBuf)) -> (tempfile::TempDir, PathBuf) {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cover/inl.c");
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&src, dir.path().join("inl.c")).unwrap();
         let obj = dir.path().join("inl.o");
+        let (cwd, arg) = how(dir.path());
         let st = std::process::Command::new("cc")
             .args(["-c", "-g", "-O2", "-fsanitize-coverage=trace-pc", "-o"])
             .arg(&obj)
-            .arg("inl.c")
-            .current_dir(dir.path())
+            .arg(arg)
+            .current_dir(cwd)
             .status()
             .expect("cc (the host's C compiler) runs");
         assert!(st.success());
         (dir, obj)
+    }
+
+    #[test]
+    fn a_unit_named_by_its_absolute_path_is_the_modules_own_wherever_it_compiled() {
+        // As kbuild compiles a C module against Debian's headers: in the headers' directory,
+        // the source named by its absolute path.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let (_dir, obj) = compiled(|d| (elsewhere.path().to_path_buf(), d.join("inl.c")));
+        let all = crate::coverage::points(&obj).unwrap();
+        let m = module_lines(&obj, &all).unwrap();
+        let cov = module_coverage("inl", &obj, &m, &all, &BTreeMap::new());
+        assert_eq!(cov.files[0].name, "inl.c");
+        assert_eq!(cov.files[0].source, Some(obj.with_file_name("inl.c")));
     }
 
     pub(crate) fn at<'a>(m: &'a ModuleLines, function: &str) -> Vec<(&'a Point, &'a Vec<Frame>)> {
@@ -651,7 +677,8 @@ pub(crate) mod tests {
         assert_eq!(cov.files[0].lines[&4].state, State::Missed);
         assert_eq!(
             (cov.files[0].name.as_str(), cov.files[0].source.as_ref()),
-            ("m.c", None)
+            ("/b/m.c", None),
+            "a file not beside the .ko is no own file: named as compiled"
         );
     }
 }
