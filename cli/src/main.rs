@@ -80,6 +80,25 @@ enum Cmd {
     /// `reset = { set = 128, data = "initial" }` (a set before every input),
     /// `model = "message_store"` (a named contract), `max_ops = 64`.
     ///
+    /// A structured optname's argument can be described as a struct, so sets get past the
+    /// module's own magic and length checks: each `[[fuzz.layout]]` table names its
+    /// optnames and its fields, packed in order (integers `u8`…`u64`, big-endian
+    /// `be16`…`be64`, with `values`, a `range` or `len_of` another field; `bytes` and
+    /// NUL-padded `string` of a `size`, strings with optional `values`):
+    ///
+    ///     [[fuzz.layout]]
+    ///     optnames = [128]
+    ///     fields = [
+    ///       { name = "magic", type = "u32", values = [0x4b534f43] },
+    ///       { name = "op", type = "u16", range = [0, 3] },
+    ///       { name = "len", type = "u16", len_of = "data" },
+    ///       { name = "data", type = "bytes", size = 32 },
+    ///       { name = "name", type = "string", size = 16 },
+    ///     ]
+    ///
+    /// A set on 128 then writes that struct, its fields mostly valid (one in sixteen out
+    /// of its description), at lengths around the struct's size.
+    ///
     /// The corpus is kept in target/ksock/fuzz/<name>/<release>-<flavour>/corpus/; each
     /// finding is saved once per title in …/findings/<title>/ (report.txt, whose first line
     /// is `title: …`, the decoded sequence, the input, the kernel log). A kernel panic is a
