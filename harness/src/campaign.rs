@@ -768,6 +768,17 @@ fn boot_once(
     let mut l = shared.live.lock().expect("live");
     l.job(job).boot_ended();
     merge_coverage(&mut l, dir, &shared.all_points);
+    // Each boot's coverage files are its own (the next guest starts again): kept for the
+    // campaign's page (`crate::cover_data`).
+    for (file, kept) in [
+        (ksock_fuzz::reach::REACH_FILE, "reach"),
+        (ksock_fuzz::config::COVERAGE_FILE, "coverage"),
+    ] {
+        let _ = std::fs::rename(
+            dir.join(file),
+            dir.join(format!("{kept}-boot{boot_no}.json")),
+        );
+    }
     Ok(outcome)
 }
 

@@ -208,44 +208,57 @@ fn reached(jobs: &[PathBuf], all: &BTreeSet<Point>) -> BTreeMap<Point, PointReac
     out
 }
 
+/// A point as `coverage.json` lists it.
+type PlainPoint = (String, u64);
+
 /// A job's reach files with their boot numbers (`reach-boot<n>.json`; the running boot's
-/// `reach.json` last). A job whose guest predates reach files has its `coverage.json`
-/// read instead, without hits or first inputs.
+/// `reach.json` last), each with the points of the same boot's `coverage.json` it lacks
+/// (the guest writes reach files with its status lines, coverage files at once: a kernel
+/// that went down in between left points in the latter only; a guest that predates reach
+/// files, all of them), without hits or first inputs.
 fn reach_files(job: &Path) -> Vec<(u64, Vec<Reached>)> {
-    let mut out: Vec<(u64, Vec<Reached>)> = std::fs::read_dir(job)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            let boot = match name.as_str() {
-                ksock_fuzz::reach::REACH_FILE => u64::MAX,
-                n => n
-                    .strip_prefix("reach-boot")?
-                    .strip_suffix(".json")?
-                    .parse()
-                    .ok()?,
-            };
-            Some((boot, read_json(&e.path())?))
-        })
-        .collect();
-    out.sort_by_key(|(b, _)| *b);
-    if out.is_empty() {
-        let plain: Vec<(String, u64)> =
-            read_json(&job.join(ksock_fuzz::config::COVERAGE_FILE)).unwrap_or_default();
-        let list = plain
-            .into_iter()
-            .map(|(section, offset)| Reached {
-                section,
-                offset,
-                hits: 0,
-                first: None,
-                exec: 0,
-            })
-            .collect();
-        out.push((0, list));
+    let mut boots: BTreeMap<u64, (Vec<Reached>, Vec<PlainPoint>)> = BTreeMap::new();
+    for e in std::fs::read_dir(job).into_iter().flatten().flatten() {
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let (kind, boot) = match name.as_str() {
+            ksock_fuzz::reach::REACH_FILE => ("reach", u64::MAX),
+            ksock_fuzz::config::COVERAGE_FILE => ("coverage", u64::MAX),
+            n => match n.strip_suffix(".json").and_then(|n| n.split_once("-boot")) {
+                Some((k, b)) => match b.parse() {
+                    Ok(b) => (k, b),
+                    Err(_) => continue,
+                },
+                None => continue,
+            },
+        };
+        let entry = boots.entry(boot).or_default();
+        match kind {
+            "reach" => entry.0 = read_json(&e.path()).unwrap_or_default(),
+            "coverage" => entry.1 = read_json(&e.path()).unwrap_or_default(),
+            _ => {}
+        }
     }
-    out
+    boots
+        .into_iter()
+        .map(|(boot, (mut reach, plain))| {
+            let known: BTreeSet<(String, u64)> = reach
+                .iter()
+                .map(|r| (r.section.clone(), r.offset))
+                .collect();
+            reach.extend(plain.into_iter().filter(|p| !known.contains(p)).map(
+                |(section, offset)| Reached {
+                    section,
+                    offset,
+                    hits: 0,
+                    first: None,
+                    exec: 0,
+                },
+            ));
+            (boot, reach)
+        })
+        .collect()
 }
 
 /// The inputs the lines name, decoded in the target's language.
@@ -401,7 +414,16 @@ mod tests {
         let id = ksock_fuzz::reach::input_id(&input);
         std::fs::write(job.join("inputs").join(&id), &input).unwrap();
         for boot in [1, 2] {
-            let list: Vec<Reached> = entry
+            // Boot 2 went down before its last point reached its reach file: it is in its
+            // coverage file only.
+            let last = entry.len() - boot as usize + 1;
+            let plain: Vec<(&str, u64)> = entry
+                .iter()
+                .map(|p| (p.section.as_str(), p.offset))
+                .collect();
+            let f = job.join(format!("coverage-boot{boot}.json"));
+            std::fs::write(f, serde_json::to_vec(&plain).unwrap()).unwrap();
+            let list: Vec<Reached> = entry[..last]
                 .iter()
                 .map(|p| Reached {
                     section: p.section.clone(),
