@@ -760,11 +760,6 @@ fn boot_once(
         watchdog: Some(silence_watchdog(shared, job)),
     };
     let outcome = boot::boot(&req)?;
-    // Each boot's reach file is its own (the next guest starts counting again).
-    let _ = std::fs::rename(
-        dir.join(ksock_fuzz::reach::REACH_FILE),
-        dir.join(format!("reach-boot{boot_no}.json")),
-    );
     let mut l = shared.live.lock().expect("live");
     l.job(job).boot_ended();
     merge_coverage(&mut l, dir, &shared.all_points);
