@@ -108,7 +108,13 @@ impl Sections {
     /// The sections of several modules; with more than one, each section's name carries
     /// its module (`ksock_server/.text`), as the host names their points.
     pub fn of_modules(modules: &[String]) -> Result<Self> {
-        if let [one] = modules {
+        Self::of_modules_as(modules, modules.len() > 1)
+    }
+
+    /// The sections of `modules`, named as [`Self::of_modules`] names those of a session
+    /// with several modules (`prefixed`) or with one.
+    pub fn of_modules_as(modules: &[String], prefixed: bool) -> Result<Self> {
+        if let ([one], false) = (modules, prefixed) {
             return Self::of_module(one);
         }
         let mut starts = Vec::new();
@@ -148,6 +154,26 @@ impl Sections {
 
     pub fn name(&self, index: usize) -> &str {
         &self.names[index]
+    }
+
+    /// The index of the section named `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.binary_search_by(|n| n.as_str().cmp(name)).ok()
+    }
+
+    /// Forgets where the `.init*` sections of every module but `keep` lie (names keep their
+    /// indices). The kernel frees a module's init code when its init returns, and a module
+    /// loaded later may be given that memory: seen with ksock_sockopt then ksock_server,
+    /// whose code landed where the former's init had been and was counted as that init.
+    pub fn expire_init(&mut self, keep: Option<&str>) {
+        let names = &self.names;
+        self.starts.retain(|&(_, i)| {
+            let (owner, section) = match names[i].split_once('/') {
+                Some((m, s)) => (Some(m), s),
+                None => (None, names[i].as_str()),
+            };
+            !section.starts_with(".init") || keep.is_some_and(|k| owner.is_none_or(|o| o == k))
+        });
     }
 }
 
@@ -275,5 +301,42 @@ mod tests {
             (0xa000, ".text".into()),
         ]);
         assert_eq!(again.locate(0x9004), Some((i, off)));
+    }
+
+    #[test]
+    fn a_freed_init_does_not_claim_the_code_loaded_over_it() {
+        // ksock_sockopt's init was freed; ksock_server's .text was given its memory.
+        let mut s = Sections::from_starts(vec![
+            (0x1000, "ksock_sockopt/.text".into()),
+            (0x5000, "ksock_sockopt/.init.text".into()),
+            (0x4000, "ksock_server/.text".into()),
+            (0x8000, "ksock_server/.init.text".into()),
+        ]);
+        let server_text = s.index("ksock_server/.text").unwrap();
+        let own_init = s.index("ksock_server/.init.text").unwrap();
+        s.expire_init(Some("ksock_server"));
+        assert_eq!(s.locate(0x5010), Some((server_text, 0x1010)));
+        assert_eq!(
+            s.locate(0x8004),
+            Some((own_init, 4)),
+            "the module just loaded keeps its init"
+        );
+        s.expire_init(None);
+        assert_eq!(s.locate(0x8004), Some((server_text, 0x4004)));
+        assert_eq!(
+            s.index("ksock_server/.init.text"),
+            Some(own_init),
+            "indices stay"
+        );
+        // One module: its sections carry no prefix, and `keep` keeps its init.
+        let mut one = Sections::from_starts(vec![
+            (0x1000, ".text".into()),
+            (0x3000, ".init.text".into()),
+        ]);
+        one.expire_init(Some("m"));
+        assert_eq!(
+            one.locate(0x3004).map(|(i, _)| one.name(i)),
+            Some(".init.text")
+        );
     }
 }

@@ -95,11 +95,21 @@ impl Session {
         // SAFETY: klogctl(SYSLOG_ACTION_CONSOLE_LEVEL) takes no buffer.
         unsafe { libc::klogctl(8, std::ptr::null_mut(), 1) };
         let kmsg = Kmsg::open_at_end()?;
-        let listener = load_modules(&cfg)?;
         let names = module_names(&cfg);
+        // What each load ran (init, registration) is covered too: read after each load,
+        // while its init's sections still say where that code was (see `expire_init`).
+        let mut ran = Vec::new();
+        let listener = load_modules(&cfg, &mut |loaded| match cfg.runtime {
+            Some(_) => read_load(&mut ran, loaded, names.len() > 1),
+            None => Ok(()),
+        })?;
         let sections = match listener {
             Some(_) => Sections::from_starts(Vec::new()),
-            None => Sections::of_modules(&names)?,
+            None => {
+                let mut s = Sections::of_modules(&names)?;
+                s.expire_init(None);
+                s
+            }
         };
         let trace = match cfg.runtime {
             Some(_) => Some((Trace::open(TRACE_WORDS)?, sections)),
@@ -113,7 +123,12 @@ impl Session {
         eprintln!("ksock-agent: inputs are recorded in {}", inputs.describe());
         let mut seen = Seen::default();
         if let Some((t, sections)) = &trace {
-            // What loading ran (init, registration) is covered too.
+            for (name, off) in ran {
+                if let Some(i) = sections.index(&name) {
+                    seen.insert((i, off));
+                }
+            }
+            // And what the modules did since (a server's thread starting to listen).
             t.for_each(|pc| {
                 if let Some(p) = sections.locate(pc) {
                     seen.insert(p);
@@ -643,8 +658,12 @@ impl Drop for Session {
 
 /// Loads the coverage runtime, then the module under test (a client module is loaded by
 /// each input instead, after the listener it connects to, which this returns), then the
-/// modules beside it; leftovers of an earlier session are unloaded first.
-fn load_modules(cfg: &FuzzConfig) -> Result<Option<std::net::TcpListener>> {
+/// modules beside it; leftovers of an earlier session are unloaded first. `loaded` is
+/// called after each module's load with the modules loaded so far.
+fn load_modules(
+    cfg: &FuzzConfig,
+    loaded: &mut dyn FnMut(&[String]) -> Result<()>,
+) -> Result<Option<std::net::TcpListener>> {
     for m in [cfg.module.as_str(), "ksock_cov"] {
         if modules::is_loaded(m) {
             modules::unload(m).with_context(|| format!("unloading a leftover {m}"))?;
@@ -660,17 +679,40 @@ fn load_modules(cfg: &FuzzConfig) -> Result<Option<std::net::TcpListener>> {
         None => {
             modules::load(&cfg.ko, &cfg.params)
                 .with_context(|| format!("loading {} {}", cfg.module, cfg.params))?;
+            loaded(std::slice::from_ref(&cfg.module))?;
             None
         }
     };
+    let mut so_far: Vec<String> = listener
+        .is_none()
+        .then(|| cfg.module.clone())
+        .into_iter()
+        .collect();
     for a in &cfg.also {
         if modules::is_loaded(&a.name) {
             modules::unload(&a.name).with_context(|| format!("unloading a leftover {}", a.name))?;
         }
         modules::load(&a.ko, &a.params)
             .with_context(|| format!("loading {} {}", a.name, a.params))?;
+        so_far.push(a.name.clone());
+        loaded(&so_far)?;
     }
     Ok(listener)
+}
+
+/// Reads what the last of `loaded` ran while loading (its init) into `ran`, as named points
+/// (`prefixed` with their module when the session has several), and clears the trace.
+fn read_load(ran: &mut Vec<(String, u64)>, loaded: &[String], prefixed: bool) -> Result<()> {
+    let mut sections = Sections::of_modules_as(loaded, prefixed)?;
+    sections.expire_init(loaded.last().map(String::as_str));
+    let mut t = Trace::open(TRACE_WORDS)?;
+    t.for_each(|pc| {
+        if let Some((i, off)) = sections.locate(pc) {
+            ran.push((sections.name(i).to_string(), off));
+        }
+    });
+    t.reset();
+    Ok(())
 }
 
 /// A trace entry read before a reload: a point of the instance that ran it, or, for a load
@@ -730,10 +772,15 @@ impl crate::fuzz::client::Loader for Traced<'_> {
         let errno = modules::load_errno(self.ko, params);
         if errno.is_none() {
             if let Some((_, sections)) = self.trace {
+                // Its init is where its sections say; the others' may hold its code now.
                 *sections = Sections::of_modules(self.names)?;
+                sections.expire_init(Some(&self.names[0]));
             }
         }
         collect(self.trace, self.pending, errno.is_some());
+        if let Some((_, sections)) = self.trace {
+            sections.expire_init(None);
+        }
         Ok(errno)
     }
 
