@@ -100,6 +100,26 @@ extern "C" fn one_input(data: *const u8, size: usize) -> c_int {
     }
 }
 
+/// libFuzzer's argv[0]: what starts this fuzzer again, for its merge, which runs
+/// `argv[0] <flags> -merge_inner=1` through the shell: this executable and its words up
+/// to `fuzz` (`ksock agent fuzz` installed, `ksock-agent fuzz` in this repository).
+fn self_command() -> String {
+    let argv: Vec<String> = std::env::args().collect();
+    let upto = argv
+        .iter()
+        .skip(1)
+        .position(|w| w == "fuzz")
+        .map_or(0, |i| i + 1);
+    let exe = std::env::current_exe().map_or_else(
+        |_| argv.first().cloned().unwrap_or_default(),
+        |p| p.display().to_string(),
+    );
+    std::iter::once(exe)
+        .chain(argv.iter().skip(1).take(upto).cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `fuzz <libFuzzer flags…>`: libFuzzer with this session, in a ksock guest only.
 pub fn main(args: &[String]) -> ExitCode {
     if let Err(e) = crate::guard::ensure_guest() {
@@ -113,7 +133,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     // libFuzzer parses argv[1..] as its flags and corpus directories.
-    let owned: Vec<CString> = std::iter::once("ksock-fuzzer".to_string())
+    let owned: Vec<CString> = std::iter::once(self_command())
         .chain(args.iter().skip(1).cloned())
         .map(|a| CString::new(a).unwrap_or_default())
         .collect();
