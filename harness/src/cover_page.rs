@@ -25,11 +25,11 @@ table.src{font:12.5px/1.35 ui-monospace,monospace;width:100%}
 table.src td{padding:0 6px;white-space:pre}
 table.src td.n{color:#888;text-align:right;user-select:none}
 table.src td.h{text-align:right;color:#555;min-width:4em}
-tr.none td.c{color:#777}
-tr.covered td.c{background:#d4f4d4}
-tr.partial td.c{background:#fde3b0}
-tr.missed td.c{background:#ffc9c9}
-tr.function-never-ran td.c{background:#f19a9a}
+tr.none td.c,.legend .none{color:#777}
+tr.covered td.c,.legend .covered{background:#d4f4d4}
+tr.partial td.c,.legend .partial{background:#fde3b0}
+tr.missed td.c,.legend .missed{background:#ffc9c9}
+tr.function-never-ran td.c,.legend .function-never-ran{background:#f19a9a}
 .legend span{padding:1px 6px;margin-right:8px}
 pre{background:#f6f6f6;padding:6px;overflow:auto;max-height:24em}
 .muted{color:#777}
@@ -91,7 +91,14 @@ fn header(h: &mut String, r: &Report) {
                 .unwrap_or_default(),
         );
     }
-    h.push_str("</p>\n<p class=\"legend\">lines: <span class=\"l-covered\" style=\"background:#d4f4d4\">covered</span><span style=\"background:#fde3b0\">partly covered</span><span style=\"background:#ffc9c9\">missed (its function ran)</span><span style=\"background:#f19a9a\">missed (its function never ran)</span><span class=\"muted\">no instrumented code</span> · the number left of a line: times it ran, linking to the first input that reached it</p>\n");
+    h.push_str(
+        "</p>\n<p class=\"legend\">lines: <span class=\"covered\">covered</span>\
+         <span class=\"partial\">partly covered</span>\
+         <span class=\"missed\">missed (its function ran)</span>\
+         <span class=\"function-never-ran\">missed (its function never ran)</span>\
+         <span class=\"none\">no instrumented code</span> · the number left of a line: \
+         times it ran, linking to the first input that reached it</p>\n",
+    );
 }
 
 fn regions(h: &mut String, r: &Report) {
