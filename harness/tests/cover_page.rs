@@ -8,7 +8,8 @@
 //! as it makes its toolchain roots (an ordinary user's unshare mode included), cached as
 //! `roots/browser-<suite>` (~60 s and ~780 MB the first time); it runs through ksock's
 //! chroot helper, so no browser need be installed on the host. The screenshots and the
-//! page are kept in `target/ksock/artifacts/cover_page/`.
+//! page are kept in `target/ksock/artifacts/cover_page/`. A merge of a shard's corpus
+//! writes the same page.
 
 use std::path::{Path, PathBuf};
 
@@ -211,6 +212,50 @@ fn in_the_browser(
     }
     eprintln!("screenshots in {}", artifacts.display());
     probe_result(&dom)
+}
+
+/// How CI combines shards: a shard's corpus merged into an empty campaign directory runs its
+/// inputs in a guest (libFuzzer's `-merge=1` starts the fuzzer again for them), keeps
+/// those that add coverage, and writes the same page.
+#[test]
+fn a_merge_runs_the_shards_inputs_and_writes_the_page() {
+    let cache = ksock_vm::Cache::from_env().unwrap();
+    let project = Project::open(&root()).unwrap();
+    let target = project.config.fuzz_target("sockopt").unwrap().clone();
+    let shard = tempfile::tempdir().unwrap();
+    let opts = CampaignOptions {
+        seconds: 15,
+        ..CampaignOptions::new(
+            target.clone(),
+            ksock_vm::catalog::DEFAULT_KERNEL,
+            shard.path().to_path_buf(),
+        )
+    };
+    let fuzzed = campaign::run(&cache, &project, &opts).unwrap();
+    assert!(fuzzed.corpus_at_end > 0);
+    let merged = tempfile::tempdir().unwrap();
+    let opts = CampaignOptions {
+        merge: vec![fuzzed.corpus.clone()],
+        ..CampaignOptions::new(
+            target,
+            ksock_vm::catalog::DEFAULT_KERNEL,
+            merged.path().to_path_buf(),
+        )
+    };
+    let r = campaign::run(&cache, &project, &opts).unwrap();
+    assert!(
+        r.corpus_at_end > 0,
+        "the merge kept none of the shard's {} inputs",
+        fuzzed.corpus_at_end
+    );
+    let page = r.page.expect("the merge wrote its page");
+    let report: Report = serde_json::from_slice(&std::fs::read(&page.json).unwrap()).unwrap();
+    let (covered, all) = report.points();
+    assert!(
+        covered * 3 > all,
+        "the merged page counts {covered} of {all} points"
+    );
+    assert!(report.summary.unwrap().merge);
 }
 
 /// The probe's JSON out of the DOM Chromium dumped.
