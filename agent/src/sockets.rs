@@ -41,6 +41,10 @@ pub struct TcpSocket {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub inode: u32,
+    /// Bytes received and not yet read (a FIN counts one until it is read); for a
+    /// listening socket, connections waiting to be accepted.
+    #[serde(default)]
+    pub recv_queue: u32,
 }
 
 impl std::fmt::Display for TcpSocket {
@@ -100,6 +104,7 @@ fn dump_family(family: u8) -> std::io::Result<Vec<TcpSocket>> {
                             h.socket_id.destination_port,
                         ),
                         inode: h.inode,
+                        recv_queue: h.recv_queue,
                     });
                 }
                 _ => {}
@@ -148,5 +153,39 @@ mod tests {
         let est = mine.iter().filter(|s| s.state == "ESTABLISHED").count();
         assert_eq!(est, 2, "both ends of the connection: {mine:?}");
         drop(c);
+    }
+
+    #[test]
+    fn unread_bytes_and_an_unread_end_are_queued_until_read() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // The server's end (its local port is the listener's) in `state` with `want`
+        // bytes queued, within 2 s.
+        let queued = |state: &str, want: u32| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                let all = tcp_sockets().unwrap();
+                let mine = on_port(&all, port);
+                let q = mine
+                    .iter()
+                    .find(|s| s.local.port() == port && s.state == state)
+                    .map(|s| s.recv_queue);
+                if q == Some(want) {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "{state}: {mine:?}");
+            }
+        };
+        queued("LISTEN", 1); // one connection to accept
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(b"hello").unwrap();
+        drop(c);
+        queued("CLOSE_WAIT", 6); // five bytes and the FIN
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello");
+        queued("CLOSE_WAIT", 0);
     }
 }

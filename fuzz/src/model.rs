@@ -1,15 +1,57 @@
-//! The contract of a correct `ksock_sockopt` (its `seed_bugs=0` behaviour, and the C and
-//! Rust flavours agree on it), as a state machine: what each op must return.
+//! Named contracts a fuzz target may check beside the generic oracles ([`Named`]): the
+//! contract of a correct `ksock_sockopt` ([`Model::MessageStore`]: its `seed_bugs=0`
+//! behaviour, on which the C and Rust flavours agree), as a state machine that says what
+//! each op must return; and what a server that echoes sends back and logs
+//! ([`ServerModel::EchoLog`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::lang::sockopt::{Len, Op, Reload, Target};
 use crate::params::Param;
 
-/// The contracts a fuzz target may name (`model = "message_store"` in its `[[fuzz]]`
-/// table): a named model adds its oracle to the generic ones, and says what a reload op
-/// loads the module with. Without one, reloads load the target's own parameters again and
-/// the served range never moves. A new model is a variant here and its state machine.
+/// A contract by its name in a `[[fuzz]]` table: `model = "message_store"`, or a list of
+/// names (`model = ["message_store", "echo_log"]`), at most one per interface. Each judges
+/// the ops of one interface; a target's other ops have only the generic oracles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// Judges sockopt calls.
+    Sockopt(Model),
+    /// Judges what a TCP server sends back and logs.
+    Server(ServerModel),
+}
+
+impl Named {
+    /// Every contract by its name. A new one is a variant of [`Model`] or [`ServerModel`]
+    /// and a line here.
+    pub const ALL: &'static [(&'static str, Named)] = &[
+        ("message_store", Named::Sockopt(Model::MessageStore)),
+        ("echo_log", Named::Server(ServerModel::EchoLog)),
+    ];
+
+    pub fn by_name(name: &str) -> Option<Named> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// The interface whose ops it judges, as a `[[fuzz]]` table names it.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Named::Sockopt(_) => "sockopt",
+            Named::Server(_) => "tcp_server",
+        }
+    }
+}
+
+/// The contracts of sockopt calls: a named model adds its oracle to the generic ones, and
+/// says what a reload op loads the module with. Without one, reloads load the target's own
+/// parameters again and the served range never moves. A new model is a variant here, its
+/// state machine, and a line in [`Named::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
@@ -20,14 +62,8 @@ pub enum Model {
 }
 
 impl Model {
-    /// Every model by its name in a `[[fuzz]]` table.
-    pub const ALL: &'static [(&'static str, Model)] = &[("message_store", Model::MessageStore)];
-
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("?", |(n, _)| n)
+        Named::Sockopt(self).name()
     }
 
     /// Whether the contract is checked for a module loaded with this `seed_bugs` mask: the
@@ -92,6 +128,28 @@ pub fn store_reload(r: &Reload, seed_bugs: i64) -> (i64, i64, i64) {
         Param::Above(n) => 4 + i64::from(n),
     };
     (optmin, optmax, bugs)
+}
+
+/// The contracts of a module serving TCP ([`crate::lang::msg`]): their oracles judge what
+/// comes back on a connection and what the module logs, and an input ends when the module
+/// has logged the end of every connection. Without one only the generic oracles speak (a
+/// splat, a panic), what comes back is not judged, and an input ends when the module has
+/// read everything sent to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerModel {
+    /// Every message comes back unchanged (what has come back on a connection is a prefix
+    /// of what was sent on it); each receive is logged as `recv peer=… len=N data=…` with
+    /// at most the N bytes received ([`crate::lang::msg::RECV_LOG`]), and each connection's
+    /// end as `closed peer=…` or `rejected peer=…`. ksock's own server loaded with `echo=1`
+    /// is one.
+    EchoLog,
+}
+
+impl ServerModel {
+    pub fn name(self) -> &'static str {
+        Named::Server(self).name()
+    }
 }
 
 /// The message the module holds after loading.
@@ -254,6 +312,21 @@ mod tests {
             len,
             place,
         }
+    }
+
+    #[test]
+    fn every_contract_has_one_name_and_one_interface() {
+        for (name, m) in Named::ALL {
+            assert_eq!(Named::by_name(name), Some(*m));
+            assert_eq!(m.name(), *name);
+        }
+        assert_eq!(Model::MessageStore.name(), "message_store");
+        assert_eq!(ServerModel::EchoLog.name(), "echo_log");
+        assert_eq!(
+            Named::by_name("echo_log").unwrap().interface(),
+            "tcp_server"
+        );
+        assert_eq!(Named::by_name("nope"), None);
     }
 
     #[test]

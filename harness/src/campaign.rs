@@ -355,7 +355,7 @@ fn fuzz_config(
         splats: fuzz_splats(),
         out: PathBuf::new(),
         findings: base.join(ksock_fuzz::findings::FINDINGS_DIR),
-        server: t.server(),
+        server: t.server()?,
         client: t.client(),
         also: t
             .also

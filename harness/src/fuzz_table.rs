@@ -14,7 +14,8 @@
 //! messages to a module that listens), both together (interleaved in one sequence), or
 //! `tcp_client` (a module that connects out; ksock listens and is its peer, each input
 //! loads it). Optional: `params`, `also` (modules loaded beside it), `reset` (a set before
-//! every input), `model` (a named contract, [`Model`]), `max_ops`. A structured optname's
+//! every input), `model` (named contracts, [`Named`]: one name, or a list with at most one
+//! per interface), `max_ops`. Without a model only the generic oracles speak. A structured optname's
 //! argument is described by a `[[fuzz.layout]]` table (its optnames and typed fields,
 //! [`ksock_fuzz::layout`]), so sets build that struct.
 
@@ -23,7 +24,7 @@ use ksock_fuzz::lang::client::ClientTarget;
 use ksock_fuzz::lang::msg::MsgTarget;
 use ksock_fuzz::lang::sockopt::Reload;
 use ksock_fuzz::layout::{Layout, Layouts};
-use ksock_fuzz::model::Model;
+use ksock_fuzz::model::{Model, Named};
 use ksock_fuzz::params::Vary;
 use ksock_fuzz::{Language, Reset};
 use serde::{Deserialize, Serialize};
@@ -42,9 +43,10 @@ pub struct FuzzTable {
     /// Modules loaded beside it for the whole campaign (instrumented too).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<AlsoTable>,
-    /// A named contract checked beside the generic oracles.
+    /// Named contracts checked beside the generic oracles: `model = "message_store"`, or
+    /// `model = ["message_store", "echo_log"]` (at most one per interface).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub model: Option<ModelNames>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockopt: Option<SockoptTable>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +69,23 @@ pub struct FuzzTable {
     /// "u32", values = [0x4b534f43] }, …]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layout: Vec<toml::Spanned<Layout>>,
+}
+
+/// `model = "name"` or `model = ["name", …]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ModelNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ModelNames {
+    fn names(&self) -> &[String] {
+        match self {
+            ModelNames::One(n) => std::slice::from_ref(n),
+            ModelNames::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -279,11 +298,18 @@ impl FuzzTable {
         Ok(())
     }
 
-    pub fn server(&self) -> Option<MsgTarget> {
-        self.tcp_server.as_ref().map(|t| MsgTarget {
+    /// What message ops are relative to, with the server's named contract if the table
+    /// names one.
+    pub fn server(&self) -> Result<Option<MsgTarget>> {
+        let model = self.models()?.into_iter().find_map(|m| match m {
+            Named::Server(s) => Some(s),
+            Named::Sockopt(_) => None,
+        });
+        Ok(self.tcp_server.as_ref().map(|t| MsgTarget {
             port: t.port,
             buffer: t.buffer.unwrap_or(1024),
-        })
+            model,
+        }))
     }
 
     pub fn client(&self) -> Option<ClientTarget> {
@@ -293,24 +319,50 @@ impl FuzzTable {
         })
     }
 
+    /// The contract sockopt calls are checked against, if the table names one.
     pub fn model(&self) -> Result<Option<Model>> {
-        let Some(name) = &self.model else {
-            return Ok(None);
-        };
-        Model::ALL
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, m)| Some(*m))
-            .ok_or_else(|| {
+        Ok(self.models()?.into_iter().find_map(|m| match m {
+            Named::Sockopt(s) => Some(s),
+            Named::Server(_) => None,
+        }))
+    }
+
+    /// The contracts the table names, each for an interface it has, at most one per
+    /// interface.
+    pub fn models(&self) -> Result<Vec<Named>> {
+        let names = self.model.as_ref().map_or(&[][..], ModelNames::names);
+        let mut out: Vec<Named> = Vec::new();
+        for name in names {
+            let m = Named::by_name(name).ok_or_else(|| {
                 anyhow::anyhow!(
                     "model = {name:?}: no such model (there is {})",
-                    Model::ALL
+                    Named::ALL
                         .iter()
                         .map(|(n, _)| *n)
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
-            })
+            })?;
+            let has = match m {
+                Named::Sockopt(_) => self.sockopt.is_some(),
+                Named::Server(_) => self.tcp_server.is_some(),
+            };
+            anyhow::ensure!(
+                has,
+                "model {name:?} judges {} ops: the table has no {} interface",
+                m.interface(),
+                m.interface()
+            );
+            if let Some(other) = out.iter().find(|o| o.interface() == m.interface()) {
+                bail!(
+                    "model: {name:?} and {:?} both judge {} ops; name one",
+                    other.name(),
+                    m.interface()
+                );
+            }
+            out.push(m);
+        }
+        Ok(out)
     }
 
     /// What reload ops vary, checked: at most four, each range in order, none with a model
@@ -541,6 +593,34 @@ tcp_server = { port = 9100 }"#,
             .unwrap_err()
             .to_string();
         assert!(e.contains("optname 131 is in neither"), "{e}");
+    }
+
+    #[test]
+    fn models_are_named_one_per_interface() {
+        let mixed = table(
+            r#"name = "m"
+module = "a"
+model = ["message_store", "echo_log"]
+sockopt = { set = [64, 66] }
+tcp_server = { port = 9100 }"#,
+        );
+        mixed.check().unwrap();
+        assert_eq!(mixed.model().unwrap(), Some(Model::MessageStore));
+        let server = mixed.server().unwrap().unwrap();
+        assert_eq!(server.model, Some(ksock_fuzz::model::ServerModel::EchoLog));
+        // Without a model, only the generic oracles judge the server.
+        let plain = table("name = \"s\"\nmodule = \"a\"\ntcp_server = { port = 8888 }");
+        plain.check().unwrap();
+        assert_eq!(plain.server().unwrap().unwrap().model, None);
+        let e = |text: &str| table(text).check().unwrap_err().to_string();
+        let wrong =
+            e("name = \"s\"\nmodule = \"a\"\nmodel = \"echo_log\"\nsockopt = { set = [1, 2] }");
+        assert!(wrong.contains("no tcp_server interface"), "{wrong}");
+        let twice = e(
+            "name = \"s\"\nmodule = \"a\"\nmodel = [\"echo_log\", \"echo_log\"]\n\
+             tcp_server = { port = 1 }",
+        );
+        assert!(twice.contains("both judge tcp_server ops"), "{twice}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Executes message sequences ([`ksock_fuzz::lang::msg`]) against a module serving TCP
-//! (ksock_server loaded with `echo=1`), with its oracles: what comes back on a connection
-//! is a prefix of what was sent on it (the echo), the module's `recv … len=N data=…` log
-//! lines hold at most the N bytes received, and no kernel splat.
+//! Executes message sequences ([`ksock_fuzz::lang::msg`]) against a module serving TCP.
+//! Every target has the generic oracle, no kernel splat (a panic is the host's finding);
+//! a target naming the `echo_log` model ([`ServerModel::EchoLog`]) has its oracles too:
+//! what comes back on a connection is a prefix of what was sent on it (the echo), and the
+//! module's `recv … len=N data=…` log lines hold at most the N bytes received.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -9,14 +10,19 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use ksock_fuzz::lang::msg::{logged_bytes, MsgOp, MsgTarget, MAX_CONNS};
+use ksock_fuzz::model::ServerModel;
 
 use crate::kmsg::Kmsg;
+use crate::sockets;
 use ksock_fuzz::titles::{Oracle, Violation};
 
 /// How long a `Recv` waits for the echo.
 const RECV_WAIT: Duration = Duration::from_millis(20);
-/// How long the end of an input waits for the module to log every connection's close.
+/// How long the end of an input waits for the module: to log every connection's close
+/// (`echo_log`), or to have read everything sent to it (no model).
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// How long a session waits for a server module to listen after loading it.
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
 
 struct Conn {
     stream: TcpStream,
@@ -62,7 +68,7 @@ impl MsgRun {
         }
     }
 
-    /// Performs `op`; the echo oracle's violation, if it fired.
+    /// Performs `op`; the echo oracle's violation (`echo_log`), if it fired.
     pub fn step(&mut self, op: &MsgOp) -> anyhow::Result<Option<Violation>> {
         let n = self.conns.len();
         let pick = |c: u8| (n > 0).then(|| usize::from(c) % n);
@@ -88,7 +94,8 @@ impl MsgRun {
             MsgOp::Recv { conn } => {
                 if let Some(c) = pick(*conn).map(|k| &mut self.conns[k]) {
                     read_echo(c)?;
-                    if !c.sent.starts_with(&c.echoed) {
+                    let judged = self.t.model == Some(ServerModel::EchoLog);
+                    if judged && !c.sent.starts_with(&c.echoed) {
                         return Ok(Some(Violation::new(
                             Oracle::Echo,
                             format!(
@@ -122,18 +129,28 @@ impl MsgRun {
         }
     }
 
-    /// Closes every connection, waits for the module to log their closes, and checks the
+    /// Closes every connection, waits for the module to be done with them, and checks the
     /// log: the lines read, and the log oracles' violation.
     pub fn finish(
         self,
         kmsg: &mut Kmsg,
         splats: &regex::RegexSet,
     ) -> (Vec<String>, Option<Violation>) {
-        let opened = self.opened;
+        let (opened, port) = (self.opened, self.t.port);
         drop(self.conns);
-        let lines = wait_for_closes(kmsg, opened);
-        let found = check_log(&lines, splats);
-        (lines, found)
+        match self.t.model {
+            Some(ServerModel::EchoLog) => {
+                let lines = wait_for_closes(kmsg, opened);
+                let found = check_log(&lines, splats);
+                (lines, found)
+            }
+            None => {
+                wait_until_read(port);
+                let lines: Vec<String> = kmsg.read_available().iter().map(|r| r.line()).collect();
+                let found = splat_in(&lines, splats);
+                (lines, found)
+            }
+        }
     }
 }
 
@@ -198,10 +215,67 @@ fn wait_for_closes(kmsg: &mut Kmsg, opened: usize) -> Vec<String> {
     }
 }
 
-/// The log oracles: splats, and `recv … len=N data=D` with more than N bytes in D.
+/// Waits until the module has read everything sent to it ([`all_read`]), for at most
+/// [`CLOSE_WAIT`]. A module that crashes on a message never reads what came after it (the
+/// connection's end at least), so the input is still running, and still the one recorded,
+/// when the kernel goes down in the module's own thread.
+fn wait_until_read(port: u16) {
+    let start = Instant::now();
+    while !all_read(port) && start.elapsed() < CLOSE_WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether the module has read every connection at `port` to its end: none waits in the
+/// listener's accept queue, none is still open from the fuzzer's side, and none holds
+/// unread bytes, data or the FIN that ended it (which counts until it is read). Sockets the
+/// module released are gone, or orphans with nothing to read.
+fn all_read(port: u16) -> bool {
+    let Ok(all) = sockets::tcp_sockets() else {
+        return true;
+    };
+    all.iter().filter(|s| s.local.port() == port).all(|s| {
+        s.recv_queue == 0
+            && !matches!(
+                s.state.as_str(),
+                "ESTABLISHED" | "SYN_RECV" | "NEW_SYN_RECV"
+            )
+    })
+}
+
+/// Waits until something listens on `port`, for at most [`LISTEN_WAIT`]: a module's thread
+/// may make its listening socket after the module's init returned.
+pub fn wait_listening(port: u16) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let all = sockets::tcp_sockets()?;
+        if all
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.port() == port)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            start.elapsed() < LISTEN_WAIT,
+            "nothing listens on port {port} {} s after the module was loaded (the port of \
+             its [[fuzz]] table's tcp_server)",
+            LISTEN_WAIT.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The generic log oracle: a kernel splat.
+fn splat_in(lines: &[String], splats: &regex::RegexSet) -> Option<Violation> {
+    let l = lines.iter().find(|l| splats.is_match(l))?;
+    Some(Violation::new(Oracle::KernelSplat, l.clone()))
+}
+
+/// The log oracles of `echo_log`: splats, and `recv … len=N data=D` with more than N bytes
+/// in D.
 pub fn check_log(lines: &[String], splats: &regex::RegexSet) -> Option<Violation> {
-    if let Some(l) = lines.iter().find(|l| splats.is_match(l)) {
-        return Some(Violation::new(Oracle::KernelSplat, l.clone()));
+    if let Some(v) = splat_in(lines, splats) {
+        return Some(v);
     }
     static RECV: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(ksock_fuzz::lang::msg::RECV_LOG).expect("valid regex"));
@@ -242,5 +316,24 @@ mod tests {
             Oracle::KernelSplat
         );
         let _ = MsgTarget::KSOCK_SERVER;
+    }
+
+    #[test]
+    fn without_a_model_an_input_ends_when_the_server_read_every_connection_to_its_end() {
+        // A server on the host's loopback stands for the module.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(all_read(port), "nothing was sent");
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert!(!all_read(port), "a connection waits to be accepted");
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(b"hi").unwrap();
+        drop(c);
+        assert!(!all_read(port), "two bytes and the end are unread");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hi");
+        assert!(all_read(port));
+        wait_listening(port).unwrap();
     }
 }

@@ -658,8 +658,9 @@ impl Drop for Session {
 
 /// Loads the coverage runtime, then the module under test (a client module is loaded by
 /// each input instead, after the listener it connects to, which this returns), then the
-/// modules beside it; leftovers of an earlier session are unloaded first. `loaded` is
-/// called after each module's load with the modules loaded so far.
+/// modules beside it, and waits for a server to listen; leftovers of an earlier session
+/// are unloaded first. `loaded` is called after each module's load with the modules
+/// loaded so far.
 fn load_modules(
     cfg: &FuzzConfig,
     loaded: &mut dyn FnMut(&[String]) -> Result<()>,
@@ -696,6 +697,11 @@ fn load_modules(
             .with_context(|| format!("loading {} {}", a.name, a.params))?;
         so_far.push(a.name.clone());
         loaded(&so_far)?;
+    }
+    // A server's thread may make its listening socket after the module's init returned:
+    // inputs start when it listens.
+    if let Some(s) = &cfg.server {
+        crate::fuzz::msg::wait_listening(s.port)?;
     }
     Ok(listener)
 }

@@ -1,11 +1,13 @@
-//! TCP traffic to a module that serves connections (ksock_server): the message half of
-//! the op language. Sizes are relative to the module's receive buffer, so the boundary
-//! cases (one byte short of it, exactly it, one past it) come up often.
+//! TCP traffic to a module that serves connections: the message half of the op language.
+//! Sizes are relative to the module's receive buffer, so the boundary cases (one byte short
+//! of it, exactly it, one past it) come up often.
 
 use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
+
+use crate::model::ServerModel;
 
 /// What the ops are relative to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +15,10 @@ pub struct MsgTarget {
     pub port: u16,
     /// The module's receive buffer in bytes.
     pub buffer: usize,
+    /// The named contract what comes back and what the module logs are checked against
+    /// (`echo_log`); without one only the generic oracles speak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ServerModel>,
 }
 
 impl MsgTarget {
@@ -20,11 +26,12 @@ impl MsgTarget {
     pub const KSOCK_SERVER: MsgTarget = MsgTarget {
         port: 9100,
         buffer: 1024,
+        model: Some(ServerModel::EchoLog),
     };
 }
 
-/// ksock_server's log line for each receive; its data may show at most `len` bytes (the
-/// fuzzer's log oracle, and regression specs' `log_lengths`).
+/// The `echo_log` model's log line for each receive; its data may show at most `len` bytes
+/// (the model's log oracle, and regression specs' `log_lengths`).
 pub const RECV_LOG: &str = r": recv peer=\S+ len=(?P<len>\d+) data=(?P<data>.*)$";
 
 /// Connections an input may hold at once.
