@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use ksock_fuzz::lang::client::{ClientOp, ClientTarget, Port};
 use ksock_fuzz::lang::mixed::Split;
-use ksock_fuzz::lang::msg::{MsgOp, MsgTarget};
+use ksock_fuzz::lang::msg::{MsgOp, MsgTarget, MAX_CONNS};
 use ksock_fuzz::lang::sockopt::{Op, Place, Reload, Target};
-use ksock_fuzz::model::{self, Expected, SockoptModel};
+use ksock_fuzz::model::{self, Expected, ServerModel, SockoptModel};
 use ksock_fuzz::params::{Param, Vary};
 use ksock_fuzz::{findings::FINDING_META, Decoded, FindingMeta, Language};
 use ksock_spec::{
-    Buffer, Client, Errno, Expect, FoundWith, Load, Message, ParamValue, Pattern, Server, Sockopt,
-    Spec, Step as SpecStep, WaitDmesg,
+    Buffer, Client, Errno, Expect, FoundWith, Load, Message, ParamValue, Pattern, Server, Sockets,
+    Sockopt, Spec, Step as SpecStep,
 };
 use ksock_vm::kernel::Flavour;
 use ksock_vm::Cache;
@@ -276,56 +276,65 @@ struct Conn {
     abort: bool,
 }
 
-/// The client connections a message sequence makes, one after another, as the fuzzer's
-/// executor (the agent's `fuzz::msg`) makes them. Connections held open at the same time
-/// have no spec form yet.
-fn connections(ops: &[MsgOp], t: &MsgTarget) -> Result<Vec<Conn>> {
-    let mut done = Vec::new();
-    let mut open: Option<Conn> = None;
+/// The client connections a message sequence makes, in the order the fuzzer's executor
+/// (the agent's `fuzz::msg`) opens them, each with what it sent on it; and whether two
+/// were open at once (a spec makes them one after another).
+fn connections(ops: &[MsgOp], t: &MsgTarget) -> (Vec<Conn>, bool) {
+    let mut all: Vec<Conn> = Vec::new();
+    // The executor's open connections, by their place in `all`; ops pick among them.
+    let mut open: Vec<usize> = Vec::new();
+    let mut together = false;
     for op in ops {
+        let n = open.len();
+        let pick = |c: &u8| (n > 0).then(|| usize::from(*c) % n);
         match op {
-            MsgOp::Connect if open.is_some() => {
-                bail!("the sequence holds two connections at once; only one at a time has a spec form yet")
+            MsgOp::Connect if n < MAX_CONNS => {
+                all.push(Conn::default());
+                open.push(all.len() - 1);
             }
-            MsgOp::Connect => open = Some(Conn::default()),
-            MsgOp::Send { payload, .. } => {
-                let c = open.get_or_insert_with(Conn::default);
+            MsgOp::Connect | MsgOp::Recv { .. } => {}
+            MsgOp::Send { conn, payload } => {
+                // A send with nothing open opens a connection first.
+                if n == 0 {
+                    all.push(Conn::default());
+                    open.push(all.len() - 1);
+                }
+                let c = &mut all[open[usize::from(*conn) % open.len()]];
                 if !c.half_closed {
                     c.messages.push(payload.bytes(t));
                 }
             }
-            MsgOp::Recv { .. } => {}
-            MsgOp::HalfClose { .. } => {
-                if let Some(c) = &mut open {
-                    c.half_closed = true;
+            MsgOp::HalfClose { conn } => {
+                if let Some(i) = pick(conn) {
+                    all[open[i]].half_closed = true;
                 }
             }
-            MsgOp::Reset { .. } => {
-                if let Some(mut c) = open.take() {
-                    c.abort = true;
-                    done.push(c);
+            MsgOp::Reset { conn } => {
+                if let Some(i) = pick(conn) {
+                    all[open.remove(i)].abort = true;
                 }
             }
         }
+        together |= open.len() > 1;
     }
-    done.extend(open);
-    Ok(done)
+    (all, together)
 }
 
-/// The steps of a message sequence against a server module.
-fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<SpecStep>> {
-    let echo = m.params.split_whitespace().any(|w| w == "echo=1");
-    let listening = format!("{}: listening ", regex::escape(&m.module));
+/// The steps of a message sequence against a server module: load it, wait until it
+/// listens, each connection as a client, unload. Under `echo_log` every message must come
+/// back; without a model nothing is asked of what comes back. The note says when the
+/// fuzzer held connections open together.
+fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> (Vec<SpecStep>, Option<String>) {
+    let echo = t.model == Some(ServerModel::EchoLog);
     let mut steps = vec![
         SpecStep::Load(Load {
             params: param_values(&split_params(&m.params).1),
             ..Load::new(&m.module)
         }),
-        SpecStep::WaitDmesg(WaitDmesg::new(
-            Pattern::new(&listening).with_context(|| format!("pattern {listening:?}"))?,
-        )),
+        SpecStep::Sockets(Sockets::listening(t.port)),
     ];
-    for c in connections(ops, t)? {
+    let (conns, together) = connections(ops, t);
+    for c in conns {
         steps.push(SpecStep::Client(Client {
             messages: c.messages.into_iter().map(Message).collect(),
             expect_echo: echo,
@@ -334,11 +343,20 @@ fn msg_steps(m: &FindingMeta, t: &MsgTarget, ops: &[MsgOp]) -> Result<Vec<SpecSt
         }));
     }
     steps.push(SpecStep::Unload(m.module.clone()));
-    Ok(steps)
+    let note = together.then(|| {
+        "The fuzzer held some of these connections open together; the clients make them \
+         one after another, in the order it opened them."
+            .to_string()
+    });
+    (steps, note)
 }
 
-/// The log expectation of a message sequence: the server logs no more data than it got.
-fn msg_expect(m: &FindingMeta) -> Result<Expect> {
+/// The log expectation of a message sequence: under `echo_log` the server logs no more
+/// data than it got; without a model, nothing beyond what every spec demands (no splat).
+fn msg_expect(m: &FindingMeta, t: &MsgTarget) -> Result<Expect> {
+    let Some(ServerModel::EchoLog) = t.model else {
+        return Ok(Expect::default());
+    };
     let re = format!(
         "{}{}",
         regex::escape(&m.module),
@@ -456,9 +474,14 @@ fn unmix(f: &Finding) -> Result<Finding> {
 pub fn regression_spec(f: &Finding) -> Result<Spec> {
     let f = &unmix(f)?;
     let m = &f.meta;
+    let mut note = None;
     let (steps, expect) = match (&f.ops, &m.server) {
         (Decoded::Sockopt(ops), _) => (sockopt_steps(m, ops), Expect::default()),
-        (Decoded::Msg(ops), Some(t)) => (msg_steps(m, t, ops)?, msg_expect(m)?),
+        (Decoded::Msg(ops), Some(t)) => {
+            let (steps, together) = msg_steps(m, t, ops);
+            note = together;
+            (steps, msg_expect(m, t)?)
+        }
         (Decoded::Msg(_), None) => bail!("a message sequence without its server target"),
         (Decoded::Mixed(_), _) => unreachable!("unmixed above"),
         (Decoded::Client(ops), _) => match &m.client {
@@ -466,12 +489,15 @@ pub fn regression_spec(f: &Finding) -> Result<Spec> {
             None => bail!("a client sequence without its client target"),
         },
     };
-    let text = format!(
+    let mut text = format!(
         "Regression for \"{}\", found by fuzzing {} ({}) on {}: the {} oracle fired ({}). \
          The steps state what a correct module does, so this spec passes in the normal \
          suite and fails while the bug is there; `cargo xtask repro` runs it as found.",
         m.title, m.module, m.params, m.kernel, m.oracle, m.detail
     );
+    if let Some(n) = note {
+        text = format!("{text} {n}");
+    }
     Ok(Spec {
         name: ksock_fuzz::titles::slug(&m.title),
         description: wrap(&text, 88).join("\n") + "\n",
@@ -1035,9 +1061,58 @@ mod tests {
             spec
         );
         assert_eq!(spec.expect.log_lengths.len(), 1);
-        let two = Decoded::Msg(vec![MsgOp::Connect, MsgOp::Connect]);
-        f.ops = two;
-        assert!(regression_yaml(&f).is_err(), "two connections at once");
+        assert!(matches!(&spec.steps[1], Step::Sockets(s) if s.listening == Some(true)));
+        assert!(!spec.description.contains("together"), "{yaml}");
+    }
+
+    #[test]
+    fn without_a_model_a_message_sequence_asks_only_that_the_server_survives_it() {
+        use ksock_fuzz::lang::msg::{Payload, Size};
+        let mut f = finding(vec![]);
+        f.meta.module = "note_srv".into();
+        f.meta.params = String::new();
+        f.meta.model = None;
+        f.meta.title = "FORTIFY_SOURCE: buffer overflow in serve".into();
+        f.meta.oracle = ksock_fuzz::titles::Oracle::KernelPanic;
+        f.meta.server = Some(MsgTarget {
+            port: 8888,
+            buffer: 1024,
+            model: None,
+        });
+        f.meta.language = Language::Msg;
+        let send = |conn, payload| MsgOp::Send { conn, payload };
+        // Two connections open together; the second is reset, the first gets a second send.
+        f.ops = Decoded::Msg(vec![
+            send(0, Payload::Bytes(b"hello".to_vec())),
+            MsgOp::Connect,
+            send(
+                1,
+                Payload::Sized {
+                    size: Size::BufferPlus1,
+                    fill: 0x41,
+                },
+            ),
+            MsgOp::Reset { conn: 1 },
+            MsgOp::Recv { conn: 0 },
+            send(7, Payload::Bytes(b"again".to_vec())),
+        ]);
+        let yaml = regression_yaml(&f).unwrap();
+        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["note_srv".into()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert!(
+            yaml.contains("- load:\n    module: note_srv\n- sockets:\n    port: 8888\n    listening: true\n- "),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("- client:\n    port: 8888\n    messages:\n    - hello\n    - again\n- client:\n    port: 8888\n    messages:\n    - hex: '41'\n      times: 1025\n    abort: true\n- unload: note_srv\n"),
+            "{yaml}"
+        );
+        assert!(
+            !yaml.contains("expect_echo") && !yaml.contains("log_lengths"),
+            "{yaml}"
+        );
+        assert_eq!(spec.expect, Expect::default());
+        assert!(spec.description.contains("one after another"), "{yaml}");
     }
 
     #[test]

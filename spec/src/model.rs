@@ -404,6 +404,19 @@ pub struct Sockets {
     pub timeout_ms: u64,
 }
 
+impl Sockets {
+    /// A wait, with the default timeout, until something listens on `port`.
+    pub fn listening(port: u16) -> Self {
+        Self {
+            port,
+            listening: Some(true),
+            established: None,
+            none: false,
+            timeout_ms: default_sockets_ms(),
+        }
+    }
+}
+
 fn default_sockets_ms() -> u64 {
     3000
 }
