@@ -74,11 +74,13 @@ enum Cmd {
     /// WARN, oops), a fault on a valid buffer of exactly the stated length, canaries
     /// overwritten, a get returning a larger optlen than it was given, a module that does
     /// not unload. Other interfaces: `tcp_server = { port = 8888, buffer = 1024 }`
-    /// (connections and messages to a module that listens), both together (interleaved),
-    /// `tcp_client = { port = 9200 }` (ksock is the peer of a module that connects out).
-    /// Optional: `params = "a=1 b=2"`, `also = [{ module = "m", params = "" }]`,
-    /// `reset = { set = 128, data = "initial" }` (a set before every input),
-    /// `model = "message_store"` (a named contract), `max_ops = 64`.
+    /// (connections and messages to a module that listens; inputs start once the port
+    /// listens, and each ends when the module has read all it was sent), both together
+    /// (interleaved), `tcp_client = { port = 9200 }` (ksock is the peer of a module that
+    /// connects out). Optional: `params = "a=1 b=2"`,
+    /// `also = [{ module = "m", params = "" }]`, `reset = { set = 128, data = "initial" }`
+    /// (a set before every input), `model = "message_store"` (a named contract; a list
+    /// names one per interface, as `["message_store", "echo_log"]`), `max_ops = 64`.
     ///
     /// A structured optname's argument can be described as a struct, so sets get past the
     /// module's own magic and length checks: each `[[fuzz.layout]]` table names its
