@@ -16,7 +16,7 @@ fn page() -> usize {
 
 /// A buffer from [`Arena::buf`] holds its fill pattern in this many bytes at most (a page),
 /// zeros after: filling a 1 MiB buffer costs ~100 us under TCG, longer than the syscall, and no
-/// module's contract reads that far (ksock_sockopt's capacity is 64 bytes).
+/// module's contract reads that far (a message store's capacity is 64 bytes).
 pub const FILL_LIMIT: usize = 4096;
 
 /// User buffers that end exactly at a PROT_NONE page (optionally after canary bytes), from

@@ -76,8 +76,11 @@ enum Cmd {
     /// not unload. Other interfaces: `tcp_server = { port = 8888, buffer = 1024 }`
     /// (connections and messages to a module that listens; inputs start once the port
     /// listens, and each ends when the module has read all it was sent), both together
-    /// (interleaved), `tcp_client = { port = 9200 }` (ksock is the peer of a module that
-    /// connects out). Optional: `params = "a=1 b=2"`,
+    /// (interleaved), `tcp_client = { port_param = "port", text_param = "msg" }` (ksock
+    /// listens on `port`, 9200 by default, and is the peer of a module that connects out:
+    /// each input loads it with that port, a closed one or a bad one, and a text).
+    /// Optional: `params = "a=1 b=2"`, `vary = { retries = [0, 5] }` (integer parameters
+    /// reloads and client loads vary, with the values the module accepts),
     /// `also = [{ module = "m", params = "" }]`, `reset = { set = 128, data = "initial" }`
     /// (a set before every input), `model = "message_store"` (a named contract; a list
     /// names one per interface, as `["message_store", "echo_log"]`), `max_ops = 64`.

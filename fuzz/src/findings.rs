@@ -64,7 +64,7 @@ impl FindingMeta {
             target: cfg.target,
             model: cfg.model,
             server: cfg.server,
-            client: cfg.client,
+            client: cfg.client.clone(),
             also: cfg.also.clone(),
             vary: cfg.vary.clone(),
             kernel: kernel.to_string(),

@@ -1,11 +1,12 @@
 //! Named contracts a fuzz target may check beside the generic oracles ([`Named`]): the
-//! contract of a correct `ksock_sockopt` ([`Model::MessageStore`]: its `seed_bugs=0`
+//! contract of ksock's own sockopt module ([`Model::MessageStore`]: its `seed_bugs=0`
 //! behaviour, on which the C and Rust flavours agree), as a state machine that says what
 //! each op must return; and what a server that echoes sends back and logs
 //! ([`ServerModel::EchoLog`]).
 
 use serde::{Deserialize, Serialize};
 
+use crate::lang::client::{ClientLoad, ClientTarget};
 use crate::lang::sockopt::{Len, Op, Reload, Target};
 use crate::params::Param;
 
@@ -18,6 +19,8 @@ pub enum Named {
     Sockopt(Model),
     /// Judges what a TCP server sends back and logs.
     Server(ServerModel),
+    /// Judges what a module that connects out accepts and sends.
+    Client(ClientModel),
 }
 
 impl Named {
@@ -26,6 +29,7 @@ impl Named {
     pub const ALL: &'static [(&'static str, Named)] = &[
         ("message_store", Named::Sockopt(Model::MessageStore)),
         ("echo_log", Named::Server(ServerModel::EchoLog)),
+        ("delivery", Named::Client(ClientModel::Delivery)),
     ];
 
     pub fn by_name(name: &str) -> Option<Named> {
@@ -44,6 +48,7 @@ impl Named {
         match self {
             Named::Sockopt(_) => "sockopt",
             Named::Server(_) => "tcp_server",
+            Named::Client(_) => "tcp_client",
         }
     }
 }
@@ -152,6 +157,82 @@ impl ServerModel {
     }
 }
 
+/// The contracts of a module that connects out ([`crate::lang::client`]): which loads it
+/// must accept and what its peer must receive. Without one, a load is judged by the
+/// table's declared ranges only and what arrives is not judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientModel {
+    /// Connects to `port` and sends `count` messages (0..=1000): `size` bytes of `a..z`
+    /// repeated (1..=65536), or the `message` parameter when `size` is 0; `seed_bugs`
+    /// 0..=1. A load's first three values are count, size and seed_bugs. ksock's own client
+    /// module is one.
+    Delivery,
+}
+
+impl ClientModel {
+    pub fn name(self) -> &'static str {
+        Named::Client(self).name()
+    }
+
+    /// `(port, count, size, seed_bugs)` of a load, given the campaign's mask.
+    pub fn resolve(self, l: &ClientLoad, t: &ClientTarget, seed_bugs: i64) -> [i64; 4] {
+        let [count, size, bugs, _] = l.params;
+        let count = match count {
+            Param::Default => 1,
+            // In range it stays small, as every message costs time.
+            Param::In(n) => i64::from(n % 4),
+            Param::Below(n) => -1 - i64::from(n),
+            Param::Above(n) => 1001 + i64::from(n),
+        };
+        let size = match size {
+            Param::Default => 0,
+            // The seed's buffer (1024), its neighbours, and the edges.
+            Param::In(n) => [1, 1023, 1024, 1025, 65536][usize::from(n) % 5],
+            Param::Below(n) => -1 - i64::from(n),
+            Param::Above(n) => 65537 + i64::from(n),
+        };
+        let bugs = match bugs {
+            Param::Default | Param::In(_) => seed_bugs,
+            Param::Below(n) => -1 - i64::from(n),
+            Param::Above(n) => 2 + i64::from(n),
+        };
+        [l.port_value(t), count, size, bugs]
+    }
+
+    /// Whether the module accepts the load.
+    pub fn valid(self, l: &ClientLoad, t: &ClientTarget, seed_bugs: i64) -> bool {
+        let [port, count, size, bugs] = self.resolve(l, t, seed_bugs);
+        (1..=65535).contains(&port)
+            && (0..=1000).contains(&count)
+            && (0..=65536).contains(&size)
+            && (0..=1).contains(&bugs)
+    }
+
+    /// The module's parameters for the load.
+    pub fn params(self, l: &ClientLoad, t: &ClientTarget, seed_bugs: i64) -> Vec<(String, String)> {
+        let [port, count, size, bugs] = self.resolve(l, t, seed_bugs);
+        let text = String::from_utf8(l.text()).expect("printable ASCII");
+        [
+            ("port", port.to_string()),
+            ("count", count.to_string()),
+            ("size", size.to_string()),
+            ("seed_bugs", bugs.to_string()),
+            ("message", format!("\"{text}\"")),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec()
+    }
+
+    /// What one message is: `size` bytes of `a..z` repeated, or the message.
+    pub fn payload(self, l: &ClientLoad, t: &ClientTarget, seed_bugs: i64) -> Vec<u8> {
+        match self.resolve(l, t, seed_bugs)[2] {
+            n if n > 0 => (0..n as usize).map(|i| b'a' + (i % 26) as u8).collect(),
+            _ => l.text(),
+        }
+    }
+}
+
 /// The message the module holds after loading.
 pub const INITIAL: &[u8] = b"a message from kernel";
 
@@ -168,7 +249,7 @@ pub enum Expected {
     Err(&'static [i32]),
 }
 
-/// ksock_sockopt's state as its contract defines it.
+/// A message store's state as its contract defines it.
 #[derive(Debug, Clone)]
 pub struct SockoptModel {
     /// The served range ops are relative to (a reload moves it).
@@ -304,6 +385,39 @@ pub fn fill_into(dst: &mut [u8], fill: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_resolves_its_parameters_in_and_out_of_range() {
+        use crate::lang::client::{ClientLoad, ClientTarget, Port};
+        let t = ClientTarget::new(9200);
+        let d = Param::Default;
+        let l = ClientLoad {
+            port: Port::Listener,
+            params: [Param::In(2), d, d, d],
+            text: b"hi".to_vec(),
+        };
+        let m = ClientModel::Delivery;
+        assert!(m.valid(&l, &t, 0));
+        assert_eq!(
+            crate::params::join(&m.params(&l, &t, 1)),
+            "port=9200 count=2 size=0 seed_bugs=1 message=\"hi\""
+        );
+        assert_eq!(m.payload(&l, &t, 0), b"hi");
+        let with = |i: usize, p: Param| {
+            let mut b = l.clone();
+            b.params[i] = p;
+            b
+        };
+        let pattern = m.payload(&with(1, Param::In(3)), &t, 0);
+        assert_eq!((pattern.len(), pattern[26]), (1025, b'a'));
+        assert!(!m.valid(&with(1, Param::Above(0)), &t, 0));
+        assert!(!m.valid(&with(2, Param::Above(0)), &t, 0), "seed_bugs=2");
+        let far = ClientLoad {
+            port: Port::Above(0),
+            ..l.clone()
+        };
+        assert!(!m.valid(&far, &t, 0));
+    }
     use crate::lang::sockopt::{Opt, Place};
 
     fn get(len: Len, place: Place) -> Op {

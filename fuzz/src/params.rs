@@ -70,9 +70,20 @@ pub fn apply(base: &str, vary: &[Vary], params: &[Param]) -> Vec<(String, String
 
 /// [`apply`] as a module parameter string.
 pub fn apply_str(base: &str, vary: &[Vary], params: &[Param]) -> String {
-    apply(base, vary, params)
-        .into_iter()
-        .map(|(k, v)| if v.is_empty() { k } else { format!("{k}={v}") })
+    join(&apply(base, vary, params))
+}
+
+/// `(name, value)` pairs as a module parameter string (`name=value …`).
+pub fn join(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

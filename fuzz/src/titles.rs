@@ -101,7 +101,7 @@ pub fn title(op: Option<&Op>, v: &Violation, module: &str) -> String {
 
 /// The title of a crash from the guest's console: the kernel's first report line, without
 /// addresses, and the function it happened in (`BUG: kernel NULL pointer dereference in
-/// ksock_sockopt_get`). Only kernel lines count (`[ time]` first; libFuzzer's are not the
+/// srv_get`). Only kernel lines count (`[ time]` first; libFuzzer's are not the
 /// kernel's); `is_splat` says which of them is a report (the harness's splat patterns).
 pub fn crash_title(console: &[String], is_splat: impl Fn(&str) -> bool) -> String {
     let kernel: Vec<&str> = console

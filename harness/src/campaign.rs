@@ -106,7 +106,7 @@ pub struct CampaignReport {
     pub fuzz_seconds: f64,
     pub boots: usize,
     pub findings: Vec<Finding>,
-    /// "N of M instrumented points of ksock_sockopt (P%)".
+    /// "N of M instrumented points of srv (P%)".
     pub coverage: String,
     pub corpus: PathBuf,
     /// Inputs in the corpus when the campaign started, and when it ended.
@@ -356,7 +356,7 @@ fn fuzz_config(
         out: PathBuf::new(),
         findings: base.join(ksock_fuzz::findings::FINDINGS_DIR),
         server: t.server()?,
-        client: t.client(),
+        client: t.client()?,
         also: t
             .also
             .iter()

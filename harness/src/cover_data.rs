@@ -28,7 +28,7 @@ pub const SUMMARY_FILE: &str = "campaign.json";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub target: String,
-    /// The modules fuzzed (`ksock_sockopt + ksock_server`).
+    /// The modules fuzzed (`srv + ctl`).
     pub label: String,
     pub release: String,
     pub flavour: String,

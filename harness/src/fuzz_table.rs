@@ -15,9 +15,9 @@
 //! `tcp_client` (a module that connects out; ksock listens and is its peer, each input
 //! loads it). Optional: `params`, `also` (modules loaded beside it), `reset` (a set before
 //! every input), `model` (named contracts, [`Named`]: one name, or a list with at most one
-//! per interface), `max_ops`. Without a model only the generic oracles speak. A structured optname's
-//! argument is described by a `[[fuzz.layout]]` table (its optnames and typed fields,
-//! [`ksock_fuzz::layout`]), so sets build that struct.
+//! per interface), `max_ops`. Without a model only the generic oracles speak. A
+//! structured optname's argument is described by a `[[fuzz.layout]]` table (its optnames
+//! and typed fields, [`ksock_fuzz::layout`]), so sets build that struct.
 
 use anyhow::{bail, Result};
 use ksock_fuzz::lang::client::ClientTarget;
@@ -166,12 +166,18 @@ pub struct TcpServerTable {
     pub buffer: Option<usize>,
 }
 
-/// `tcp_client = { port = 9200 }`: ksock listens on `port` and each input loads the module
-/// with its `port`, `count`, `size` and `message` parameters (in and out of range).
+/// `tcp_client = { port_param = "port" }`: ksock listens on `port` (9200 if unset) and each
+/// input loads the module with that port in its `port_param` parameter (or a closed port,
+/// or one out of range), the values `vary` declares, and a text in `text_param` if given.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpClientTable {
-    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_param: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_param: Option<String>,
 }
 
 /// `reset = { set = 128, data = "a message from kernel" }`.
@@ -306,7 +312,7 @@ impl FuzzTable {
     pub fn server(&self) -> Result<Option<MsgTarget>> {
         let model = self.models()?.into_iter().find_map(|m| match m {
             Named::Server(s) => Some(s),
-            Named::Sockopt(_) => None,
+            Named::Sockopt(_) | Named::Client(_) => None,
         });
         Ok(self.tcp_server.as_ref().map(|t| MsgTarget {
             port: t.port,
@@ -315,18 +321,28 @@ impl FuzzTable {
         }))
     }
 
-    pub fn client(&self) -> Option<ClientTarget> {
-        self.tcp_client.as_ref().map(|t| ClientTarget {
-            port: t.port,
-            closed_port: closed_port(t.port),
-        })
+    pub fn client(&self) -> Result<Option<ClientTarget>> {
+        let model = self.models()?.into_iter().find_map(|m| match m {
+            Named::Client(c) => Some(c),
+            Named::Sockopt(_) | Named::Server(_) => None,
+        });
+        Ok(self.tcp_client.as_ref().map(|t| {
+            let port = t.port.unwrap_or(9200);
+            ClientTarget {
+                port,
+                closed_port: closed_port(port),
+                port_param: t.port_param.clone().unwrap_or_else(|| "port".into()),
+                text_param: t.text_param.clone(),
+                model,
+            }
+        }))
     }
 
     /// The contract sockopt calls are checked against, if the table names one.
     pub fn model(&self) -> Result<Option<Model>> {
         Ok(self.models()?.into_iter().find_map(|m| match m {
             Named::Sockopt(s) => Some(s),
-            Named::Server(_) => None,
+            Named::Server(_) | Named::Client(_) => None,
         }))
     }
 
@@ -349,6 +365,7 @@ impl FuzzTable {
             let has = match m {
                 Named::Sockopt(_) => self.sockopt.is_some(),
                 Named::Server(_) => self.tcp_server.is_some(),
+                Named::Client(_) => self.tcp_client.is_some(),
             };
             anyhow::ensure!(
                 has,
@@ -421,7 +438,7 @@ impl FuzzTable {
             .collect()
     }
 
-    /// The modules, for people: `ksock_sockopt + ksock_server`.
+    /// The modules, for people: `srv + ctl`.
     pub fn label(&self) -> String {
         self.modules().join(" + ")
     }
@@ -539,6 +556,34 @@ tcp_server = { port = 9100 }"#,
     }
 
     #[test]
+    fn models_are_named_one_per_interface() {
+        let mixed = table(
+            r#"name = "m"
+module = "a"
+model = ["message_store", "echo_log"]
+sockopt = { set = [64, 66] }
+tcp_server = { port = 9100 }"#,
+        );
+        mixed.check().unwrap();
+        assert_eq!(mixed.model().unwrap(), Some(Model::MessageStore));
+        let server = mixed.server().unwrap().unwrap();
+        assert_eq!(server.model, Some(ksock_fuzz::model::ServerModel::EchoLog));
+        // Without a model, only the generic oracles judge the server.
+        let plain = table("name = \"s\"\nmodule = \"a\"\ntcp_server = { port = 8888 }");
+        plain.check().unwrap();
+        assert_eq!(plain.server().unwrap().unwrap().model, None);
+        let e = |text: &str| table(text).check().unwrap_err().to_string();
+        let wrong =
+            e("name = \"s\"\nmodule = \"a\"\nmodel = \"echo_log\"\nsockopt = { set = [1, 2] }");
+        assert!(wrong.contains("no tcp_server interface"), "{wrong}");
+        let twice = e(
+            "name = \"s\"\nmodule = \"a\"\nmodel = [\"echo_log\", \"echo_log\"]\n\
+             tcp_server = { port = 1 }",
+        );
+        assert!(twice.contains("both judge tcp_server ops"), "{twice}");
+    }
+
+    #[test]
     fn reloads_vary_declared_ranges_and_bad_ones_are_named() {
         let t = table(
             "name = \"v\"\nmodule = \"a\"\nsockopt = { set = [1, 2] }\n\
@@ -596,34 +641,6 @@ tcp_server = { port = 9100 }"#,
             .unwrap_err()
             .to_string();
         assert!(e.contains("optname 131 is in neither"), "{e}");
-    }
-
-    #[test]
-    fn models_are_named_one_per_interface() {
-        let mixed = table(
-            r#"name = "m"
-module = "a"
-model = ["message_store", "echo_log"]
-sockopt = { set = [64, 66] }
-tcp_server = { port = 9100 }"#,
-        );
-        mixed.check().unwrap();
-        assert_eq!(mixed.model().unwrap(), Some(Model::MessageStore));
-        let server = mixed.server().unwrap().unwrap();
-        assert_eq!(server.model, Some(ksock_fuzz::model::ServerModel::EchoLog));
-        // Without a model, only the generic oracles judge the server.
-        let plain = table("name = \"s\"\nmodule = \"a\"\ntcp_server = { port = 8888 }");
-        plain.check().unwrap();
-        assert_eq!(plain.server().unwrap().unwrap().model, None);
-        let e = |text: &str| table(text).check().unwrap_err().to_string();
-        let wrong =
-            e("name = \"s\"\nmodule = \"a\"\nmodel = \"echo_log\"\nsockopt = { set = [1, 2] }");
-        assert!(wrong.contains("no tcp_server interface"), "{wrong}");
-        let twice = e(
-            "name = \"s\"\nmodule = \"a\"\nmodel = [\"echo_log\", \"echo_log\"]\n\
-             tcp_server = { port = 1 }",
-        );
-        assert!(twice.contains("both judge tcp_server ops"), "{twice}");
     }
 
     #[test]

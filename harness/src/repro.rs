@@ -368,35 +368,44 @@ fn msg_expect(m: &FindingMeta, t: &MsgTarget) -> Result<Expect> {
     })
 }
 
-/// The steps of a client sequence: each load as the module's contract has it. A load to
-/// the fuzzer's port gets a server peer that must receive the payload, whole, `count`
-/// times; an out-of-range load must fail with EINVAL. The fuzzer's reads, answers and
-/// resets are not steps: the peer reads everything, and what it must receive is fixed by
-/// the parameters.
+/// The steps of a client sequence: each load as the module's contract (or the table's
+/// declared ranges) has it. A load to the fuzzer's port gets a server peer (with a model,
+/// one that must receive the payload, whole, `count` times); a load outside the ranges must
+/// fail with EINVAL. The fuzzer's reads, answers and resets are not steps: the peer reads
+/// everything, and what it must receive is fixed by the parameters.
 fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<SpecStep> {
     let seed_bugs = ksock_fuzz::config::seed_bugs_in(&m.params);
+    let own = split_params(&m.params).1;
     let mut steps = Vec::new();
     let loads = ops.iter().filter_map(|op| match op {
         ClientOp::Load(l) => Some(l),
         _ => None,
     });
     for (n, l) in loads.enumerate() {
-        let (port, count, size, bugs) = l.resolve(t, seed_bugs);
+        let (pairs, valid, expect) = match t.model {
+            Some(md) => {
+                let count = md.resolve(l, t, seed_bugs)[1].max(0) as usize;
+                let whole = md.payload(l, t, seed_bugs).repeat(count);
+                (
+                    md.params(l, t, seed_bugs),
+                    md.valid(l, t, seed_bugs),
+                    Some(whole),
+                )
+            }
+            None => (
+                l.param_pairs(t, &m.vary, &own),
+                l.in_range(t, &m.vary),
+                None,
+            ),
+        };
         let mut load = Load::new(&m.module);
-        let message = String::from_utf8_lossy(&l.message()).into_owned();
-        for (k, v) in [
-            ("port", ParamValue::Int(port)),
-            ("count", ParamValue::Int(count)),
-            ("size", ParamValue::Int(size)),
-            ("message", ParamValue::Str(message)),
-        ] {
-            load.params.insert(k.into(), v);
+        for (k, v) in pairs {
+            // The mask it was found with is found_with's.
+            if k != "seed_bugs" || v != seed_bugs.to_string() {
+                load.params.insert(k, param_value(&v));
+            }
         }
-        if bugs != seed_bugs {
-            load.params
-                .insert("seed_bugs".into(), ParamValue::Int(bugs));
-        }
-        if !l.valid(t, seed_bugs) {
+        if !valid {
             load.expect_error = Some(errno("EINVAL"));
             steps.push(SpecStep::Load(load));
             continue;
@@ -404,10 +413,8 @@ fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<Spec
         let peer = format!("peer{}", n + 1);
         let ours = l.port == Port::Listener;
         if ours {
-            // The fuzzer's own port: `port` is `t.port`.
-            let whole = l.payload(t, seed_bugs).repeat(count as usize);
             steps.push(SpecStep::Server(Server {
-                expect_received: Some(vec![String::from_utf8_lossy(&whole).into_owned()]),
+                expect_received: expect.map(|w| vec![String::from_utf8_lossy(&w).into_owned()]),
                 ..Server::new(&peer, t.port)
             }));
         }
@@ -418,6 +425,15 @@ fn client_steps(m: &FindingMeta, t: &ClientTarget, ops: &[ClientOp]) -> Vec<Spec
         steps.push(SpecStep::Unload(m.module.clone()));
     }
     steps
+}
+
+/// A parameter value as a spec writes it: a number, else the string (without the quotes a
+/// parameter string puts around it).
+fn param_value(v: &str) -> ParamValue {
+    v.parse::<i64>().map_or_else(
+        |_| ParamValue::Str(v.trim_matches('"').to_string()),
+        ParamValue::Int,
+    )
 }
 
 /// The parameters that plant bugs, which go to `found_with`; the rest stay in the steps.
@@ -771,20 +787,23 @@ mod tests {
 
     #[test]
     fn a_client_finding_becomes_a_peer_that_must_receive_the_message_and_refused_loads() {
-        use ksock_fuzz::lang::client::{ClientLoad, Size};
+        use ksock_fuzz::lang::client::ClientLoad;
         let load = |port, message: &[u8]| {
+            let mut params = [Param::Default; Reload::PARAMS];
+            params[0] = Param::In(2);
             ClientOp::Load(ClientLoad {
                 port,
-                count: Param::In(2),
-                size: Size::Message,
-                message: message.to_vec(),
-                seed_bugs: Param::Default,
+                params,
+                text: message.to_vec(),
             })
         };
         let mut f = finding(vec![]);
         f.meta.module = "ksock_client".into();
         f.meta.title = "ksock_client sends bytes it was not given".into();
-        f.meta.client = Some(ClientTarget::KSOCK_CLIENT);
+        f.meta.client = Some(ClientTarget {
+            model: Some(ksock_fuzz::model::ClientModel::Delivery),
+            ..ClientTarget::new(9200)
+        });
         f.meta.language = Language::Client;
         f.ops = Decoded::Client(vec![
             load(Port::Above(0), b"x"),
@@ -822,6 +841,67 @@ mod tests {
         };
         assert_eq!(seed(&spec), None);
         assert_eq!(seed(&spec.as_found()), Some(ParamValue::Int(1)));
+    }
+
+    #[test]
+    fn without_a_model_a_client_load_is_judged_by_the_declared_ranges_only() {
+        use ksock_fuzz::lang::client::ClientLoad;
+        let d = Param::Default;
+        let load = |port, first| {
+            ClientOp::Load(ClientLoad {
+                port,
+                params: [first, d, d, d],
+                text: b"hey".to_vec(),
+            })
+        };
+        let mut f = finding(vec![]);
+        f.meta.module = "my_client".into();
+        f.meta.params = "verbose=1".into();
+        f.meta.model = None;
+        f.meta.vary = vec![Vary {
+            name: "retries".into(),
+            first: 0,
+            last: 3,
+        }];
+        f.meta.client = Some(ClientTarget {
+            port_param: "dport".into(),
+            text_param: Some("hello".into()),
+            ..ClientTarget::new(7000)
+        });
+        f.meta.language = Language::Client;
+        f.ops = Decoded::Client(vec![
+            load(Port::Listener, Param::Above(0)),
+            load(Port::Listener, Param::In(1)),
+        ]);
+        let yaml = regression_yaml(&f).unwrap();
+        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["my_client".into()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let loads: Vec<&ksock_spec::Load> = spec
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Load(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(loads[0].params.get("retries"), Some(&ParamValue::Int(4)));
+        assert_eq!(loads[0].expect_error, Some(errno("EINVAL")), "{yaml}");
+        assert_eq!(loads[1].params.get("dport"), Some(&ParamValue::Int(7000)));
+        assert_eq!(loads[1].params.get("verbose"), Some(&ParamValue::Int(1)));
+        assert_eq!(
+            loads[1].params.get("hello"),
+            Some(&ParamValue::Str("hey".into()))
+        );
+        assert_eq!(loads[1].expect_error, None);
+        // Its peer listens, but nothing says what it must receive.
+        let peer = spec.steps.iter().find_map(|s| match s {
+            Step::Server(s) => Some(s),
+            _ => None,
+        });
+        assert_eq!(
+            peer.map(|p| (p.port, p.expect_received.is_none())),
+            Some((7000, true))
+        );
     }
 
     fn parse(yaml: &str) -> Spec {

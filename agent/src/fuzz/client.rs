@@ -1,14 +1,16 @@
-//! Executes client sequences ([`ksock_fuzz::lang::client`]) against a module that connects out
-//! (ksock_client): the fuzzer listens, loads the module with each input's parameters,
-//! accepts and reads its connection, answers, resets, unloads. Oracles: valid parameters
-//! load and invalid ones are refused; what arrives is the payload, whole, at most `count`
-//! times ([`ksock_fuzz::lang::client::delivery_ok`]); the module unloads; no kernel splat.
+//! Executes client sequences ([`ksock_fuzz::lang::client`]) against a module that connects
+//! out: the fuzzer listens, loads the module with each input's parameters, accepts and
+//! reads its connection, answers, resets, unloads. Oracles: parameters in their declared
+//! ranges load and others are refused (the model's ranges, or the table's); with a model,
+//! what arrives is its payload, whole, at most `count` times
+//! ([`ksock_fuzz::lang::client::delivery_ok`]); the module unloads; no kernel splat.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use ksock_fuzz::lang::client::{delivery_ok, ClientLoad, ClientOp, ClientTarget, Port};
+use ksock_fuzz::params::{join, Vary};
 
 use ksock_fuzz::titles::{Oracle, Violation};
 
@@ -26,10 +28,43 @@ pub trait Loader {
     fn unload(&mut self) -> anyhow::Result<Option<String>>;
 }
 
+/// What a session's client inputs are relative to.
+pub struct Setup<'a> {
+    pub target: &'a ClientTarget,
+    /// The campaign's `seed_bugs` mask (a model's in-range loads keep it).
+    pub seed_bugs: i64,
+    /// What loads vary (without a model), and the target's own parameters.
+    pub vary: &'a [Vary],
+    pub params: &'a str,
+}
+
+impl Setup<'_> {
+    /// A load's parameter string, whether the module must accept it, and (with a model)
+    /// what its peer must receive: one message and how many times.
+    fn load(&self, l: &ClientLoad) -> (String, bool, Option<(Vec<u8>, usize)>) {
+        let t = self.target;
+        match t.model {
+            Some(m) => {
+                let count = m.resolve(l, t, self.seed_bugs)[1];
+                (
+                    join(&m.params(l, t, self.seed_bugs)),
+                    m.valid(l, t, self.seed_bugs),
+                    Some((m.payload(l, t, self.seed_bugs), count.max(0) as usize)),
+                )
+            }
+            None => (
+                join(&l.param_pairs(t, self.vary, self.params)),
+                l.in_range(t, self.vary),
+                None,
+            ),
+        }
+    }
+}
+
 /// One loaded instance, as the fuzzer's peer sees it.
 struct Instance {
-    payload: Vec<u8>,
-    count: usize,
+    /// What it must send: one message, at most this many times (with a model).
+    expect: Option<(Vec<u8>, usize)>,
     /// It connects to the fuzzer's listener.
     ours: bool,
     conn: Option<TcpStream>,
@@ -43,8 +78,7 @@ type Outcome = (usize, Option<(usize, Violation)>);
 
 /// Runs `ops` (the module is not loaded before, and is not after).
 pub fn run(
-    t: &ClientTarget,
-    seed_bugs: i64,
+    setup: &Setup,
     ops: &[ClientOp],
     listener: &TcpListener,
     loader: &mut dyn Loader,
@@ -55,7 +89,7 @@ pub fn run(
             ClientOp::Load(l) => {
                 let mut v = finish(&mut cur, listener, loader)?;
                 if v.is_none() {
-                    v = load(t, seed_bugs, l, &mut cur, listener, loader)?;
+                    v = load(setup, l, &mut cur, listener, loader)?;
                 }
                 v
             }
@@ -95,22 +129,18 @@ pub fn run(
 }
 
 fn load(
-    t: &ClientTarget,
-    seed_bugs: i64,
+    setup: &Setup,
     l: &ClientLoad,
     cur: &mut Option<Instance>,
     listener: &TcpListener,
     loader: &mut dyn Loader,
 ) -> anyhow::Result<Option<Violation>> {
     drain(listener);
-    let valid = l.valid(t, seed_bugs);
-    let params = l.params(t, seed_bugs);
+    let (params, valid, expect) = setup.load(l);
     match (loader.load(&params)?, valid) {
         (None, true) => {
-            let (_, count, _, _) = l.resolve(t, seed_bugs);
             *cur = Some(Instance {
-                payload: l.payload(t, seed_bugs),
-                count: count as usize,
+                expect,
                 ours: l.port == Port::Listener,
                 conn: None,
                 received: Vec::new(),
@@ -162,15 +192,16 @@ fn read(c: &mut Instance, listener: &TcpListener) -> Option<Violation> {
 }
 
 fn judge(c: &Instance) -> Option<Violation> {
-    (!delivery_ok(&c.received, &c.payload, c.count, c.eof)).then(|| {
+    let (payload, count) = c.expect.as_ref()?;
+    (!delivery_ok(&c.received, payload, *count, c.eof)).then(|| {
         Violation::new(
             Oracle::Delivery,
             format!(
                 "the peer received {} byte(s) that are not whole copies of the {}-byte \
                  message (count {}{}): {:?}",
                 c.received.len(),
-                c.payload.len(),
-                c.count,
+                payload.len(),
+                count,
                 if c.eof { ", then FIN" } else { "" },
                 String::from_utf8_lossy(&c.received[..c.received.len().min(16)])
             ),

@@ -106,7 +106,7 @@ impl Sections {
     }
 
     /// The sections of several modules; with more than one, each section's name carries
-    /// its module (`ksock_server/.text`), as the host names their points.
+    /// its module (`srv/.text`), as the host names their points.
     pub fn of_modules(modules: &[String]) -> Result<Self> {
         Self::of_modules_as(modules, modules.len() > 1)
     }
@@ -163,7 +163,7 @@ impl Sections {
 
     /// Forgets where the `.init*` sections of every module but `keep` lie (names keep their
     /// indices). The kernel frees a module's init code when its init returns, and a module
-    /// loaded later may be given that memory: seen with ksock_sockopt then ksock_server,
+    /// loaded later may be given that memory: seen with the mixed target's two modules,
     /// whose code landed where the former's init had been and was counted as that init.
     pub fn expire_init(&mut self, keep: Option<&str>) {
         let names = &self.names;

@@ -242,10 +242,16 @@ impl Session {
         &mut self,
         ops: &[ksock_fuzz::lang::client::ClientOp],
     ) -> Result<(usize, Option<(usize, Violation)>)> {
-        let t = self
-            .cfg
-            .client
-            .expect("client ops only with a client target");
+        let setup = crate::fuzz::client::Setup {
+            target: self
+                .cfg
+                .client
+                .as_ref()
+                .expect("client ops only with a client target"),
+            seed_bugs: self.seed_bugs,
+            vary: &self.cfg.vary,
+            params: &self.cfg.params,
+        };
         let listener = self.listener.as_ref().expect("a client target listens");
         let mut loader = Traced {
             trace: &mut self.trace,
@@ -253,7 +259,7 @@ impl Session {
             names: &self.names,
             ko: &self.cfg.ko,
         };
-        let (n, found) = crate::fuzz::client::run(&t, self.seed_bugs, ops, listener, &mut loader)?;
+        let (n, found) = crate::fuzz::client::run(&setup, ops, listener, &mut loader)?;
         Ok((n, found.or_else(|| self.splat_after(n))))
     }
 

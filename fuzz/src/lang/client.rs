@@ -1,35 +1,59 @@
-//! TCP traffic from a module that connects out (ksock_client): the fuzzer is its peer.
+//! TCP traffic from a module that connects out: the fuzzer is its peer.
 //!
-//! An input loads the module with arbitrary parameters (in and out of their ranges: port,
-//! message count, message or pattern size at its buffer's edges, the message's bytes),
-//! accepts its connection, reads what it sends, answers, resets, and unloads it. What the
-//! peer receives is predictable from the parameters alone ([`ClientLoad::payload`]): the
-//! payload, whole, once per message. That is the oracle that needs no log.
+//! An input loads the module with parameters in and out of their ranges — the port it
+//! connects to (the table's `port_param`: the fuzzer's listener, a closed port, or no port
+//! at all), the integers the table varies (`vary`), a string (`text_param`) — accepts its
+//! connection, reads what it sends, answers, resets, and unloads it. A named model may say
+//! what the peer must receive ([`crate::model::ClientModel`]: ksock's own client sends a
+//! payload, whole, once per message); without one the generic oracles speak: a load is
+//! refused exactly when a value is outside its declared range, no splat, a clean unload.
 
 use std::fmt;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
-use crate::params::Param;
+use crate::lang::sockopt::Reload;
+use crate::model::ClientModel;
+use crate::params::{apply, Param, Vary};
 
-/// What the ops are relative to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the ops are relative to: where the fuzzer listens, and how a load's values become
+/// the module's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientTarget {
     /// Where the fuzzer listens for the module's connection.
     pub port: u16,
     /// A port nobody listens on (the connection is refused).
     pub closed_port: u16,
+    /// The module parameter that takes the port to connect to.
+    #[serde(default = "default_port_param")]
+    pub port_param: String,
+    /// A string parameter a load's text goes into, if the module has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_param: Option<String>,
+    /// The named contract what the peer receives is checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ClientModel>,
+}
+
+fn default_port_param() -> String {
+    "port".into()
 }
 
 impl ClientTarget {
-    pub const KSOCK_CLIENT: ClientTarget = ClientTarget {
-        port: 9200,
-        closed_port: 9201,
-    };
+    /// A target listening on `port` (`port + 1` stays closed), the port going into `port`.
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            closed_port: port.wrapping_add(1),
+            port_param: default_port_param(),
+            text_param: None,
+            model: None,
+        }
+    }
 }
 
-/// The longest `message` a load passes (the kernel refuses longer string parameters).
+/// The longest text a load passes (the kernel refuses longer string parameters).
 pub const MAX_MESSAGE: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
@@ -51,14 +75,11 @@ pub enum ClientOp {
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
 pub struct ClientLoad {
     pub port: Port,
-    /// `count` (0..=1000); in range it stays small (0..=3), as every message costs time.
-    pub count: Param,
-    pub size: Size,
-    /// The message's bytes, mapped to what a module parameter can carry (see
-    /// [`ClientLoad::message`]).
-    pub message: Vec<u8>,
-    /// In range, always the campaign's own mask.
-    pub seed_bugs: Param,
+    /// One value per varied parameter, relative to its range (the table's `vary`, or the
+    /// model's).
+    pub params: [Param; Reload::PARAMS],
+    /// The text's bytes, mapped to what a module parameter can carry ([`ClientLoad::text`]).
+    pub text: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
@@ -74,68 +95,22 @@ pub enum Port {
     Above(u8),
 }
 
-/// `size`: 0 sends `message`; otherwise this many pattern bytes (1..=65536).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Size {
-    Message,
-    One,
-    /// The seed's buffer (1024) and its neighbours.
-    SeedMinus1,
-    Seed,
-    SeedPlus1,
-    Max,
-    Above(u8),
-    Negative(u8),
-}
-
 impl ClientLoad {
-    /// The module's `(port, count, size, seed_bugs)` given the campaign's mask.
-    pub fn resolve(&self, t: &ClientTarget, seed_bugs: i64) -> (i64, i64, i64, i64) {
-        let port = match self.port {
+    /// The port the module is told to connect to.
+    pub fn port_value(&self, t: &ClientTarget) -> i64 {
+        match self.port {
             Port::Listener => i64::from(t.port),
             Port::Closed => i64::from(t.closed_port),
             Port::Below(n) => -i64::from(n),
             Port::Above(n) => 65536 + i64::from(n),
-        };
-        let count = match self.count {
-            Param::Default => 1,
-            Param::In(n) => i64::from(n % 4),
-            Param::Below(n) => -1 - i64::from(n),
-            Param::Above(n) => 1001 + i64::from(n),
-        };
-        let size = match self.size {
-            Size::Message => 0,
-            Size::One => 1,
-            Size::SeedMinus1 => 1023,
-            Size::Seed => 1024,
-            Size::SeedPlus1 => 1025,
-            Size::Max => 65536,
-            Size::Above(n) => 65537 + i64::from(n),
-            Size::Negative(n) => -1 - i64::from(n),
-        };
-        let bugs = match self.seed_bugs {
-            Param::Default | Param::In(_) => seed_bugs,
-            Param::Below(n) => -1 - i64::from(n),
-            Param::Above(n) => 2 + i64::from(n),
-        };
-        (port, count, size, bugs)
+        }
     }
 
-    /// Whether ksock_client accepts these parameters.
-    pub fn valid(&self, t: &ClientTarget, seed_bugs: i64) -> bool {
-        let (port, count, size, bugs) = self.resolve(t, seed_bugs);
-        (1..=65535).contains(&port)
-            && (0..=1000).contains(&count)
-            && (0..=65536).contains(&size)
-            && (0..=1).contains(&bugs)
-    }
-
-    /// The message as the module gets it: printable bytes other than `"` and `\` (a
-    /// parameter string cannot carry the others; those become `_`, the rest a printable
-    /// byte), at most [`MAX_MESSAGE`].
-    pub fn message(&self) -> Vec<u8> {
-        self.message
+    /// The text as the module gets it: printable bytes other than `"` and `\` (a parameter
+    /// string cannot carry the others; those become `_`, the rest a printable byte), at
+    /// most [`MAX_MESSAGE`].
+    pub fn text(&self) -> Vec<u8> {
+        self.text
             .iter()
             .take(MAX_MESSAGE)
             .map(|&b| {
@@ -153,40 +128,51 @@ impl ClientLoad {
             .collect()
     }
 
-    /// The module's parameter string.
-    pub fn params(&self, t: &ClientTarget, seed_bugs: i64) -> String {
-        let (port, count, size, bugs) = self.resolve(t, seed_bugs);
-        let msg = String::from_utf8(self.message()).expect("printable ASCII");
-        format!("port={port} count={count} size={size} seed_bugs={bugs} message=\"{msg}\"")
-    }
-
-    /// What one message is, by the module's contract: `size` bytes of `a..z` repeated, or
-    /// the message.
-    pub fn payload(&self, t: &ClientTarget, seed_bugs: i64) -> Vec<u8> {
-        match self.resolve(t, seed_bugs).2 {
-            n if n > 0 => (0..n as usize).map(|i| b'a' + (i % 26) as u8).collect(),
-            _ => self.message(),
+    /// The parameters of a load without a model: the target's own (`base`), the port, the
+    /// varied values and the text, as `(name, value)` pairs.
+    pub fn param_pairs(
+        &self,
+        t: &ClientTarget,
+        vary: &[Vary],
+        base: &str,
+    ) -> Vec<(String, String)> {
+        let mut out = apply(base, vary, &self.params);
+        out.retain(|(k, _)| *k != t.port_param && Some(k) != t.text_param.as_ref());
+        out.push((t.port_param.clone(), self.port_value(t).to_string()));
+        if let Some(name) = &t.text_param {
+            let text = String::from_utf8(self.text()).expect("printable ASCII");
+            out.push((name.clone(), format!("\"{text}\"")));
         }
+        out
     }
 
-    /// Strictly simpler loads (for shrinking): a shorter message, then a message instead
-    /// of a pattern, then one message.
+    /// Whether every value is one the module declares it accepts: a port in 1..=65535 and
+    /// each varied value in its range.
+    pub fn in_range(&self, t: &ClientTarget, vary: &[Vary]) -> bool {
+        (1..=65535).contains(&self.port_value(t))
+            && vary
+                .iter()
+                .zip(self.params)
+                .all(|(v, p)| v.value(p).is_none_or(|x| v.accepts(x)))
+    }
+
+    /// Strictly simpler loads (for shrinking): a shorter text, then each varied value back
+    /// to the target's own.
     pub fn simpler(&self) -> Vec<ClientLoad> {
         let mut out = Vec::new();
-        let with = |f: &dyn Fn(&mut ClientLoad)| {
-            let mut l = self.clone();
-            f(&mut l);
-            l
-        };
-        if self.message.len() > 1 {
-            out.push(with(&|l| l.message.truncate(1)));
-            out.push(with(&|l| l.message.truncate(self.message.len() / 2)));
+        if self.text.len() > 1 {
+            for n in [1, self.text.len() / 2] {
+                let mut l = self.clone();
+                l.text.truncate(n);
+                out.push(l);
+            }
         }
-        if self.size != Size::Message {
-            out.push(with(&|l| l.size = Size::Message));
-        }
-        if !matches!(self.count, Param::Default | Param::In(1)) {
-            out.push(with(&|l| l.count = Param::Default));
+        for i in 0..self.params.len() {
+            if self.params[i] != Param::Default {
+                let mut l = self.clone();
+                l.params[i] = Param::Default;
+                out.push(l);
+            }
         }
         out
     }
@@ -207,12 +193,10 @@ impl fmt::Display for ClientOp {
         match self {
             ClientOp::Load(l) => write!(
                 f,
-                "load port={:?} count={:?} size={:?} message={:?} seed_bugs={:?}",
+                "load port={:?} params={:?} text={:?}",
                 l.port,
-                l.count,
-                l.size,
-                String::from_utf8_lossy(&l.message()),
-                l.seed_bugs
+                l.params,
+                String::from_utf8_lossy(&l.text()),
             ),
             ClientOp::Read => write!(f, "accept and read"),
             ClientOp::Send { n } => write!(f, "send {n} bytes to the module"),
@@ -238,10 +222,8 @@ pub fn decode(bytes: &[u8], max_ops: usize) -> Vec<ClientOp> {
             0,
             ClientOp::Load(ClientLoad {
                 port: Port::Listener,
-                count: Param::Default,
-                size: Size::Message,
-                message: b"ksock".to_vec(),
-                seed_bugs: Param::Default,
+                params: [Param::Default; Reload::PARAMS],
+                text: b"ksock".to_vec(),
             }),
         );
     }
@@ -291,56 +273,59 @@ impl super::Ops for ClientOp {
 mod tests {
     use super::*;
 
-    fn load(size: Size, message: &[u8]) -> ClientLoad {
+    fn load(port: Port, params: [Param; Reload::PARAMS], text: &[u8]) -> ClientLoad {
         ClientLoad {
-            port: Port::Listener,
-            count: Param::In(2),
-            size,
-            message: message.to_vec(),
-            seed_bugs: Param::Default,
+            port,
+            params,
+            text: text.to_vec(),
+        }
+    }
+
+    fn target() -> ClientTarget {
+        ClientTarget {
+            text_param: Some("greeting".into()),
+            ..ClientTarget::new(9200)
         }
     }
 
     #[test]
-    fn parameters_resolve_in_and_out_of_range() {
-        let t = ClientTarget::KSOCK_CLIENT;
-        let l = load(Size::Message, b"hi");
-        assert!(l.valid(&t, 0));
+    fn a_load_sets_the_port_the_varied_values_and_the_text() {
+        let t = target();
+        let vary = [Vary {
+            name: "retries".into(),
+            first: 0,
+            last: 5,
+        }];
+        let d = Param::Default;
+        let l = load(Port::Listener, [Param::In(1), d, d, d], b"hi");
+        let pairs = l.param_pairs(&t, &vary, "port=1 debug=1");
         assert_eq!(
-            l.params(&t, 1),
-            "port=9200 count=2 size=0 seed_bugs=1 message=\"hi\""
+            crate::params::join(&pairs),
+            "debug=1 retries=5 port=9200 greeting=\"hi\""
         );
-        let mut bad = l.clone();
-        bad.port = Port::Above(0);
-        assert!(!bad.valid(&t, 0));
-        let mut bad = l.clone();
-        bad.size = Size::Above(0);
-        assert!(!bad.valid(&t, 0));
-        let mut bad = l;
-        bad.seed_bugs = Param::Above(0);
-        assert!(!bad.valid(&t, 0), "seed_bugs=2 is out of range");
+        assert!(l.in_range(&t, &vary));
+        assert!(!load(Port::Above(0), [d; 4], b"").in_range(&t, &vary));
+        assert!(
+            !load(Port::Below(0), [d; 4], b"").in_range(&t, &vary),
+            "port 0"
+        );
+        assert!(!load(Port::Closed, [Param::Above(0), d, d, d], b"").in_range(&t, &vary));
     }
 
     #[test]
-    fn messages_carry_only_what_a_parameter_can() {
-        let l = load(Size::Message, &[b'"', b'\\', 0, 200, b'a']);
-        let m = l.message();
+    fn texts_carry_only_what_a_parameter_can() {
+        let l = load(
+            Port::Listener,
+            [Param::Default; 4],
+            &[b'"', b'\\', 0, 200, b'a'],
+        );
+        let m = l.text();
         assert!(m
             .iter()
             .all(|c| (b' '..=b'~').contains(c) && *c != b'"' && *c != b'\\'));
         assert_eq!(m.last(), Some(&b'a'));
-        let long = load(Size::Message, &[b'x'; 2000]);
-        assert_eq!(long.message().len(), MAX_MESSAGE);
-    }
-
-    #[test]
-    fn the_payload_is_the_pattern_or_the_message() {
-        let t = ClientTarget::KSOCK_CLIENT;
-        assert_eq!(load(Size::Message, b"abc").payload(&t, 0).len(), 3);
-        let p = load(Size::SeedPlus1, b"abc").payload(&t, 0);
-        assert_eq!(p.len(), 1025);
-        assert_eq!(&p[..3], b"abc");
-        assert_eq!(p[26], b'a');
+        let long = load(Port::Listener, [Param::Default; 4], &[b'x'; 2000]);
+        assert_eq!(long.text().len(), MAX_MESSAGE);
     }
 
     #[test]
@@ -373,7 +358,7 @@ mod tests {
             let ops = decode(&bytes, 8);
             assert!(matches!(ops[0], ClientOp::Load(_)));
         }
-        let mut cur = ClientOp::Load(load(Size::Max, &[b'z'; 40]));
+        let mut cur = ClientOp::Load(load(Port::Closed, [Param::Above(3); 4], &[b'z'; 40]));
         let mut steps = 0;
         while let Some(next) = cur.simpler().into_iter().next() {
             cur = next;

@@ -1,5 +1,5 @@
 //! Sockopt calls and TCP traffic interleaved in one sequence, against two modules loaded
-//! together (ksock_sockopt and ksock_server): what one module's control interface does
+//! together (a sockopt module and a server): what one module's control interface does
 //! while the other serves connections, and the other way round.
 
 use std::fmt;

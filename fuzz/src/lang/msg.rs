@@ -22,7 +22,7 @@ pub struct MsgTarget {
 }
 
 impl MsgTarget {
-    /// ksock_server as the fuzzer loads it (`port=9100 echo=1`).
+    /// ksock's own server as this repository fuzzes it (`port=9100 echo=1`).
     pub const KSOCK_SERVER: MsgTarget = MsgTarget {
         port: 9100,
         buffer: 1024,

@@ -4,7 +4,7 @@
 //! or, for the bounded runs in the normal test suite, from a seed ([`generate`]). Ops are
 //! relative to the module under test ([`Target`]): an optname is "the 2nd served one" or
 //! "3 below the range", a length is "capacity + 1", so one sequence means the same on every
-//! module configuration. [`model`] predicts what a correct `ksock_sockopt` returns.
+//! module configuration. [`model`] predicts what a correct message store returns.
 //!
 //! Nothing here performs I/O.
 
@@ -15,7 +15,6 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, Layouts};
-
 use crate::params::Param;
 
 /// What the ops are relative to: the socket level, the module's served optnames and its
@@ -41,7 +40,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// ksock_sockopt with its default parameters.
+    /// ksock's own sockopt module with its default parameters.
     pub const KSOCK_SOCKOPT: Target = Target {
         level: 0,
         optmin: 128,
