@@ -318,16 +318,7 @@ impl Session {
     /// One sockopt op, checked by every oracle (and the model `m`, which moves on).
     fn sockopt_step(&mut self, m: &mut model::SockoptModel, op: &Op) -> Result<Option<Violation>> {
         let fd = self.fd;
-        let module = fuzz::Module {
-            name: &self.cfg.module,
-            ko: &self.cfg.ko,
-            reload: fuzz::Reloads::of(
-                self.cfg.model,
-                self.seed_bugs,
-                &self.cfg.params,
-                &self.cfg.vary,
-            ),
-        };
+        let module = module_of(&self.cfg, self.seed_bugs);
         let t = m.target;
         let obs = match op {
             Op::Reload(r) => {
@@ -623,16 +614,7 @@ impl Session {
             Ok(start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64)
         };
         let t = self.cfg.target;
-        let module = fuzz::Module {
-            name: &self.cfg.module,
-            ko: &self.cfg.ko,
-            reload: fuzz::Reloads::of(
-                self.cfg.model,
-                self.seed_bugs,
-                &self.cfg.params,
-                &self.cfg.vary,
-            ),
-        };
+        let module = module_of(&self.cfg, self.seed_bugs);
         let (fd, arena) = (self.fd, &mut self.arena);
         let exec = per_op(&mut |op| fuzz::exec(arena, fd, op, &t, &module).map(drop))?;
         let mut m = model::SockoptModel::new(t, self.seed_bugs);
@@ -667,6 +649,15 @@ impl Drop for Session {
 /// modules beside it, and waits for a server to listen; leftovers of an earlier session
 /// are unloaded first. `loaded` is called after each module's load with the modules
 /// loaded so far.
+/// The module under test as sockopt ops reload it.
+fn module_of(cfg: &FuzzConfig, seed_bugs: i64) -> fuzz::Module<'_> {
+    fuzz::Module {
+        name: &cfg.module,
+        ko: &cfg.ko,
+        reload: fuzz::Reloads::of(cfg.model, seed_bugs, &cfg.params, &cfg.vary),
+    }
+}
+
 fn load_modules(
     cfg: &FuzzConfig,
     loaded: &mut dyn FnMut(&[String]) -> Result<()>,
