@@ -209,7 +209,7 @@ impl Layout {
     }
 
     /// The struct `fill` chooses: each field's value, in order (see the module's doc).
-    pub fn build(&self, fill: &[u8]) -> Built {
+    pub fn build<'a>(&'a self, fill: &'a [u8]) -> Built<'a> {
         let mut c = Cursor(fill);
         let mut values: Vec<Built1> = self.fields.iter().map(|f| f.choose(self, &mut c)).collect();
         // Lengths last: the fields they measure may come after them.
@@ -313,7 +313,7 @@ impl Field {
     }
 
     /// This field's value from the cursor (a length field's comes later, from its target).
-    fn choose(&self, l: &Layout, c: &mut Cursor) -> Built1 {
+    fn choose<'a>(&'a self, l: &Layout, c: &mut Cursor<'a>) -> Built1<'a> {
         match self.ty.int_width() {
             Some(width) => self.choose_int(c, width),
             None => {
@@ -332,15 +332,17 @@ impl Field {
                     } else {
                         size
                     };
-                    let mut bytes = c.take(used);
-                    bytes.resize(size, 0);
-                    Built1::Bytes { bytes, used }
+                    Built1::Bytes {
+                        got: c.take(used),
+                        used,
+                        size,
+                    }
                 }
             }
         }
     }
 
-    fn choose_int(&self, c: &mut Cursor, width: usize) -> Built1 {
+    fn choose_int<'a>(&self, c: &mut Cursor, width: usize) -> Built1<'a> {
         let choice = c.next().unwrap_or(0);
         let mutated = choice.checked_sub(MUTATE);
         let v = if self.len_of.is_some() {
@@ -386,26 +388,22 @@ impl Field {
         }
     }
 
-    fn choose_string(&self, c: &mut Cursor, size: usize) -> Built1 {
+    fn choose_string<'a>(&'a self, c: &mut Cursor<'a>, size: usize) -> Built1<'a> {
         let choice = c.next().unwrap_or(0);
         if choice >= MUTATE {
             // No NUL: the whole field is text.
-            let mut text = c.take(size);
-            text.iter_mut().for_each(|b| *b = printable(*b));
             return Built1::Text {
-                text,
+                text: Text::Fill(c.take(size), size),
                 mutated: true,
             };
         }
         let text = if self.values.is_empty() {
             let n = c.up_to(size as u64 - 1) as usize;
-            let mut t = c.take(n);
-            t.iter_mut().for_each(|b| *b = printable(*b));
-            t
+            Text::Fill(c.take(n), n)
         } else {
             match &self.values[usize::from(choice) % self.values.len()] {
-                Value::Text(t) => t.as_bytes().to_vec(),
-                Value::Int(_) => Vec::new(),
+                Value::Text(t) => Text::Value(t.as_bytes()),
+                Value::Int(_) => Text::Value(b""),
             }
         };
         Built1::Text {
@@ -445,26 +443,25 @@ fn printable(b: u8) -> u8 {
 /// The fill's bytes, read one choice after another; zeros once they run out.
 struct Cursor<'a>(&'a [u8]);
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn next(&mut self) -> Option<u8> {
         let (b, rest) = self.0.split_first()?;
         self.0 = rest;
         Some(*b)
     }
 
-    /// `n` bytes, zeros past the fill's end.
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let k = n.min(self.0.len());
-        let mut v = self.0[..k].to_vec();
-        self.0 = &self.0[k..];
-        v.resize(n, 0);
-        v
+    /// Up to `n` bytes: fewer where the fill ends (the rest stand for zeros).
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let (got, rest) = self.0.split_at(n.min(self.0.len()));
+        self.0 = rest;
+        got
     }
 
     /// An integer of `width` bytes, little-endian.
     fn int(&mut self, width: usize) -> u64 {
         let mut b = [0u8; 8];
-        b[..width].copy_from_slice(&self.take(width));
+        let got = self.take(width);
+        b[..got.len()].copy_from_slice(got);
         u64::from_le_bytes(b)
     }
 
@@ -486,30 +483,67 @@ impl Cursor<'_> {
     }
 }
 
-/// A built struct: each field's value, in the layout's order.
+/// A built struct: each field's value, in the layout's order (borrowing the fill and the
+/// layout: building one allocates once).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Built {
-    values: Vec<Built1>,
+pub struct Built<'a> {
+    values: Vec<Built1<'a>>,
 }
 
 /// One field's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Built1 {
+enum Built1<'a> {
     /// `mutated`: the mutation chosen, when it is outside its description.
     Int { v: u64, mutated: Option<u8> },
-    /// `used` of its bytes are content (a length field measures them), zeros after.
-    Bytes { bytes: Vec<u8>, used: usize },
+    /// `used` of its `size` bytes are content (a length field measures them): `got` from
+    /// the fill, zeros for the rest of them where the fill ran out; zeros after.
+    Bytes {
+        got: &'a [u8],
+        used: usize,
+        size: usize,
+    },
     /// Its text (NUL-padded in the struct, unless it fills the field: `mutated`).
-    Text { text: Vec<u8>, mutated: bool },
+    Text { text: Text<'a>, mutated: bool },
 }
 
-impl Built1 {
+/// A string field's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text<'a> {
+    /// One of its `values`.
+    Value(&'a [u8]),
+    /// `n` printable characters made from these fill bytes (zeros where it ran out).
+    Fill(&'a [u8], usize),
+}
+
+impl Text<'_> {
+    fn len(self) -> usize {
+        match self {
+            Text::Value(t) => t.len(),
+            Text::Fill(_, n) => n,
+        }
+    }
+
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Text::Value(t) => out.extend_from_slice(t),
+            Text::Fill(got, n) => out.extend(
+                got.iter()
+                    .copied()
+                    .chain(std::iter::repeat(0))
+                    .take(n)
+                    .map(printable),
+            ),
+        }
+    }
+}
+
+impl Built1<'_> {
     /// What a length field of it measures.
     fn content_len(&self) -> usize {
         match self {
             Built1::Int { .. } => 0,
             Built1::Bytes { used, .. } => *used,
-            Built1::Text { text, .. } => text.iter().position(|b| *b == 0).unwrap_or(text.len()),
+            Built1::Text { text, .. } => text.len(),
         }
     }
 
@@ -524,7 +558,7 @@ impl Built1 {
     }
 }
 
-impl Built {
+impl Built<'_> {
     /// Whether every field holds a value its description allows.
     pub fn valid(&self) -> bool {
         !self.values.iter().any(Built1::mutated)
@@ -559,13 +593,14 @@ impl Built {
                         out.extend_from_slice(&le[..w]);
                     }
                 }
-                Built1::Bytes { bytes, used } => {
-                    out.extend_from_slice(&bytes[..*used]);
-                    out.resize(out.len() + bytes.len() - used, 0);
+                Built1::Bytes { got, size, .. } => {
+                    let start = out.len();
+                    out.extend_from_slice(got);
+                    out.resize(start + size, 0);
                 }
                 Built1::Text { text, .. } => {
                     let start = out.len();
-                    out.extend_from_slice(text);
+                    text.write(&mut out);
                     out.resize(start + f.size(), 0);
                 }
             }
@@ -589,16 +624,21 @@ impl Built {
                 Built1::Int { v, .. } => {
                     let _ = write!(s, "{v}");
                 }
-                Built1::Bytes { bytes, used } => {
-                    let shown: String = bytes[..(*used).min(16)]
+                Built1::Bytes { got, used, .. } => {
+                    let shown: String = got
                         .iter()
+                        .copied()
+                        .chain(std::iter::repeat(0))
+                        .take((*used).min(16))
                         .map(|b| format!("{b:02x}"))
                         .collect();
                     let more = if *used > 16 { "…" } else { "" };
                     let _ = write!(s, "[{used}: {shown}{more}]");
                 }
                 Built1::Text { text, .. } => {
-                    let _ = write!(s, "{:?}", String::from_utf8_lossy(text));
+                    let mut t = Vec::new();
+                    text.write(&mut t);
+                    let _ = write!(s, "{:?}", String::from_utf8_lossy(&t));
                 }
             }
             if v.mutated() {
