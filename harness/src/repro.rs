@@ -811,9 +811,7 @@ mod tests {
             ClientOp::Read,
             ClientOp::Reset,
         ]);
-        let yaml = regression_yaml(&f).unwrap();
-        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_client".into()])
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let (yaml, spec) = written(&f);
         assert!(
             yaml.contains("      port: 65536\n      size: 0\n    expect_error: EINVAL\n"),
             "{yaml}"
@@ -873,9 +871,7 @@ mod tests {
             load(Port::Listener, Param::Above(0)),
             load(Port::Listener, Param::In(1)),
         ]);
-        let yaml = regression_yaml(&f).unwrap();
-        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["my_client".into()])
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let (yaml, spec) = written(&f);
         let loads: Vec<&ksock_spec::Load> = spec
             .steps
             .iter()
@@ -905,8 +901,20 @@ mod tests {
     }
 
     fn parse(yaml: &str) -> Spec {
-        ksock_spec::parse_str(yaml, Path::new("r.yaml"), &["ksock_sockopt".to_string()])
+        parse_for(yaml, "ksock_sockopt")
+    }
+
+    /// `yaml` read back as a spec, `module` being the project's one module.
+    fn parse_for(yaml: &str, module: &str) -> Spec {
+        ksock_spec::parse_str(yaml, Path::new("r.yaml"), &[module.to_string()])
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    /// A finding's regression spec as written, and read back.
+    fn written(f: &Finding) -> (String, Spec) {
+        let yaml = regression_yaml(f).unwrap();
+        let spec = parse_for(&yaml, &f.meta.module);
+        (yaml, spec)
     }
 
     #[test]
@@ -986,9 +994,7 @@ mod tests {
         f.meta.model = None;
         f.meta.module = "ctl".into();
         f.meta.target.layouts = ksock_fuzz::layout::Layouts::new(vec![layout]);
-        let yaml = regression_yaml(&f).unwrap();
-        ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ctl".to_string()])
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let (yaml, _) = written(&f);
         assert!(
             yaml.contains("    set_hex: 434f534b06000000000000\n    expect_not:\n"),
             "{yaml}"
@@ -1115,9 +1121,7 @@ mod tests {
             MsgOp::HalfClose { conn: 0 },
             send(Payload::Bytes(b"never".to_vec())),
         ]);
-        let yaml = regression_yaml(&f).unwrap();
-        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["ksock_server".into()])
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let (yaml, spec) = written(&f);
         assert!(
             yaml.contains("- load:\n    module: ksock_server\n    params:\n      echo: 1\n      port: 9100\n- "),
             "{yaml}"
@@ -1176,9 +1180,7 @@ mod tests {
             MsgOp::Recv { conn: 0 },
             send(7, Payload::Bytes(b"again".to_vec())),
         ]);
-        let yaml = regression_yaml(&f).unwrap();
-        let spec = ksock_spec::parse_str(&yaml, Path::new("r.yaml"), &["note_srv".into()])
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let (yaml, spec) = written(&f);
         assert!(
             yaml.contains("- load:\n    module: note_srv\n- sockets:\n    port: 8888\n    listening: true\n- "),
             "{yaml}"
