@@ -57,19 +57,9 @@ fn source_of(dir: &Path) -> PathBuf {
 
 const TITLE: &str = "get writes past optlen in sockopt_srv";
 
-/// `findings/<title>/` of the target's campaign on `kernel` (one `<release>-c` directory).
+/// `findings/<title>/` of the target's campaign on `kernel`.
 fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
-    let base = project.join("target/ksock/fuzz/sockopt_srv");
-    let run = std::fs::read_dir(&base)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            name.starts_with(&format!("{kernel}.")) && name.ends_with("-c")
-        })
-        .unwrap_or_else(|| panic!("no campaign directory for {kernel} in {}", base.display()));
-    run.join("findings").join(ksock_fuzz::titles::slug(TITLE))
+    common::finding_dir(project, "sockopt_srv", kernel, TITLE)
 }
 
 #[test]
@@ -129,21 +119,7 @@ fn fuzz_finds_the_overwrite(
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{out}\n{err}");
     assert!(out.contains(TITLE), "{out}\n{err}");
-    let f = finding_dir(dir, kernel);
-    let report = std::fs::read_to_string(f.join("report.txt")).unwrap();
-    assert_eq!(
-        report.lines().next(),
-        Some(format!("title: {TITLE}").as_str()),
-        "{report}"
-    );
-    assert!(
-        report.contains("get opt="),
-        "no decoded sequence in:\n{report}"
-    );
-    let seq: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(f.join("sequence.json")).unwrap()).unwrap();
-    assert!(!seq.is_empty());
-    assert!(f.join("input.bin").is_file());
+    common::assert_saved(&finding_dir(dir, kernel), TITLE, "get opt=", &out);
 }
 
 /// `ksock repro <finding>` writes the regression spec into the project's spec directory
@@ -155,19 +131,8 @@ fn repro_writes_the_spec(
     kernel: &str,
 ) -> String {
     let f = finding_dir(dir, kernel);
-    let run = ksock(
-        bin,
-        dir,
-        user,
-        &["repro", &f.to_string_lossy(), "--kernel", kernel],
-    );
-    let out = String::from_utf8_lossy(&run.stdout);
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{out}\n{err}");
+    let (yaml, out) = common::repro(bin, dir, user, kernel, &f, TITLE);
     let name = ksock_fuzz::titles::slug(TITLE);
-    let spec = dir.join(format!("specs/regressions/{name}.yaml"));
-    let yaml =
-        std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}\n{out}", spec.display()));
     // What a correct module must do, with no model of this one: not fault past the buffer.
     assert!(
         yaml.contains("expect_not: [EFAULT]") || yaml.contains("- EFAULT"),

@@ -161,19 +161,9 @@ fn module(body: &str) -> String {
     MODULE.replace("KEEP_BODY", body)
 }
 
-/// `findings/<title>/` of the target's campaign on `kernel` (one `<release>-c` directory).
+/// `findings/<title>/` of the target's campaign on `kernel`.
 fn finding_dir(project: &Path, kernel: &str) -> PathBuf {
-    let base = project.join("target/ksock/fuzz/note_srv");
-    let run = std::fs::read_dir(&base)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            name.starts_with(&format!("{kernel}.")) && name.ends_with("-c")
-        })
-        .unwrap_or_else(|| panic!("no campaign directory for {kernel} in {}", base.display()));
-    run.join("findings").join(ksock_fuzz::titles::slug(TITLE))
+    common::finding_dir(project, "note_srv", kernel, TITLE)
 }
 
 #[test]
@@ -245,21 +235,7 @@ fn fuzz_finds_the_crash(bin: &Path, dir: &Path, user: &Option<(u32, u32, PathBuf
         eprintln!("{kernel}: {}", l.trim());
     }
     let f = finding_dir(dir, kernel);
-    let report = std::fs::read_to_string(f.join("report.txt"))
-        .unwrap_or_else(|e| panic!("{}: {e}\n{out}\n{err}", f.display()));
-    assert_eq!(
-        report.lines().next(),
-        Some(format!("title: {TITLE}").as_str()),
-        "{report}"
-    );
-    assert!(
-        report.contains("send conn="),
-        "no decoded sequence in:\n{report}"
-    );
-    let seq: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(f.join("sequence.json")).unwrap()).unwrap();
-    assert!(!seq.is_empty());
-    assert!(f.join("input.bin").is_file());
+    common::assert_saved(&f, TITLE, "send conn=", &format!("{out}\n{err}"));
 }
 
 /// `ksock repro <finding>` writes the regression spec into the project's spec directory
@@ -271,19 +247,8 @@ fn repro_writes_the_spec(
     kernel: &str,
 ) -> String {
     let f = finding_dir(dir, kernel);
-    let run = ksock(
-        bin,
-        dir,
-        user,
-        &["repro", &f.to_string_lossy(), "--kernel", kernel],
-    );
-    let out = String::from_utf8_lossy(&run.stdout);
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{out}\n{err}");
+    let (yaml, out) = common::repro(bin, dir, user, kernel, &f, TITLE);
     let name = ksock_fuzz::titles::slug(TITLE);
-    let spec = dir.join(format!("specs/regressions/{name}.yaml"));
-    let yaml =
-        std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}\n{out}", spec.display()));
     // The messages, sent by clients of the port once it listens; no model of this module,
     // so nothing about what it answers or logs: a correct one only must not crash.
     assert!(yaml.contains("- client:\n    port: 8888\n"), "{yaml}");

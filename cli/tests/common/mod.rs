@@ -103,3 +103,65 @@ pub fn users_project(
     );
     (dir, bin)
 }
+
+/// `findings/<title>/` of `target`'s campaign on `kernel` (its one `<release>-c` directory).
+pub fn finding_dir(project: &Path, target: &str, kernel: &str, title: &str) -> PathBuf {
+    let base = project.join("target/ksock/fuzz").join(target);
+    let run = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with(&format!("{kernel}.")) && name.ends_with("-c")
+        })
+        .unwrap_or_else(|| panic!("no campaign directory for {kernel} in {}", base.display()));
+    run.join("findings").join(ksock_fuzz::titles::slug(title))
+}
+
+/// A finding saved as the README says: `report.txt` first says `title: …` and holds the
+/// decoded sequence (a line with `op_word`), beside `sequence.json` and `input.bin`.
+/// `context` is printed when the report is missing.
+pub fn assert_saved(f: &Path, title: &str, op_word: &str, context: &str) {
+    let report = std::fs::read_to_string(f.join("report.txt"))
+        .unwrap_or_else(|e| panic!("{}: {e}\n{context}", f.display()));
+    assert_eq!(
+        report.lines().next(),
+        Some(format!("title: {title}").as_str()),
+        "{report}"
+    );
+    assert!(
+        report.contains(op_word),
+        "no decoded sequence in:\n{report}"
+    );
+    let seq: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(f.join("sequence.json")).unwrap()).unwrap();
+    assert!(!seq.is_empty());
+    assert!(f.join("input.bin").is_file());
+}
+
+/// `ksock repro <finding> --kernel K` in the project, which must succeed: the regression
+/// spec it wrote (`specs/regressions/<title>.yaml`) and the command's output.
+pub fn repro(
+    bin: &Path,
+    dir: &Path,
+    user: &Option<(u32, u32, PathBuf)>,
+    kernel: &str,
+    finding: &Path,
+    title: &str,
+) -> (String, String) {
+    let run = ksock(
+        bin,
+        dir,
+        user,
+        &["repro", &finding.to_string_lossy(), "--kernel", kernel],
+    );
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{out}\n{err}");
+    let name = ksock_fuzz::titles::slug(title);
+    let spec = dir.join(format!("specs/regressions/{name}.yaml"));
+    let yaml =
+        std::fs::read_to_string(&spec).unwrap_or_else(|e| panic!("{}: {e}\n{out}", spec.display()));
+    (yaml, out)
+}
